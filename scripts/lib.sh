@@ -1,0 +1,64 @@
+# Shared by scripts/*: tool installation and service start-up. Source it; do not run it.
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+tools="$root/.tools"
+venv="$tools/venv"
+[ -d "$HOME/.cargo/bin" ] && PATH="$HOME/.cargo/bin:$PATH"
+export PATH
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    log "need root to run: $*"; return 1
+  fi
+}
+
+ensure_redis() {
+  if ! command -v redis-server >/dev/null; then
+    log "installing redis-server (apt)"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq redis-server >/dev/null
+  fi
+  REDIS_SERVER="$(command -v redis-server)"
+  export REDIS_SERVER
+}
+
+# A venv in the ignored .tools/ folder with the pinned Python tools; rebuilt when the pins change.
+ensure_venv() {
+  local req="$root/scripts/requirements-test.txt" stamp="$venv/.requirements"
+  if [ ! -x "$venv/bin/python" ] || ! cmp -s "$req" "$stamp"; then
+    log "installing Python tools into $venv"
+    rm -rf "$venv"
+    mkdir -p "$tools"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
+    cp "$req" "$stamp"
+  fi
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+wait_for_port() { # port seconds
+  local port=$1 limit=$2 i=0
+  until python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$port),0.5)" 2>/dev/null; do
+    i=$((i + 1))
+    if [ "$i" -gt $((limit * 10)) ]; then return 1; fi
+    sleep 0.1
+  done
+}
+
+# Starts moto's SQS server on a free port; sets MOTO_PID and AETHERIUM_TEST_SQS_ENDPOINT.
+start_moto() {
+  local port
+  port="$(free_port)"
+  "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$tools/moto.log" 2>&1 &
+  MOTO_PID=$!
+  if ! wait_for_port "$port" 30; then
+    log "moto_server did not start; its log:"; cat "$tools/moto.log" >&2; return 1
+  fi
+  export AETHERIUM_TEST_SQS_ENDPOINT="http://127.0.0.1:$port"
+  log "SQS emulator (moto) on $AETHERIUM_TEST_SQS_ENDPOINT"
+}

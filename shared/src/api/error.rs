@@ -1,0 +1,57 @@
+//! Every failure an HTTP route can answer with, mapped to a status and a public message in
+//! one place. Internal details go to the log, never to the caller.
+
+use super::{Response, json};
+use http::StatusCode;
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    #[error("request body is larger than the limit of {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("no route for {0}")]
+    NotFound(String),
+    #[error("{method} is not allowed here; use {allowed}")]
+    MethodNotAllowed { method: String, allowed: &'static str },
+    #[error("{0} is not implemented yet")]
+    NotImplemented(&'static str),
+    /// A required setting is missing: the service fails closed.
+    #[error("the service is not configured to accept this request")]
+    Misconfigured { setting: &'static str },
+    /// A backend we depend on failed; the caller should retry.
+    #[error("temporarily unavailable, retry later")]
+    Unavailable(String),
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            Self::Misconfigured { .. } | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    pub fn into_response(self) -> Response {
+        match &self {
+            Self::Misconfigured { setting } => {
+                tracing::error!(setting, "refusing request: required setting is missing")
+            }
+            Self::Unavailable(detail) => tracing::warn!(%detail, "answering 503"),
+            Self::Internal(detail) => tracing::error!(%detail, "answering 500"),
+            _ => {}
+        }
+        json(self.status(), &json!({ "error": self.to_string() }))
+    }
+}

@@ -1,0 +1,66 @@
+//! The in-process bus: the embedded default and a test double with Redis's semantics.
+
+use super::delivery::Mailbox;
+use super::{EventBus, Handler, SubscriptionId, glob};
+use crate::error::BackendError;
+use crate::event::Event;
+use async_trait::async_trait;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+#[derive(Debug)]
+struct Subscription {
+    id: SubscriptionId,
+    pattern: String,
+    glob: bool,
+    mailbox: Mailbox,
+}
+
+#[derive(Debug, Default)]
+pub struct MemoryBus {
+    next_id: AtomicU64,
+    subscriptions: Mutex<Vec<Subscription>>,
+}
+
+impl MemoryBus {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[async_trait]
+impl EventBus for MemoryBus {
+    async fn publish(&self, topic: &str, event: &Event) -> Result<(), BackendError> {
+        let subs = self.subscriptions.lock().unwrap_or_else(|p| p.into_inner());
+        for sub in subs.iter() {
+            let hit = if sub.glob { glob::matches(&sub.pattern, topic) } else { sub.pattern == topic };
+            if hit {
+                sub.mailbox.deliver(event.clone());
+            }
+        }
+        Ok(())
+    }
+
+    async fn subscribe(&self, pattern: &str, handler: Handler) -> Result<SubscriptionId, BackendError> {
+        let id = SubscriptionId(self.next_id.fetch_add(1, Ordering::Relaxed) + 1);
+        let mailbox = Mailbox::spawn(id, pattern.to_owned(), handler);
+        let sub = Subscription { id, pattern: pattern.to_owned(), glob: glob::is_glob(pattern), mailbox };
+        self.subscriptions.lock().unwrap_or_else(|p| p.into_inner()).push(sub);
+        Ok(id)
+    }
+
+    async fn unsubscribe(&self, id: SubscriptionId) -> Result<bool, BackendError> {
+        let mut subs = self.subscriptions.lock().unwrap_or_else(|p| p.into_inner());
+        let before = subs.len();
+        subs.retain(|s| s.id != id);
+        Ok(subs.len() != before)
+    }
+
+    async fn health(&self) -> Result<(), BackendError> {
+        Ok(())
+    }
+
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
+}

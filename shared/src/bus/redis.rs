@@ -1,0 +1,260 @@
+//! The Redis bus: `PUBLISH <topic> <event JSON>` plus an append to a capped stream of all
+//! events; subscriptions over SUBSCRIBE/PSUBSCRIBE that survive a Redis restart.
+
+use super::delivery::Mailbox;
+use super::{EventBus, Handler, SubscriptionId, glob};
+use crate::error::BackendError;
+use crate::event::Event;
+use crate::redis_conn::RedisHandle;
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// The stream every published event is appended to, for replay.
+pub const DEFAULT_STREAM_KEY: &str = "aetherium:events";
+pub const DEFAULT_STREAM_CAP: usize = 10_000;
+/// How long `subscribe` waits for Redis to confirm before giving up.
+const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug)]
+struct Subscription {
+    id: SubscriptionId,
+    pattern: String,
+    glob: bool,
+    mailbox: Mailbox,
+}
+
+type Subscriptions = Arc<Mutex<Vec<Subscription>>>;
+
+#[derive(Debug)]
+enum Control {
+    Add { pattern: String, glob: bool, ack: oneshot::Sender<Result<(), BackendError>> },
+    Remove { pattern: String, glob: bool },
+}
+
+#[derive(Debug)]
+pub struct RedisBus {
+    redis: RedisHandle,
+    stream_key: String,
+    stream_cap: usize,
+    subs: Subscriptions,
+    // The listener (one pub/sub connection) starts at the first subscribe: functions that
+    // only publish never open it.
+    listener: OnceLock<mpsc::UnboundedSender<Control>>,
+    next_id: AtomicU64,
+}
+
+impl RedisBus {
+    pub fn new(redis: RedisHandle) -> Self {
+        Self::with_stream(redis, DEFAULT_STREAM_KEY, DEFAULT_STREAM_CAP)
+    }
+
+    pub fn with_stream(redis: RedisHandle, stream_key: &str, stream_cap: usize) -> Self {
+        Self {
+            redis,
+            stream_key: stream_key.to_owned(),
+            stream_cap,
+            subs: Arc::default(),
+            listener: OnceLock::new(),
+            next_id: AtomicU64::new(0),
+        }
+    }
+
+    fn control(&self) -> &mpsc::UnboundedSender<Control> {
+        self.listener.get_or_init(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(listen(self.redis.client().clone(), self.subs.clone(), rx));
+            tx
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Subscription>> {
+        self.subs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Remove a subscription; tell Redis when no other subscription needs its channel.
+    fn remove(&self, id: SubscriptionId) -> bool {
+        let mut subs = self.lock();
+        let Some(pos) = subs.iter().position(|s| s.id == id) else { return false };
+        let gone = subs.remove(pos);
+        let still_needed = subs.iter().any(|s| s.pattern == gone.pattern && s.glob == gone.glob);
+        drop(subs);
+        if !still_needed {
+            let _ = self.control().send(Control::Remove { pattern: gone.pattern, glob: gone.glob });
+        }
+        true
+    }
+}
+
+#[async_trait]
+impl EventBus for RedisBus {
+    async fn publish(&self, topic: &str, event: &Event) -> Result<(), BackendError> {
+        let json = event.to_json();
+        // MULTI/EXEC: subscribers and the replay stream see the same set of events.
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("PUBLISH")
+            .arg(topic)
+            .arg(&json)
+            .ignore()
+            .cmd("XADD")
+            .arg(&self.stream_key)
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(self.stream_cap)
+            .arg("*")
+            .arg("topic")
+            .arg(topic)
+            .arg("event")
+            .arg(&json)
+            .ignore();
+        self.redis.query_pipe(&pipe).await
+    }
+
+    async fn subscribe(&self, pattern: &str, handler: Handler) -> Result<SubscriptionId, BackendError> {
+        if pattern.is_empty() {
+            return Err(BackendError::rejected("redis", "subscription pattern is empty"));
+        }
+        let id = SubscriptionId(self.next_id.fetch_add(1, Ordering::Relaxed) + 1);
+        let glob = glob::is_glob(pattern);
+        let mailbox = Mailbox::spawn(id, pattern.to_owned(), handler);
+        self.lock().push(Subscription { id, pattern: pattern.to_owned(), glob, mailbox });
+
+        let (ack, confirmed) = oneshot::channel();
+        let sent = self.control().send(Control::Add { pattern: pattern.to_owned(), glob, ack });
+        let outcome = match (sent, tokio::time::timeout(SUBSCRIBE_TIMEOUT, confirmed).await) {
+            (Ok(()), Ok(Ok(result))) => result,
+            (Ok(()), Err(_)) => Err(BackendError::Timeout { backend: "redis" }),
+            _ => Err(BackendError::unavailable("redis", "pub/sub listener stopped")),
+        };
+        match outcome {
+            Ok(()) => Ok(id),
+            Err(e) => {
+                self.remove(id);
+                Err(e)
+            }
+        }
+    }
+
+    async fn unsubscribe(&self, id: SubscriptionId) -> Result<bool, BackendError> {
+        Ok(self.remove(id))
+    }
+
+    async fn health(&self) -> Result<(), BackendError> {
+        self.redis.query(&redis::cmd("PING")).await.map(|_: String| ())
+    }
+
+    fn kind(&self) -> &'static str {
+        "redis"
+    }
+}
+
+/// The pub/sub connection's life: connect, (re)subscribe everything, deliver, and on loss
+/// reconnect with backoff. Ends when the bus is dropped.
+async fn listen(client: redis::Client, subs: Subscriptions, mut control: mpsc::UnboundedReceiver<Control>) {
+    let mut backoff = Duration::from_millis(50);
+    let mut reconnecting = false;
+    loop {
+        let (sink, mut stream) = match client.get_async_pubsub().await {
+            Ok(pubsub) => pubsub.split(),
+            Err(error) => {
+                tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "redis pub/sub connect failed");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+                reconnecting = true;
+                continue;
+            }
+        };
+        let (channels, patterns) = {
+            let subs = subs.lock().unwrap_or_else(|p| p.into_inner());
+            let mut channels: Vec<String> = subs.iter().filter(|s| !s.glob).map(|s| s.pattern.clone()).collect();
+            let mut patterns: Vec<String> = subs.iter().filter(|s| s.glob).map(|s| s.pattern.clone()).collect();
+            channels.sort();
+            channels.dedup();
+            patterns.sort();
+            patterns.dedup();
+            (channels, patterns)
+        };
+        let mut resub = sink.clone();
+        let restored = async {
+            if !channels.is_empty() {
+                resub.subscribe(&channels).await?;
+            }
+            if !patterns.is_empty() {
+                resub.psubscribe(&patterns).await?;
+            }
+            Ok::<(), redis::RedisError>(())
+        }
+        .await;
+        if let Err(error) = restored {
+            tracing::warn!(%error, "redis resubscribe failed; reconnecting");
+            tokio::time::sleep(backoff).await;
+            continue;
+        }
+        if reconnecting {
+            tracing::info!(
+                channels = channels.len(),
+                patterns = patterns.len(),
+                "redis pub/sub reconnected and resubscribed"
+            );
+        }
+        backoff = Duration::from_millis(50);
+        reconnecting = true;
+
+        loop {
+            tokio::select! {
+                msg = stream.next() => match msg {
+                    Some(msg) => deliver(&subs, &msg),
+                    None => break,
+                },
+                ctl = control.recv() => match ctl {
+                    None => return,
+                    // Run un/subscribe beside the loop: their confirmations arrive on the
+                    // connection this loop is reading.
+                    Some(Control::Add { pattern, glob, ack }) => {
+                        let mut sink = sink.clone();
+                        tokio::spawn(async move {
+                            let r = if glob { sink.psubscribe(&pattern).await } else { sink.subscribe(&pattern).await };
+                            let _ = ack.send(r.map_err(BackendError::from));
+                        });
+                    }
+                    Some(Control::Remove { pattern, glob }) => {
+                        let mut sink = sink.clone();
+                        tokio::spawn(async move {
+                            let r = if glob { sink.punsubscribe(&pattern).await } else { sink.unsubscribe(&pattern).await };
+                            if let Err(error) = r {
+                                tracing::debug!(%error, "redis unsubscribe failed; the connection's next reset drops it");
+                            }
+                        });
+                    }
+                },
+            }
+        }
+        tracing::warn!("redis pub/sub connection lost; reconnecting");
+    }
+}
+
+fn deliver(subs: &Subscriptions, msg: &redis::Msg) {
+    let channel = msg.get_channel_name();
+    let event = match serde_json::from_slice::<Event>(msg.get_payload_bytes()) {
+        Ok(event) => event,
+        Err(error) => {
+            tracing::warn!(%channel, %error, "ignoring a message on the bus that is not an event");
+            return;
+        }
+    };
+    let pattern: Option<String> = if msg.from_pattern() { msg.get_pattern().ok() } else { None };
+    let subs = subs.lock().unwrap_or_else(|p| p.into_inner());
+    for sub in subs.iter() {
+        let hit = match &pattern {
+            Some(p) => sub.glob && &sub.pattern == p,
+            None => !sub.glob && sub.pattern == channel,
+        };
+        if hit {
+            sub.mailbox.deliver(event.clone());
+        }
+    }
+}

@@ -1,0 +1,172 @@
+use super::*;
+use std::collections::HashMap;
+
+fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    move |k| map.get(k).cloned()
+}
+
+const GUIDE: &str = r#"
+integrations:
+  github:
+    enabled: true
+    token: ${GITHUB_TOKEN}
+    webhook_secret: ${GITHUB_WEBHOOK_SECRET}
+    base_url: https://api.github.com
+
+  slack:
+    enabled: true
+    bot_token: ${SLACK_BOT_TOKEN}
+    signing_secret: ${SLACK_SIGNING_SECRET}
+    base_url: https://slack.com/api
+
+  # Custom integration
+  myintegration:
+    enabled: true
+    api_key: ${MY_INTEGRATION_KEY}
+    base_url: https://api.example.com
+
+events:
+  provider: redis
+  redis:
+    addr: localhost:6379
+    db: 1
+"#;
+
+#[test]
+fn the_guides_full_config_loads() {
+    let env = env_of(&[
+        ("GITHUB_TOKEN", "ghp_token"),
+        ("GITHUB_WEBHOOK_SECRET", "whsec"),
+        ("SLACK_BOT_TOKEN", "xoxb-1"),
+        ("SLACK_SIGNING_SECRET", "signing"),
+        ("MY_INTEGRATION_KEY", "k-123"),
+    ]);
+    let c = Config::from_yaml(GUIDE, "guide.yaml", &env).expect("valid");
+    assert!(c.github.enabled && c.slack.enabled);
+    assert_eq!(c.github.token.as_ref().map(Secret::expose), Some("ghp_token"));
+    assert_eq!(c.github.webhook_secret.as_ref().map(Secret::expose), Some("whsec"));
+    assert_eq!(c.slack.signing_secret.as_ref().map(Secret::expose), Some("signing"));
+    assert_eq!(c.bus, BusProvider::Redis);
+    assert_eq!(c.redis_url.as_ref().map(Secret::expose), Some("redis://localhost:6379/1"));
+    let custom = &c.custom["myintegration"];
+    assert!(custom.enabled);
+    assert_eq!(custom.options["api_key"], "k-123");
+    assert_eq!(custom.options["base_url"], "https://api.example.com");
+    assert!(c.queue_url.is_none());
+    assert_eq!(c.addr.to_string(), "127.0.0.1:8080");
+}
+
+#[test]
+fn environment_overrides_the_file() {
+    let env = env_of(&[
+        ("GITHUB_API_URL", "https://ghe.example.com/api/v3"),
+        ("REDIS_URL", "redis://127.0.0.1:7000/2"),
+        ("AETHERIUM_QUEUE_URL", "http://127.0.0.1:5000/123456789012/q"),
+        ("AETHERIUM_ADDR", "127.0.0.1:9999"),
+        ("AETHERIUM_API_TOKEN", "api-token"),
+    ]);
+    let c = Config::from_yaml(GUIDE, "guide.yaml", &env).expect("valid");
+    assert_eq!(c.github.base_url, "https://ghe.example.com/api/v3");
+    assert_eq!(c.redis_url.as_ref().map(Secret::expose), Some("redis://127.0.0.1:7000/2"));
+    assert_eq!(c.queue_url.as_deref(), Some("http://127.0.0.1:5000/123456789012/q"));
+    assert_eq!(c.addr.port(), 9999);
+    assert_eq!(c.api_token.as_ref().map(Secret::expose), Some("api-token"));
+}
+
+#[test]
+fn no_file_and_no_env_is_the_embedded_default() {
+    let c = Config::load(&env_of(&[])).expect("valid");
+    assert_eq!(c.bus, BusProvider::Memory);
+    assert!(c.redis_url.is_none() && c.queue_url.is_none());
+    assert!(!c.github.enabled && !c.slack.enabled);
+    assert_eq!(c.github.base_url, DEFAULT_GITHUB_API_URL);
+    assert_eq!(c.slack.notify_channel, "#vms");
+}
+
+#[test]
+fn credentials_in_the_environment_enable_an_integration() {
+    let c = Config::load(&env_of(&[("SLACK_BOT_TOKEN", "xoxb-1")])).expect("valid");
+    assert!(c.slack.enabled);
+    assert!(!c.github.enabled);
+    let off =
+        Config::from_yaml("integrations:\n  slack:\n    enabled: false\n", "t", &env_of(&[("SLACK_BOT_TOKEN", "x")]))
+            .expect("valid");
+    assert!(!off.slack.enabled);
+}
+
+#[test]
+fn every_problem_is_named_with_its_key_and_fix() {
+    let yaml = r#"
+integrations:
+  github:
+    base_url: ftp://example.com
+    app_id: twelve
+  slack:
+    base_url: "${SLACK_HOST"
+events:
+  provider: kafka
+server:
+  addr: localhost
+webhooks:
+  max_body_bytes: 10
+"#;
+    let err = Config::from_yaml(yaml, "bad.yaml", &env_of(&[])).expect_err("invalid");
+    let ConfigError::Invalid(problems) = &err else { panic!("{err}") };
+    let text = err.to_string();
+    for key in [
+        "integrations.github.base_url",
+        "integrations.github.app_id",
+        "integrations.slack.base_url",
+        "events.provider",
+        "server.addr",
+        "webhooks.max_body_bytes",
+    ] {
+        assert!(problems.iter().any(|p| p.key.starts_with(key)), "{key} not named in:\n{text}");
+    }
+    assert!(text.contains("use redis or memory"), "{text}");
+}
+
+#[test]
+fn a_github_app_needs_both_id_and_key() {
+    let err = Config::load(&env_of(&[("GITHUB_APP_ID", "12345")])).expect_err("key missing");
+    let text = err.to_string();
+    assert!(text.contains("GITHUB_APP_PRIVATE_KEY"), "{text}");
+    let ok =
+        Config::load(&env_of(&[("GITHUB_APP_ID", "12345"), ("GITHUB_APP_PRIVATE_KEY", "-----BEGIN")])).expect("valid");
+    assert_eq!(ok.github.app_id, Some(12345));
+    assert!(ok.github.enabled);
+}
+
+#[test]
+fn a_typo_in_a_known_section_is_named() {
+    let err = Config::from_yaml("integrations:\n  github:\n    tokn: x\n", "t", &env_of(&[])).expect_err("unknown key");
+    let text = err.to_string();
+    assert!(text.contains("integrations.github") && text.contains("tokn"), "{text}");
+}
+
+#[test]
+fn redis_provider_without_an_address_says_what_to_set() {
+    let err = Config::from_yaml("events:\n  provider: redis\n", "t", &env_of(&[])).expect_err("no addr");
+    assert!(err.to_string().contains("REDIS_URL"), "{err}");
+}
+
+#[test]
+fn a_missing_file_is_named() {
+    let err = Config::load(&env_of(&[("AETHERIUM_CONFIG", "/nonexistent/aetherium.yaml")])).expect_err("missing");
+    assert!(err.to_string().contains("/nonexistent/aetherium.yaml"), "{err}");
+}
+
+#[test]
+fn secrets_never_show_in_debug_output() {
+    let env = env_of(&[
+        ("GITHUB_TOKEN", "canary-gh-token"),
+        ("GITHUB_WEBHOOK_SECRET", "canary-wh"),
+        ("SLACK_SIGNING_SECRET", "canary-slack"),
+        ("REDIS_URL", "redis://:canary-pass@127.0.0.1:6379/0"),
+        ("AETHERIUM_API_TOKEN", "canary-api"),
+    ]);
+    let c = Config::load(&env).expect("valid");
+    let shown = format!("{c:?}");
+    assert!(!shown.contains("canary"), "{shown}");
+}

@@ -1,0 +1,187 @@
+//! The platform's event, notification and artifact types and their JSON wire format.
+
+use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The guide's standard topics. Custom topics live under `custom.`.
+pub mod topics {
+    pub const TASK_CREATED: &str = "task.created";
+    pub const TASK_STARTED: &str = "task.started";
+    pub const TASK_COMPLETED: &str = "task.completed";
+    pub const TASK_FAILED: &str = "task.failed";
+    pub const VM_CREATED: &str = "vm.created";
+    pub const VM_STARTED: &str = "vm.started";
+    pub const VM_STOPPED: &str = "vm.stopped";
+    pub const VM_FAILED: &str = "vm.failed";
+    pub const INTEGRATION_WEBHOOK_RECEIVED: &str = "integration.webhook_received";
+
+    pub const STANDARD: &[&str] = &[
+        TASK_CREATED,
+        TASK_STARTED,
+        TASK_COMPLETED,
+        TASK_FAILED,
+        VM_CREATED,
+        VM_STARTED,
+        VM_STOPPED,
+        VM_FAILED,
+        INTEGRATION_WEBHOOK_RECEIVED,
+    ];
+
+    /// Topic families: the first dot-separated segment of every topic we accept.
+    pub const FAMILIES: &[&str] = &["task", "vm", "integration", "custom", "github", "slack"];
+
+    /// Families that the platform may send to the events ingest; `github.` and `slack.`
+    /// topics are only ever produced by the verified webhooks.
+    pub const PLATFORM_FAMILIES: &[&str] = &["task", "vm", "integration", "custom"];
+
+    /// The family of a topic (`vm` for `vm.created`), when it has a non-empty one.
+    pub fn family(topic: &str) -> Option<&str> {
+        match topic.split_once('.') {
+            Some((family, rest)) if !family.is_empty() && !rest.is_empty() => Some(family),
+            _ => None,
+        }
+    }
+}
+
+/// An event on the bus. Wire format:
+/// `{"id": "...", "type": "vm.created", "timestamp": "RFC 3339", "source": "...", "data": {...}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(with = "rfc3339")]
+    pub timestamp: DateTime<Utc>,
+    #[serde(default)]
+    pub source: String,
+    #[serde(default)]
+    pub data: Map<String, Value>,
+}
+
+impl Event {
+    /// A new event with a fresh UUID v4 id and the current time.
+    pub fn new(kind: impl Into<String>, source: impl Into<String>, data: Map<String, Value>) -> Self {
+        Self {
+            id: uuid::Uuid::new_v4().to_string(),
+            kind: kind.into(),
+            // The wire format carries milliseconds; keep no more so an event round-trips exactly.
+            timestamp: Utc::now().trunc_subsecs(3),
+            source: source.into(),
+            data,
+        }
+    }
+
+    pub fn with_id(mut self, id: impl Into<String>) -> Self {
+        self.id = id.into();
+        self
+    }
+
+    pub fn to_json(&self) -> String {
+        // Serialising a struct of strings and a JSON map cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    pub fn from_json(raw: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(raw)
+    }
+
+    /// A string field of `data`, for routing and templates.
+    pub fn data_str(&self, key: &str) -> Option<&str> {
+        self.data.get(key).and_then(Value::as_str)
+    }
+}
+
+/// Timestamps go out as RFC 3339 with millisecond precision and a `Z` suffix, and come in
+/// as any RFC 3339 offset.
+mod rfc3339 {
+    use super::*;
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(ts: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&ts.to_rfc3339_opts(SecondsFormat::Millis, true))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        let raw = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        DateTime::parse_from_rfc3339(&raw)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| serde::de::Error::custom(format!("timestamp is not RFC 3339: {e}")))
+    }
+}
+
+/// A message for a person: a chat message, a PR comment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    /// `message`, `comment`, ... (integration specific).
+    #[serde(rename = "type", default = "Notification::default_kind")]
+    pub kind: String,
+    /// Where it goes: `#channel`, a channel id, `owner/repo#123`, a PR URL.
+    pub target: String,
+    pub message: String,
+    /// Extra structured content (blocks, buttons, ...).
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub data: Map<String, Value>,
+}
+
+impl Notification {
+    fn default_kind() -> String {
+        "message".to_owned()
+    }
+
+    pub fn message(target: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { kind: Self::default_kind(), target: target.into(), message: message.into(), data: Map::new() }
+    }
+}
+
+/// Something an integration creates in the outside world, such as a pull request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Artifact {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub content: Map<String, Value>,
+}
+
+/// What creating an artifact produced, for the caller to show (`number`, `url`, ...).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ArtifactRef {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn wire_format_round_trips_with_type_and_rfc3339() {
+        let raw = r#"{"id":"e1","type":"vm.created","timestamp":"2026-11-26T06:00:00+01:00","source":"platform","data":{"vm_id":"v1","vm_name":"my-vm"}}"#;
+        let ev = Event::from_json(raw).expect("parse");
+        assert_eq!(ev.kind, "vm.created");
+        assert_eq!(ev.data_str("vm_name"), Some("my-vm"));
+        let out: Value = serde_json::from_str(&ev.to_json()).expect("json");
+        assert_eq!(out["type"], "vm.created");
+        assert_eq!(out["timestamp"], "2026-11-26T05:00:00.000Z");
+        assert_eq!(out["data"], json!({"vm_id": "v1", "vm_name": "my-vm"}));
+        assert!(out.get("kind").is_none());
+    }
+
+    #[test]
+    fn bad_timestamp_is_named() {
+        let err = Event::from_json(r#"{"id":"x","type":"vm.created","timestamp":"yesterday"}"#).expect_err("must fail");
+        assert!(err.to_string().contains("RFC 3339"), "{err}");
+    }
+
+    #[test]
+    fn families() {
+        assert_eq!(topics::family("vm.created"), Some("vm"));
+        assert_eq!(topics::family("github.pull_request.opened"), Some("github"));
+        assert_eq!(topics::family("vm"), None);
+        assert_eq!(topics::family(".x"), None);
+        assert_eq!(topics::family("vm."), None);
+    }
+}

@@ -1,0 +1,24 @@
+//! The Aetherium integration framework, shared by every Lambda function and the local runner.
+
+pub mod api;
+pub mod app;
+pub mod bus;
+pub mod config;
+pub mod dispatch;
+pub mod error;
+pub mod event;
+pub mod health;
+pub mod integration;
+#[cfg(feature = "lambda")]
+pub mod lambda;
+pub mod queue;
+pub mod redis_conn;
+pub mod secret;
+pub mod store;
+pub mod telemetry;
+
+pub use app::App;
+pub use error::BackendError;
+pub use event::{Artifact, ArtifactRef, Event, Notification};
+pub use integration::{Health, Integration, IntegrationConfig, IntegrationError, Registry};
+pub use secret::Secret;

@@ -1,0 +1,53 @@
+//! The small key-value store the system shares across Lambda instances: idempotency keys,
+//! claim checks, counters, the activity log, the VM registry, token caches.
+
+pub mod memory;
+pub mod redis;
+
+use crate::error::BackendError;
+use async_trait::async_trait;
+use std::time::Duration;
+
+pub use memory::MemoryStore;
+pub use redis::RedisStore;
+
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    async fn get(&self, key: &str) -> Result<Option<String>, BackendError>;
+
+    /// Set a value, replacing any; with `ttl` it expires after that long.
+    async fn set(&self, key: &str, value: &str, ttl: Option<Duration>) -> Result<(), BackendError>;
+
+    /// Set only when the key does not exist; `true` when this call set it.
+    async fn set_if_absent(&self, key: &str, value: &str, ttl: Duration) -> Result<bool, BackendError>;
+
+    /// `true` when the key existed.
+    async fn delete(&self, key: &str) -> Result<bool, BackendError>;
+
+    /// Add `by` to an integer counter (missing counts as 0) and return the new value.
+    async fn incr(&self, key: &str, by: i64) -> Result<i64, BackendError>;
+
+    /// Append to a capped log: only the newest `cap` entries are kept.
+    async fn log_append(&self, key: &str, entry: &str, cap: usize) -> Result<(), BackendError>;
+
+    /// Up to `limit` entries of a log, newest first.
+    async fn log_recent(&self, key: &str, limit: usize) -> Result<Vec<String>, BackendError>;
+
+    async fn hash_set(&self, key: &str, field: &str, value: &str) -> Result<(), BackendError>;
+
+    async fn hash_get(&self, key: &str, field: &str) -> Result<Option<String>, BackendError>;
+
+    /// `true` when the field existed.
+    async fn hash_delete(&self, key: &str, field: &str) -> Result<bool, BackendError>;
+
+    /// Every field and value, sorted by field.
+    async fn hash_all(&self, key: &str) -> Result<Vec<(String, String)>, BackendError>;
+
+    /// Add `by` to an integer field of a hash and return the new value.
+    async fn hash_incr(&self, key: &str, field: &str, by: i64) -> Result<i64, BackendError>;
+
+    async fn health(&self) -> Result<(), BackendError>;
+
+    /// `memory` or `redis`, for the start-up banner and logs.
+    fn kind(&self) -> &'static str;
+}

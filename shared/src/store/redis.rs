@@ -1,0 +1,99 @@
+//! The Redis store: plain Redis commands, one per operation (LPUSH+LTRIM in MULTI).
+
+use super::Store;
+use crate::error::BackendError;
+use crate::redis_conn::RedisHandle;
+use async_trait::async_trait;
+use redis::cmd;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct RedisStore {
+    redis: RedisHandle,
+}
+
+impl RedisStore {
+    pub fn new(redis: RedisHandle) -> Self {
+        Self { redis }
+    }
+}
+
+fn millis(ttl: Duration) -> u64 {
+    // Redis rejects a zero expiry; a TTL under a millisecond rounds up.
+    (ttl.as_millis() as u64).max(1)
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    async fn get(&self, key: &str) -> Result<Option<String>, BackendError> {
+        self.redis.query(cmd("GET").arg(key)).await
+    }
+
+    async fn set(&self, key: &str, value: &str, ttl: Option<Duration>) -> Result<(), BackendError> {
+        let mut c = cmd("SET");
+        c.arg(key).arg(value);
+        if let Some(ttl) = ttl {
+            c.arg("PX").arg(millis(ttl));
+        }
+        self.redis.query(&c).await
+    }
+
+    async fn set_if_absent(&self, key: &str, value: &str, ttl: Duration) -> Result<bool, BackendError> {
+        let reply: Option<String> =
+            self.redis.query(cmd("SET").arg(key).arg(value).arg("NX").arg("PX").arg(millis(ttl))).await?;
+        Ok(reply.is_some())
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool, BackendError> {
+        let n: i64 = self.redis.query(cmd("DEL").arg(key)).await?;
+        Ok(n > 0)
+    }
+
+    async fn incr(&self, key: &str, by: i64) -> Result<i64, BackendError> {
+        self.redis.query(cmd("INCRBY").arg(key).arg(by)).await
+    }
+
+    async fn log_append(&self, key: &str, entry: &str, cap: usize) -> Result<(), BackendError> {
+        let last = cap.max(1) as i64 - 1;
+        let mut pipe = redis::pipe();
+        pipe.atomic().cmd("LPUSH").arg(key).arg(entry).ignore().cmd("LTRIM").arg(key).arg(0).arg(last).ignore();
+        self.redis.query_pipe(&pipe).await
+    }
+
+    async fn log_recent(&self, key: &str, limit: usize) -> Result<Vec<String>, BackendError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        self.redis.query(cmd("LRANGE").arg(key).arg(0).arg(limit as i64 - 1)).await
+    }
+
+    async fn hash_set(&self, key: &str, field: &str, value: &str) -> Result<(), BackendError> {
+        self.redis.query(cmd("HSET").arg(key).arg(field).arg(value)).await.map(|_: i64| ())
+    }
+
+    async fn hash_get(&self, key: &str, field: &str) -> Result<Option<String>, BackendError> {
+        self.redis.query(cmd("HGET").arg(key).arg(field)).await
+    }
+
+    async fn hash_delete(&self, key: &str, field: &str) -> Result<bool, BackendError> {
+        let n: i64 = self.redis.query(cmd("HDEL").arg(key).arg(field)).await?;
+        Ok(n > 0)
+    }
+
+    async fn hash_all(&self, key: &str) -> Result<Vec<(String, String)>, BackendError> {
+        let map: std::collections::BTreeMap<String, String> = self.redis.query(cmd("HGETALL").arg(key)).await?;
+        Ok(map.into_iter().collect())
+    }
+
+    async fn hash_incr(&self, key: &str, field: &str, by: i64) -> Result<i64, BackendError> {
+        self.redis.query(cmd("HINCRBY").arg(key).arg(field).arg(by)).await
+    }
+
+    async fn health(&self) -> Result<(), BackendError> {
+        self.redis.query(&cmd("PING")).await.map(|_: String| ())
+    }
+
+    fn kind(&self) -> &'static str {
+        "redis"
+    }
+}

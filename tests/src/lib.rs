@@ -1,0 +1,14 @@
+//! The test harness: real servers on free loopback ports. A test that cannot start or
+//! reach its server fails with a message saying how to get it; it never skips.
+
+pub mod redis_server;
+pub mod sqs;
+pub mod wait;
+
+pub use redis_server::RedisServer;
+
+/// A port that was free a moment ago on 127.0.0.1.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    listener.local_addr().expect("local addr").port()
+}

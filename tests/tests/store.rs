@@ -1,0 +1,144 @@
+//! One contract for the key-value store, run against memory and against Redis.
+
+use aetherium::redis_conn::RedisHandle;
+use aetherium::store::{MemoryStore, RedisStore, Store};
+use std::sync::Arc;
+use std::time::Duration;
+
+fn key(name: &str) -> String {
+    format!("test:{}:{name}", uuid::Uuid::new_v4())
+}
+
+async fn set_if_absent_and_ttl(s: Arc<dyn Store>) {
+    let k = key("idem");
+    assert!(s.set_if_absent(&k, "1", Duration::from_millis(400)).await.expect("first"));
+    assert!(!s.set_if_absent(&k, "2", Duration::from_millis(400)).await.expect("second"));
+    assert_eq!(s.get(&k).await.expect("get").as_deref(), Some("1"), "the first writer wins");
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert_eq!(s.get(&k).await.expect("get"), None, "expired");
+    assert!(s.set_if_absent(&k, "3", Duration::from_secs(60)).await.expect("after expiry"));
+}
+
+async fn concurrent_set_if_absent_has_one_winner(s: Arc<dyn Store>) {
+    let k = key("race");
+    let tries = (0..20).map(|i| {
+        let s = s.clone();
+        let k = k.clone();
+        tokio::spawn(async move { s.set_if_absent(&k, &i.to_string(), Duration::from_secs(60)).await.expect("set") })
+    });
+    let wins = futures_util::future::join_all(tries).await.into_iter().filter(|r| *r.as_ref().expect("join")).count();
+    assert_eq!(wins, 1);
+}
+
+async fn get_set_delete(s: Arc<dyn Store>) {
+    let k = key("kv");
+    assert_eq!(s.get(&k).await.expect("get"), None);
+    s.set(&k, "v1", None).await.expect("set");
+    s.set(&k, "v2 ✅", Some(Duration::from_secs(60))).await.expect("overwrite");
+    assert_eq!(s.get(&k).await.expect("get").as_deref(), Some("v2 ✅"));
+    assert!(s.delete(&k).await.expect("delete"));
+    assert!(!s.delete(&k).await.expect("delete again"));
+    let short = key("short");
+    s.set(&short, "x", Some(Duration::from_millis(200))).await.expect("set");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(s.get(&short).await.expect("get"), None, "set with a TTL expires");
+}
+
+async fn counters(s: Arc<dyn Store>) {
+    let k = key("count");
+    assert_eq!(s.incr(&k, 1).await.expect("incr"), 1);
+    assert_eq!(s.incr(&k, 5).await.expect("incr"), 6);
+    assert_eq!(s.incr(&k, -2).await.expect("incr"), 4);
+    let h = key("hcount");
+    assert_eq!(s.hash_incr(&h, "a", 2).await.expect("hincr"), 2);
+    assert_eq!(s.hash_incr(&h, "a", 3).await.expect("hincr"), 5);
+    assert_eq!(s.hash_incr(&h, "b", 1).await.expect("hincr"), 1);
+    assert_eq!(s.hash_all(&h).await.expect("all"), vec![("a".into(), "5".into()), ("b".into(), "1".into())]);
+}
+
+async fn capped_log_newest_first(s: Arc<dyn Store>) {
+    let k = key("log");
+    for i in 0..10 {
+        s.log_append(&k, &format!("entry {i}"), 5).await.expect("append");
+    }
+    let all = s.log_recent(&k, 100).await.expect("recent");
+    assert_eq!(all, (5..10).rev().map(|i| format!("entry {i}")).collect::<Vec<_>>(), "capped at 5, newest first");
+    assert_eq!(s.log_recent(&k, 2).await.expect("recent"), vec!["entry 9", "entry 8"]);
+    assert!(s.log_recent(&key("none"), 10).await.expect("empty").is_empty());
+}
+
+async fn hashes(s: Arc<dyn Store>) {
+    let k = key("vms");
+    s.hash_set(&k, "vm-2", r#"{"name":"b"}"#).await.expect("set");
+    s.hash_set(&k, "vm-1", r#"{"name":"a"}"#).await.expect("set");
+    s.hash_set(&k, "vm-1", r#"{"name":"a2"}"#).await.expect("overwrite");
+    assert_eq!(s.hash_get(&k, "vm-1").await.expect("get").as_deref(), Some(r#"{"name":"a2"}"#));
+    assert_eq!(s.hash_get(&k, "vm-9").await.expect("get"), None);
+    let all = s.hash_all(&k).await.expect("all");
+    assert_eq!(all.iter().map(|(f, _)| f.as_str()).collect::<Vec<_>>(), vec!["vm-1", "vm-2"]);
+    assert!(s.hash_delete(&k, "vm-1").await.expect("del"));
+    assert!(!s.hash_delete(&k, "vm-1").await.expect("del again"));
+    assert!(s.hash_delete(&k, "vm-2").await.expect("del"));
+    assert!(s.hash_all(&k).await.expect("all").is_empty());
+}
+
+async fn wrong_type_is_an_error_not_a_panic(s: Arc<dyn Store>) {
+    let k = key("typed");
+    s.hash_set(&k, "f", "v").await.expect("hash");
+    assert!(s.get(&k).await.is_err());
+    assert!(s.incr(&k, 1).await.is_err());
+}
+
+fn memory() -> Arc<dyn Store> {
+    Arc::new(MemoryStore::new())
+}
+
+macro_rules! contract {
+    ($($case:ident),* $(,)?) => {
+        mod memory_store {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(super::memory()).await;
+                }
+            )*
+        }
+        mod redis_store {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let server = aetherium_tests::RedisServer::start().await;
+                    let store = super::RedisStore::new(super::RedisHandle::open(&server.url()).expect("url"));
+                    super::$case(std::sync::Arc::new(store)).await;
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    set_if_absent_and_ttl,
+    concurrent_set_if_absent_has_one_winner,
+    get_set_delete,
+    counters,
+    capped_log_newest_first,
+    hashes,
+    wrong_type_is_an_error_not_a_panic,
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_store_recovers_after_a_restart() {
+    let mut server = aetherium_tests::RedisServer::start().await;
+    let store = RedisStore::new(RedisHandle::open(&server.url()).expect("url"));
+    store.set("k", "v", None).await.expect("set");
+    server.kill();
+    assert!(store.get("k").await.is_err(), "an error while Redis is down, not a hang or a stale answer");
+    server.restart().await;
+    let back = aetherium_tests::wait::until(Duration::from_secs(10), || {
+        let store = store.clone();
+        async move { store.set("k2", "v2", None).await.ok() }
+    })
+    .await;
+    assert!(back.is_some(), "the store reconnects after Redis comes back");
+    assert_eq!(store.get("k2").await.expect("get").as_deref(), Some("v2"));
+}
