@@ -1,7 +1,7 @@
 //! Per-subscription delivery shared by both buses: each subscription has its own ordered
 //! queue and task, and a handler that errors or panics affects only that one event.
 
-use super::{Handler, SubscriptionId};
+use super::{Handler, SubscriptionId, glob};
 use crate::event::Event;
 use futures_util::FutureExt;
 use std::panic::AssertUnwindSafe;
@@ -43,5 +43,21 @@ impl Mailbox {
     pub(crate) fn deliver(&self, event: Event) {
         // A closed mailbox means the subscription was just removed; the event is not for it.
         let _ = self.tx.send(event);
+    }
+}
+
+/// One subscription as both buses keep it.
+#[derive(Debug)]
+pub(crate) struct Subscription {
+    pub(crate) id: SubscriptionId,
+    pub(crate) pattern: String,
+    pub(crate) glob: bool,
+    pub(crate) mailbox: Mailbox,
+}
+
+impl Subscription {
+    pub(crate) fn new(id: SubscriptionId, pattern: &str, handler: Handler) -> Self {
+        let mailbox = Mailbox::spawn(id, pattern.to_owned(), handler);
+        Self { id, pattern: pattern.to_owned(), glob: glob::is_glob(pattern), mailbox }
     }
 }

@@ -1,20 +1,12 @@
 //! The in-process bus: the embedded default and a test double with Redis's semantics.
 
-use super::delivery::Mailbox;
+use super::delivery::Subscription;
 use super::{EventBus, Handler, SubscriptionId, glob};
 use crate::error::BackendError;
 use crate::event::Event;
 use async_trait::async_trait;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-
-#[derive(Debug)]
-struct Subscription {
-    id: SubscriptionId,
-    pattern: String,
-    glob: bool,
-    mailbox: Mailbox,
-}
 
 #[derive(Debug, Default)]
 pub struct MemoryBus {
@@ -43,8 +35,7 @@ impl EventBus for MemoryBus {
 
     async fn subscribe(&self, pattern: &str, handler: Handler) -> Result<SubscriptionId, BackendError> {
         let id = SubscriptionId(self.next_id.fetch_add(1, Ordering::Relaxed) + 1);
-        let mailbox = Mailbox::spawn(id, pattern.to_owned(), handler);
-        let sub = Subscription { id, pattern: pattern.to_owned(), glob: glob::is_glob(pattern), mailbox };
+        let sub = Subscription::new(id, pattern, handler);
         self.subscriptions.lock().unwrap_or_else(|p| p.into_inner()).push(sub);
         Ok(id)
     }

@@ -1,8 +1,8 @@
 //! The Redis bus: `PUBLISH <topic> <event JSON>` plus an append to a capped stream of all
 //! events; subscriptions over SUBSCRIBE/PSUBSCRIBE that survive a Redis restart.
 
-use super::delivery::Mailbox;
-use super::{EventBus, Handler, SubscriptionId, glob};
+use super::delivery::Subscription;
+use super::{EventBus, Handler, SubscriptionId};
 use crate::error::BackendError;
 use crate::event::Event;
 use crate::redis_conn::RedisHandle;
@@ -18,14 +18,6 @@ pub const DEFAULT_STREAM_KEY: &str = "aetherium:events";
 pub const DEFAULT_STREAM_CAP: usize = 10_000;
 /// How long `subscribe` waits for Redis to confirm before giving up.
 const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(5);
-
-#[derive(Debug)]
-struct Subscription {
-    id: SubscriptionId,
-    pattern: String,
-    glob: bool,
-    mailbox: Mailbox,
-}
 
 type Subscriptions = Arc<Mutex<Vec<Subscription>>>;
 
@@ -119,9 +111,9 @@ impl EventBus for RedisBus {
             return Err(BackendError::rejected("redis", "subscription pattern is empty"));
         }
         let id = SubscriptionId(self.next_id.fetch_add(1, Ordering::Relaxed) + 1);
-        let glob = glob::is_glob(pattern);
-        let mailbox = Mailbox::spawn(id, pattern.to_owned(), handler);
-        self.lock().push(Subscription { id, pattern: pattern.to_owned(), glob, mailbox });
+        let sub = Subscription::new(id, pattern, handler);
+        let glob = sub.glob;
+        self.lock().push(sub);
 
         let (ack, confirmed) = oneshot::channel();
         let sent = self.control().send(Control::Add { pattern: pattern.to_owned(), glob, ack });
