@@ -3,7 +3,7 @@
 
 use aetherium::api::{self, ApiError, Route};
 use aetherium::config::Config;
-use aetherium::dispatch::{self, Dispatcher};
+use aetherium::dispatch;
 use aetherium::{App, Secret};
 use axum::body::Body;
 use bytes::Bytes;
@@ -66,7 +66,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
-    let dispatcher = tokio::spawn(dispatch::run_loop(app.queue.clone(), Dispatcher::new(app.bus.clone()), stop_rx));
+    let dispatcher = tokio::spawn(dispatch::run_loop(app.queue.clone(), app.dispatcher(), stop_rx));
     let served = axum::serve(listener, router(app.clone())).with_graceful_shutdown(shutdown).await;
     tracing::info!("HTTP server stopped; draining the dispatcher");
     let _ = stop_tx.send(true);

@@ -3,10 +3,13 @@
 
 use crate::bus::{EventBus, MemoryBus, RedisBus};
 use crate::config::{BusProvider, Config};
+use crate::dispatch::Dispatcher;
 use crate::error::BackendError;
 use crate::integration::Registry;
 use crate::queue::{MemoryQueue, SqsQueue, WorkQueue};
 use crate::redis_conn::RedisHandle;
+use crate::routes::Routes;
+use crate::signature::HmacVerifier;
 use crate::store::{MemoryStore, RedisStore, Store};
 use std::sync::Arc;
 
@@ -17,6 +20,8 @@ pub struct App {
     pub queue: Arc<dyn WorkQueue>,
     pub store: Arc<dyn Store>,
     pub registry: Registry,
+    /// Keyed with the GitHub webhook secret(s); `None` when none is configured.
+    pub github_webhook: Option<HmacVerifier>,
 }
 
 impl App {
@@ -37,7 +42,17 @@ impl App {
             Some(url) => Arc::new(SqsQueue::from_env(url.clone())),
             None => Arc::new(MemoryQueue::default()),
         };
-        Ok(Self { config: Arc::new(config), bus, queue, store, registry: Registry::new() })
+        Ok(Self::from_parts(config, bus, queue, store))
+    }
+
+    /// The dispatcher over this app's bus, store and routes.
+    pub fn dispatcher(&self) -> Dispatcher {
+        Dispatcher::new(self.bus.clone(), self.store.clone(), self.routes())
+    }
+
+    /// The routes the dispatcher runs after publishing an event.
+    pub fn routes(&self) -> Routes {
+        Routes::default()
     }
 
     /// Build from explicit parts (tests, custom embeddings).
@@ -47,6 +62,8 @@ impl App {
         queue: Arc<dyn WorkQueue>,
         store: Arc<dyn Store>,
     ) -> Self {
-        Self { config: Arc::new(config), bus, queue, store, registry: Registry::new() }
+        let github_webhook =
+            HmacVerifier::new(config.github.webhook_secret.iter().chain(&config.github.webhook_secret_previous));
+        Self { config: Arc::new(config), bus, queue, store, registry: Registry::new(), github_webhook }
     }
 }

@@ -35,6 +35,23 @@ pub mod topics {
     /// topics are only ever produced by the verified webhooks.
     pub const PLATFORM_FAMILIES: &[&str] = &["task", "vm", "integration", "custom"];
 
+    /// Check that `topic` is dot-separated segments of `[a-z0-9_]` in one of `families`.
+    pub fn validate(topic: &str, families: &[&str]) -> Result<(), String> {
+        if topic.is_empty() || topic.len() > 200 {
+            return Err("must be 1 to 200 characters".to_owned());
+        }
+        let segments_ok = topic
+            .split('.')
+            .all(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'));
+        if !segments_ok {
+            return Err(format!("`{topic}` must be dot-separated lower-case segments such as vm.created"));
+        }
+        match family(topic) {
+            Some(f) if families.contains(&f) => Ok(()),
+            _ => Err(format!("`{topic}` is not in a known family; use one of {}", families.join(".*, ") + ".*")),
+        }
+    }
+
     /// The family of a topic (`vm` for `vm.created`), when it has a non-empty one.
     pub fn family(topic: &str) -> Option<&str> {
         match topic.split_once('.') {
@@ -174,6 +191,18 @@ mod tests {
     fn bad_timestamp_is_named() {
         let err = Event::from_json(r#"{"id":"x","type":"vm.created","timestamp":"yesterday"}"#).expect_err("must fail");
         assert!(err.to_string().contains("RFC 3339"), "{err}");
+    }
+
+    #[test]
+    fn topic_validation_names_the_problem() {
+        assert!(topics::validate("task.completed", topics::PLATFORM_FAMILIES).is_ok());
+        assert!(topics::validate("custom.my_event", topics::PLATFORM_FAMILIES).is_ok());
+        let e = topics::validate("github.push", topics::PLATFORM_FAMILIES).expect_err("reserved");
+        assert!(e.contains("task.*"), "{e}");
+        assert!(topics::validate("Task.Completed", topics::PLATFORM_FAMILIES).is_err());
+        assert!(topics::validate("task..x", topics::PLATFORM_FAMILIES).is_err());
+        assert!(topics::validate("task", topics::PLATFORM_FAMILIES).is_err());
+        assert!(topics::validate("", topics::PLATFORM_FAMILIES).is_err());
     }
 
     #[test]

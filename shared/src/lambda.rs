@@ -1,25 +1,197 @@
-//! The adapter between Lambda function URL requests (lambda_http) and [`crate::api`].
+//! Lambda envelopes and their adapters: function URL requests to [`crate::api`], SQS batches
+//! to the dispatcher. The envelope types are our own, parsing only what we use: lambda_http's
+//! conversion panics on a body flagged base64 that is not, where we must answer 400.
 
-use crate::api::{self, Route};
+use crate::api::{self, ApiError, Route};
 use crate::app::App;
+use crate::config::Config;
+use crate::dispatch::{self, Dispatcher};
+use crate::queue::{QueueMessage, WorkQueue};
+use base64::Engine;
 use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
 
-/// Answer one function URL request on `route`.
-pub async fn respond(app: &App, route: Route, req: lambda_http::Request) -> lambda_http::Response<lambda_http::Body> {
-    let (parts, body) = req.into_parts();
-    // lambda_http has already decoded a base64-encoded body into `Binary`.
-    let bytes = match body {
-        lambda_http::Body::Empty => Bytes::new(),
-        lambda_http::Body::Text(text) => Bytes::from(text),
-        lambda_http::Body::Binary(raw) => Bytes::from(raw),
-        _ => Bytes::new(),
+/// A function URL (API Gateway HTTP API payload 2.0) request.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UrlRequest {
+    #[serde(default)]
+    pub raw_path: String,
+    #[serde(default)]
+    pub raw_query_string: String,
+    #[serde(default)]
+    pub headers: HashMap<String, String>,
+    pub request_context: UrlContext,
+    #[serde(default)]
+    pub body: Option<String>,
+    #[serde(default)]
+    pub is_base64_encoded: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UrlContext {
+    pub http: UrlHttp,
+    #[serde(default)]
+    pub request_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct UrlHttp {
+    pub method: String,
+}
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct UrlResponse {
+    pub status_code: u16,
+    pub headers: BTreeMap<String, String>,
+    pub body: String,
+    pub is_base64_encoded: bool,
+}
+
+fn to_http(req: UrlRequest) -> Result<api::Request, ApiError> {
+    let body = match (req.body, req.is_base64_encoded) {
+        (None, _) => Bytes::new(),
+        (Some(b), false) => Bytes::from(b),
+        (Some(b), true) => {
+            Bytes::from(base64::engine::general_purpose::STANDARD.decode(b.as_bytes()).map_err(|_| {
+                ApiError::BadRequest("the request body is flagged base64 but is not valid base64".into())
+            })?)
+        }
     };
-    let response = api::handle(app, route, http::Request::from_parts(parts, bytes)).await;
-    let (parts, body) = response.into_parts();
-    let body = match String::from_utf8(body.to_vec()) {
-        Ok(text) if text.is_empty() => lambda_http::Body::Empty,
-        Ok(text) => lambda_http::Body::Text(text),
-        Err(raw) => lambda_http::Body::Binary(raw.into_bytes()),
+    let uri = if req.raw_query_string.is_empty() {
+        req.raw_path
+    } else {
+        format!("{}?{}", req.raw_path, req.raw_query_string)
     };
-    lambda_http::Response::from_parts(parts, body)
+    let mut builder = http::Request::builder().method(req.request_context.http.method.as_str());
+    if !uri.is_empty() {
+        builder = builder.uri(uri);
+    }
+    for (k, v) in &req.headers {
+        builder = builder.header(k.as_str(), v.as_str());
+    }
+    builder.body(body).map_err(|_| ApiError::BadRequest("the request line or a header is malformed".into()))
+}
+
+fn from_http(resp: api::Response) -> UrlResponse {
+    let (parts, body) = resp.into_parts();
+    let headers = parts
+        .headers
+        .iter()
+        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_owned(), v.to_owned())))
+        .collect();
+    match String::from_utf8(body.to_vec()) {
+        Ok(text) => UrlResponse { status_code: parts.status.as_u16(), headers, body: text, is_base64_encoded: false },
+        Err(raw) => UrlResponse {
+            status_code: parts.status.as_u16(),
+            headers,
+            body: base64::engine::general_purpose::STANDARD.encode(raw.into_bytes()),
+            is_base64_encoded: true,
+        },
+    }
+}
+
+/// Answer one function URL request on `route` (a function serves one route, whatever the
+/// path of its URL).
+pub async fn respond(app: &App, route: Route, req: UrlRequest) -> UrlResponse {
+    let request_id = req.request_context.request_id.clone().unwrap_or_default();
+    let span = tracing::info_span!("request", %request_id, route = route.path());
+    let _enter = span.enter();
+    let resp = match to_http(req) {
+        Ok(req) => api::handle(app, route, req).await,
+        Err(e) => e.into_response(),
+    };
+    from_http(resp)
+}
+
+/// An SQS event (the dispatcher's trigger).
+#[derive(Debug, Deserialize)]
+pub struct SqsEvent {
+    #[serde(rename = "Records")]
+    pub records: Vec<SqsRecord>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SqsRecord {
+    pub message_id: String,
+    pub receipt_handle: String,
+    #[serde(default)]
+    pub body: String,
+    #[serde(default)]
+    pub attributes: HashMap<String, String>,
+}
+
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SqsBatchResponse {
+    pub batch_item_failures: Vec<ItemFailure>,
+}
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ItemFailure {
+    pub item_identifier: String,
+}
+
+/// Process a batch; only the records that failed are reported back (ReportBatchItemFailures),
+/// so SQS retries those alone and moves them to the dead-letter queue after maxReceiveCount.
+pub async fn dispatch_batch(dispatcher: &Dispatcher, queue: &dyn WorkQueue, event: SqsEvent) -> SqsBatchResponse {
+    let messages: Vec<QueueMessage> = event
+        .records
+        .into_iter()
+        .map(|r| QueueMessage {
+            receive_count: r.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok()).unwrap_or(1),
+            id: r.message_id,
+            receipt: r.receipt_handle,
+            body: r.body,
+        })
+        .collect();
+    let outcomes = futures_util::future::join_all(messages.iter().map(|m| async move {
+        // Lambda's event source mapping deletes successful records itself; only a requested
+        // retry delay is ours to set.
+        match dispatcher.process_isolated(&m.id, &m.body).await {
+            Ok(_) => true,
+            Err(e) => {
+                dispatch::delay_retry(queue, m, &e).await;
+                false
+            }
+        }
+    }))
+    .await;
+    SqsBatchResponse {
+        batch_item_failures: messages
+            .iter()
+            .zip(outcomes)
+            .filter(|(_, ok)| !ok)
+            .map(|(m, _)| ItemFailure { item_identifier: m.id.clone() })
+            .collect(),
+    }
+}
+
+/// The whole life of an HTTP function: JSON logs, config and backends built once, then one
+/// route served for every invocation.
+pub async fn run_http(route: Route) -> Result<(), lambda_runtime::Error> {
+    crate::telemetry::init(true);
+    let app = App::from_config(Config::from_env()?)?;
+    let app = &app;
+    lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<UrlRequest>| async move {
+        Ok::<_, lambda_runtime::Error>(respond(app, route, event.payload).await)
+    }))
+    .await
+}
+
+/// The dispatcher function: SQS batches in, partial batch failures out.
+pub async fn run_dispatcher() -> Result<(), lambda_runtime::Error> {
+    crate::telemetry::init(true);
+    let app = App::from_config(Config::from_env()?)?;
+    let dispatcher = app.dispatcher();
+    let (dispatcher, queue) = (&dispatcher, app.queue.as_ref());
+    lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<SqsEvent>| async move {
+        Ok::<_, lambda_runtime::Error>(dispatch_batch(dispatcher, queue, event.payload).await)
+    }))
+    .await
 }

@@ -7,13 +7,15 @@ pub mod config;
 pub mod dispatch;
 pub mod error;
 pub mod event;
+pub mod github;
 pub mod health;
 pub mod integration;
-#[cfg(feature = "lambda")]
 pub mod lambda;
 pub mod queue;
 pub mod redis_conn;
+pub mod routes;
 pub mod secret;
+pub mod signature;
 pub mod store;
 pub mod telemetry;
 

@@ -1,11 +1,14 @@
 //! The test harness: real servers on free loopback ports. A test that cannot start or
 //! reach its server fails with a message saying how to get it; it never skips.
 
+pub mod fixtures;
 pub mod redis_server;
+pub mod runner;
 pub mod sqs;
 pub mod wait;
 
 pub use redis_server::RedisServer;
+pub use runner::{Running, config};
 
 /// A port that was free a moment ago on 127.0.0.1.
 pub fn free_port() -> u16 {

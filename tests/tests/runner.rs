@@ -1,49 +1,14 @@
 //! The local runner in-process, on real Redis and SQS: routes, health, and the dispatcher
 //! loop carrying a queued event to a Redis subscriber.
 
-use aetherium::config::Config;
-use aetherium::queue::SqsQueue;
+use aetherium::queue::{SqsQueue, WorkQueue};
 use aetherium::redis_conn::RedisHandle;
 use aetherium::{App, Event, bus::RedisBus, store::RedisStore};
-use aetherium_tests::{RedisServer, sqs};
+use aetherium_tests::{RedisServer, Running, config, sqs};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::oneshot;
-
-struct Running {
-    base: String,
-    stop: Option<oneshot::Sender<()>>,
-    done: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-impl Running {
-    async fn start(app: App) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let (tx, rx) = oneshot::channel::<()>();
-        let done = tokio::spawn(aetherium_local::run(app, listener, async {
-            let _ = rx.await;
-        }));
-        Self { base, stop: Some(tx), done }
-    }
-
-    async fn stop(mut self) {
-        let _ = self.stop.take().map(|s| s.send(()));
-        tokio::time::timeout(Duration::from_secs(10), self.done)
-            .await
-            .expect("stops within 10 s")
-            .expect("join")
-            .expect("clean");
-    }
-}
-
-fn config(env: &[(&str, &str)]) -> Config {
-    let map: HashMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    Config::load(&move |k| map.get(k).cloned()).expect("config")
-}
 
 async fn redis_and_sqs_app(redis: &RedisServer) -> App {
     let cfg = config(&[("REDIS_URL", &redis.url())]);
@@ -119,10 +84,8 @@ async fn every_route_is_mounted_and_bad_paths_and_methods_are_named() {
     let running = Running::start(App::from_config(config(&[])).expect("app")).await;
     let http = reqwest::Client::new();
     for (method, path) in [
-        ("POST", "/api/v1/webhooks/github"),
         ("POST", "/api/v1/webhooks/slack"),
         ("POST", "/api/v1/integrations/github/pr"),
-        ("POST", "/api/v1/events"),
         ("POST", "/api/v1/logs/query"),
         ("POST", "/logs/query"),
         ("GET", "/metrics"),
@@ -136,11 +99,70 @@ async fn every_route_is_mounted_and_bad_paths_and_methods_are_named() {
         let body: Value = resp.json().await.expect("json error");
         assert!(body["error"].as_str().is_some_and(|e| e.contains("not implemented")), "{body}");
     }
+    // Built routes are mounted too: without a secret or token they fail closed.
+    for path in ["/api/v1/webhooks/github", "/api/v1/events"] {
+        let resp = http.post(format!("{}{path}", running.base)).body("{}").send().await.expect("send");
+        assert_eq!(resp.status(), 500, "{path}");
+    }
     let resp = http.get(format!("{}/api/v1/nothing", running.base)).send().await.expect("send");
     assert_eq!(resp.status(), 404);
     let resp = http.post(format!("{}/api/v1/health", running.base)).send().await.expect("send");
     assert_eq!(resp.status(), 405);
     let body: Value = resp.json().await.expect("json");
     assert!(body["error"].as_str().is_some_and(|e| e.contains("use GET")), "{body}");
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_webhook_reaches_a_redis_subscriber_exactly_once_even_when_delivered_twice() {
+    use aetherium_tests::fixtures::{self, sign};
+    let redis = RedisServer::start().await;
+    let handle = RedisHandle::open(&redis.url()).expect("url");
+    let client = sqs::client();
+    let url = sqs::create_queue(&client, &[("VisibilityTimeout", "5")]).await;
+    let queue = Arc::new(SqsQueue::with_client(client, url));
+    let app = App::from_parts(
+        config(&[("REDIS_URL", &redis.url()), ("GITHUB_WEBHOOK_SECRET", fixtures::SECRET)]),
+        Arc::new(RedisBus::new(handle.clone())),
+        queue.clone(),
+        Arc::new(RedisStore::new(handle)),
+    );
+    let running = Running::start(app).await;
+
+    let sub = redis::Client::open(redis.url()).expect("url");
+    let (mut sink, mut stream) = sub.get_async_pubsub().await.expect("pubsub").split();
+    sink.subscribe("github.pull_request.opened").await.expect("subscribe");
+
+    let body = fixtures::github("pull_request-opened");
+    let http = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    for _ in 0..2 {
+        let resp = http
+            .post(running.url("/api/v1/webhooks/github"))
+            .header("content-type", "application/json")
+            .header("x-github-event", "pull_request")
+            .header("x-github-delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958")
+            .header("x-hub-signature-256", sign(&body))
+            .body(body.clone())
+            .send()
+            .await
+            .expect("post");
+        statuses.push(resp.status().as_u16());
+    }
+    assert_eq!(statuses, vec![202, 200], "queued, then acknowledged as a duplicate");
+
+    // Even if the same record reaches the queue twice (a webhook function that crashed after
+    // enqueueing), the dispatcher publishes it once.
+    let msg = tokio::time::timeout(Duration::from_secs(10), stream.next()).await.expect("published").expect("open");
+    let ev = Event::from_json(std::str::from_utf8(msg.get_payload_bytes()).expect("utf8")).expect("event");
+    assert_eq!(msg.get_channel_name(), "github.pull_request.opened");
+    assert_eq!(ev.id, "72d3162e-cc78-11e3-81ab-4c9367dc0958");
+    assert_eq!(ev.data["number"], 2);
+    assert_eq!(ev.data["url"], "https://github.com/Codertocat/Hello-World/pull/2");
+    assert_eq!(ev.data["repository"], "Codertocat/Hello-World");
+    let again = ev.to_json();
+    queue.send(&again).await.expect("duplicate record");
+    let extra = tokio::time::timeout(Duration::from_secs(3), stream.next()).await;
+    assert!(extra.is_err(), "the event was published exactly once");
     running.stop().await;
 }

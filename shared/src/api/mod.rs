@@ -1,7 +1,10 @@
 //! The product's HTTP routes as framework-neutral handlers over `http` types, shared by the
 //! Lambda functions (through [`crate::lambda`]) and the local runner.
 
+pub mod auth;
 mod error;
+pub mod events;
+pub mod github_webhook;
 pub mod health;
 
 pub use error::ApiError;
@@ -73,6 +76,8 @@ pub async fn handle(app: &App, route: Route, req: Request) -> Response {
     }
     let result = match route {
         Route::Health => health::handle(app, req).await,
+        Route::GithubWebhook => github_webhook::handle(app, req).await,
+        Route::Events => events::handle(app, req).await,
         other => Err(ApiError::NotImplemented(other.path())),
     };
     result.unwrap_or_else(ApiError::into_response)

@@ -1,5 +1,6 @@
 //! The work queue: durable hand-off between functions (SQS in AWS, memory locally).
 
+pub mod claim;
 pub mod memory;
 pub mod sqs;
 

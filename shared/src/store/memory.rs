@@ -23,8 +23,18 @@ struct Entry {
 
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    entries: Mutex<HashMap<String, Entry>>,
+    entries: Mutex<Entries>,
 }
+
+#[derive(Debug, Default)]
+struct Entries {
+    map: HashMap<String, Entry>,
+    ops: u64,
+}
+
+/// Expired entries are swept every this many operations (the key being read is always
+/// checked), so one access costs O(1) however many keys are held.
+const SWEEP_EVERY: u64 = 4096;
 
 fn wrong_type() -> BackendError {
     BackendError::rejected("memory store", "WRONGTYPE: the key holds another kind of value")
@@ -35,12 +45,17 @@ impl MemoryStore {
         Self::default()
     }
 
-    /// Run `f` on the live (unexpired) entries.
-    fn with<T>(&self, f: impl FnOnce(&mut HashMap<String, Entry>) -> T) -> T {
-        let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+    /// Run `f` on the entries with `key` expired if its time has come.
+    fn with<T>(&self, key: &str, f: impl FnOnce(&mut HashMap<String, Entry>) -> T) -> T {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
-        map.retain(|_, e| e.expires.is_none_or(|t| t > now));
-        f(&mut map)
+        entries.ops += 1;
+        if entries.ops.is_multiple_of(SWEEP_EVERY) {
+            entries.map.retain(|_, e| e.expires.is_none_or(|t| t > now));
+        } else if entries.map.get(key).is_some_and(|e| e.expires.is_some_and(|t| t <= now)) {
+            entries.map.remove(key);
+        }
+        f(&mut entries.map)
     }
 
     fn hash_mut<'a>(
@@ -59,7 +74,7 @@ impl MemoryStore {
 #[async_trait]
 impl Store for MemoryStore {
     async fn get(&self, key: &str) -> Result<Option<String>, BackendError> {
-        self.with(|m| match m.get(key).map(|e| &e.value) {
+        self.with(key, |m| match m.get(key).map(|e| &e.value) {
             None => Ok(None),
             Some(Value::Str(s)) => Ok(Some(s.clone())),
             Some(_) => Err(wrong_type()),
@@ -68,13 +83,13 @@ impl Store for MemoryStore {
 
     async fn set(&self, key: &str, value: &str, ttl: Option<Duration>) -> Result<(), BackendError> {
         let expires = ttl.map(|t| Instant::now() + t);
-        self.with(|m| m.insert(key.to_owned(), Entry { value: Value::Str(value.to_owned()), expires }));
+        self.with(key, |m| m.insert(key.to_owned(), Entry { value: Value::Str(value.to_owned()), expires }));
         Ok(())
     }
 
     async fn set_if_absent(&self, key: &str, value: &str, ttl: Duration) -> Result<bool, BackendError> {
         let expires = Some(Instant::now() + ttl);
-        Ok(self.with(|m| {
+        Ok(self.with(key, |m| {
             if m.contains_key(key) {
                 return false;
             }
@@ -84,11 +99,11 @@ impl Store for MemoryStore {
     }
 
     async fn delete(&self, key: &str) -> Result<bool, BackendError> {
-        Ok(self.with(|m| m.remove(key).is_some()))
+        Ok(self.with(key, |m| m.remove(key).is_some()))
     }
 
     async fn incr(&self, key: &str, by: i64) -> Result<i64, BackendError> {
-        self.with(|m| {
+        self.with(key, |m| {
             let entry =
                 m.entry(key.to_owned()).or_insert_with(|| Entry { value: Value::Str("0".into()), expires: None });
             let Value::Str(s) = &mut entry.value else { return Err(wrong_type()) };
@@ -101,7 +116,7 @@ impl Store for MemoryStore {
     }
 
     async fn log_append(&self, key: &str, entry: &str, cap: usize) -> Result<(), BackendError> {
-        self.with(|m| {
+        self.with(key, |m| {
             let e =
                 m.entry(key.to_owned()).or_insert_with(|| Entry { value: Value::List(VecDeque::new()), expires: None });
             let Value::List(list) = &mut e.value else { return Err(wrong_type()) };
@@ -112,7 +127,7 @@ impl Store for MemoryStore {
     }
 
     async fn log_recent(&self, key: &str, limit: usize) -> Result<Vec<String>, BackendError> {
-        self.with(|m| match m.get(key).map(|e| &e.value) {
+        self.with(key, |m| match m.get(key).map(|e| &e.value) {
             None => Ok(Vec::new()),
             Some(Value::List(list)) => Ok(list.iter().take(limit).cloned().collect()),
             Some(_) => Err(wrong_type()),
@@ -120,11 +135,11 @@ impl Store for MemoryStore {
     }
 
     async fn hash_set(&self, key: &str, field: &str, value: &str) -> Result<(), BackendError> {
-        self.with(|m| Self::hash_mut(m, key).map(|h| drop(h.insert(field.to_owned(), value.to_owned()))))
+        self.with(key, |m| Self::hash_mut(m, key).map(|h| drop(h.insert(field.to_owned(), value.to_owned()))))
     }
 
     async fn hash_get(&self, key: &str, field: &str) -> Result<Option<String>, BackendError> {
-        self.with(|m| match m.get(key).map(|e| &e.value) {
+        self.with(key, |m| match m.get(key).map(|e| &e.value) {
             None => Ok(None),
             Some(Value::Hash(h)) => Ok(h.get(field).cloned()),
             Some(_) => Err(wrong_type()),
@@ -132,7 +147,7 @@ impl Store for MemoryStore {
     }
 
     async fn hash_delete(&self, key: &str, field: &str) -> Result<bool, BackendError> {
-        self.with(|m| {
+        self.with(key, |m| {
             let Some(entry) = m.get_mut(key) else { return Ok(false) };
             let Value::Hash(h) = &mut entry.value else { return Err(wrong_type()) };
             let existed = h.remove(field).is_some();
@@ -145,7 +160,7 @@ impl Store for MemoryStore {
     }
 
     async fn hash_all(&self, key: &str) -> Result<Vec<(String, String)>, BackendError> {
-        self.with(|m| match m.get(key).map(|e| &e.value) {
+        self.with(key, |m| match m.get(key).map(|e| &e.value) {
             None => Ok(Vec::new()),
             Some(Value::Hash(h)) => Ok(h.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
             Some(_) => Err(wrong_type()),
@@ -153,7 +168,7 @@ impl Store for MemoryStore {
     }
 
     async fn hash_incr(&self, key: &str, field: &str, by: i64) -> Result<i64, BackendError> {
-        self.with(|m| {
+        self.with(key, |m| {
             let h = Self::hash_mut(m, key)?;
             let current: i64 = h
                 .get(field)

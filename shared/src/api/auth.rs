@@ -1,0 +1,53 @@
+//! Bearer-token authentication of the internal routes, compared in constant time.
+
+use super::ApiError;
+use crate::secret::Secret;
+use http::HeaderMap;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// Accept only `Authorization: Bearer <token>` with the configured token. No token
+/// configured fails closed.
+pub fn bearer(expected: Option<&Secret>, headers: &HeaderMap) -> Result<(), ApiError> {
+    let expected = expected.ok_or(ApiError::Misconfigured { setting: "AETHERIUM_API_TOKEN (api.token)" })?;
+    let given = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
+        .ok_or(ApiError::Unauthorized("an Authorization: Bearer <token> header is required"))?;
+    // Compare digests so neither the length nor a common prefix leaks through timing.
+    let a = Sha256::digest(given);
+    let b = Sha256::digest(expected.expose().as_bytes());
+    if bool::from(a.ct_eq(&b)) { Ok(()) } else { Err(ApiError::Unauthorized("the bearer token is not valid")) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(value: Option<&str>) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        if let Some(v) = value {
+            h.insert(http::header::AUTHORIZATION, v.parse().expect("header"));
+        }
+        h
+    }
+
+    #[test]
+    fn only_the_exact_bearer_token_passes() {
+        let token = Secret::new("t0ken");
+        assert!(bearer(Some(&token), &headers(Some("Bearer t0ken"))).is_ok());
+        for bad in [
+            None,
+            Some("Bearer t0ke"),
+            Some("Bearer t0ken "),
+            Some("bearer t0ken"),
+            Some("Basic dDBrZW4="),
+            Some("t0ken"),
+        ] {
+            let err = bearer(Some(&token), &headers(bad)).expect_err("rejected");
+            assert_eq!(err.status(), 401, "{bad:?}");
+        }
+        let err = bearer(None, &headers(Some("Bearer anything"))).expect_err("fail closed");
+        assert_eq!(err.status(), 500);
+    }
+}

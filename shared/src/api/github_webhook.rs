@@ -1,0 +1,88 @@
+//! `POST /api/v1/webhooks/github`: verify, normalise, dedup by delivery id, enqueue, 202.
+
+use super::{ApiError, Request, Response, json};
+use crate::app::App;
+use crate::github::webhook::{self, WebhookError};
+use crate::queue::claim;
+use crate::signature::SignatureError;
+use http::StatusCode;
+use serde_json::json;
+use std::time::Duration;
+
+/// How long a delivery id is remembered: GitHub redelivers on request, days later at most.
+pub const DELIVERY_TTL: Duration = Duration::from_secs(3 * 24 * 3600);
+
+fn delivery_key(id: &str) -> String {
+    format!("delivery:github:{id}")
+}
+
+fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
+}
+
+pub async fn handle(app: &App, req: Request) -> Result<Response, ApiError> {
+    let limit = app.config.max_body_bytes;
+    if req.body().len() > limit {
+        return Err(ApiError::PayloadTooLarge { limit });
+    }
+    let verifier = app
+        .github_webhook
+        .as_ref()
+        .ok_or(ApiError::Misconfigured { setting: "GITHUB_WEBHOOK_SECRET (integrations.github.webhook_secret)" })?;
+
+    // Nothing is parsed before the signature over the raw bytes checks out.
+    let signature = req.headers().get("x-hub-signature-256").map(|v| v.as_bytes());
+    let verified = match signature {
+        None if req.headers().contains_key("x-hub-signature") => Err(SignatureError::LegacyOnly),
+        sig => verifier.verify_github(sig, req.body()),
+    };
+    if let Err(reason) = verified {
+        tracing::warn!(%reason, "webhook signature rejected");
+        return Err(ApiError::Unauthorized(match reason {
+            SignatureError::LegacyOnly => "X-Hub-Signature-256 is required; sha1 X-Hub-Signature is not accepted",
+            SignatureError::Missing => "X-Hub-Signature-256 is missing",
+            _ => "X-Hub-Signature-256 is not a valid signature of this body",
+        }));
+    }
+
+    let event =
+        header(&req, "x-github-event").ok_or_else(|| ApiError::BadRequest("X-GitHub-Event is missing".into()))?;
+    if !webhook::event_name_ok(event) {
+        return Err(ApiError::BadRequest("X-GitHub-Event must be lower-case letters, digits and _".into()));
+    }
+    let delivery =
+        header(&req, "x-github-delivery").ok_or_else(|| ApiError::BadRequest("X-GitHub-Delivery is missing".into()))?;
+    if delivery.len() > 128 || !delivery.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        return Err(ApiError::BadRequest("X-GitHub-Delivery must be a GUID".into()));
+    }
+
+    let normalized = webhook::normalize(event, delivery, req.body()).map_err(|e| {
+        ApiError::BadRequest(match e {
+            WebhookError::NotJson(_) => "the body is not a JSON object".to_owned(),
+            other => other.to_string(),
+        })
+    })?;
+    if event == "ping" {
+        return Ok(json(StatusCode::OK, &json!({ "status": "pong", "id": delivery })));
+    }
+
+    // A store outage must not lose deliveries: enqueue anyway, the dispatcher dedups again.
+    let key = delivery_key(delivery);
+    match app.store.get(&key).await {
+        Ok(Some(_)) => {
+            tracing::info!(delivery, "redelivery of a queued delivery; not queued again");
+            return Ok(json(StatusCode::OK, &json!({ "id": delivery, "status": "duplicate" })));
+        }
+        Ok(None) => {}
+        Err(error) => tracing::warn!(%error, delivery, "dedup store unavailable; queueing anyway"),
+    }
+    claim::enqueue(app.queue.as_ref(), app.store.as_ref(), &normalized.record)
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("enqueue of delivery {delivery} failed: {e}")))?;
+    // Recorded only once queued, so a failed enqueue leaves GitHub's redelivery working.
+    if let Err(error) = app.store.set(&key, "queued", Some(DELIVERY_TTL)).await {
+        tracing::warn!(%error, delivery, "could not record the delivery id; a redelivery would be queued again");
+    }
+    tracing::info!(delivery, topic = %normalized.topic, "webhook queued");
+    Ok(json(StatusCode::ACCEPTED, &json!({ "id": delivery, "type": normalized.topic, "status": "queued" })))
+}

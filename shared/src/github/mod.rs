@@ -1,0 +1,3 @@
+//! GitHub: webhook normalisation (and, later, the API client and the integration).
+
+pub mod webhook;

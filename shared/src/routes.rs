@@ -1,0 +1,61 @@
+//! Routes: what the dispatcher does with an event after publishing it. A rule pairs a
+//! topic or glob with an action; actions call integrations.
+
+use crate::bus::glob;
+use crate::event::Event;
+use crate::integration::IntegrationError;
+use async_trait::async_trait;
+use std::sync::Arc;
+
+#[async_trait]
+pub trait Action: Send + Sync + std::fmt::Debug {
+    /// Unique among the routes: it names the action in logs and in its idempotency key.
+    fn name(&self) -> &str;
+
+    async fn run(&self, event: &Event) -> Result<(), IntegrationError>;
+}
+
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub on: String,
+    pub action: Arc<dyn Action>,
+}
+
+impl Rule {
+    pub fn new(on: impl Into<String>, action: Arc<dyn Action>) -> Self {
+        Self { on: on.into(), action }
+    }
+
+    pub fn matches(&self, topic: &str) -> bool {
+        if glob::is_glob(&self.on) { glob::matches(&self.on, topic) } else { self.on == topic }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Routes {
+    rules: Vec<Rule>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("two routes are named `{0}`; route names must be unique")]
+pub struct DuplicateRoute(pub String);
+
+impl Routes {
+    pub fn new(rules: Vec<Rule>) -> Result<Self, DuplicateRoute> {
+        let mut names = std::collections::BTreeSet::new();
+        for r in &rules {
+            if !names.insert(r.action.name().to_owned()) {
+                return Err(DuplicateRoute(r.action.name().to_owned()));
+            }
+        }
+        Ok(Self { rules })
+    }
+
+    pub fn matching<'a>(&'a self, topic: &'a str) -> impl Iterator<Item = &'a Rule> + 'a {
+        self.rules.iter().filter(move |r| r.matches(topic))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+}

@@ -1,0 +1,95 @@
+//! The GitHub webhook handler on a real ~27 KB pull_request.opened payload: verify + parse +
+//! enqueue to the in-memory queue, per request, beside a bare HMAC-SHA256 of the same bytes.
+//! Run: `scripts/bench` (or `cargo bench -p aetherium-tests --bench webhook`).
+#![allow(clippy::print_stdout)]
+
+use aetherium::api::{self, Route};
+use aetherium::queue::{MemoryQueue, WorkQueue};
+use aetherium::store::MemoryStore;
+use aetherium::{App, bus::MemoryBus};
+use aetherium_tests::config;
+use aetherium_tests::fixtures::{self, SECRET, sign};
+use bytes::Bytes;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn report(name: &str, mut samples: Vec<Duration>, bytes: usize) {
+    samples.sort();
+    let mean = samples.iter().sum::<Duration>() / samples.len() as u32;
+    let per_kib = mean.as_nanos() as f64 / (bytes as f64 / 1024.0);
+    println!(
+        "{name:<40} n={:<6} mean={:>8.2} µs  p50={:>8.2} µs  p99={:>8.2} µs  ({per_kib:.0} ns/KiB)",
+        samples.len(),
+        mean.as_nanos() as f64 / 1000.0,
+        percentile(&samples, 0.50).as_nanos() as f64 / 1000.0,
+        percentile(&samples, 0.99).as_nanos() as f64 / 1000.0,
+    );
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let body = fixtures::github("pull_request-opened");
+    let signature = sign(&body);
+    let n: usize = std::env::var("BENCH_N").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000);
+    println!("payload: pull_request-opened.json, {} bytes; {n} requests each", body.len());
+
+    let mut hmac = Vec::with_capacity(n);
+    let key = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).expect("key");
+    for _ in 0..n {
+        let t = Instant::now();
+        let mut mac = key.clone();
+        mac.update(black_box(&body));
+        black_box(mac.finalize());
+        hmac.push(t.elapsed());
+    }
+    report("bare HMAC-SHA256 (the limit)", hmac, body.len());
+
+    let verifier = aetherium::signature::HmacVerifier::new(&[aetherium::Secret::new(SECRET)]).expect("verifier");
+    let mut verify = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        black_box(verifier.verify_github(Some(signature.as_bytes()), black_box(&body))).expect("valid");
+        verify.push(t.elapsed());
+    }
+    report("signature verification", verify, body.len());
+
+    let queue = Arc::new(MemoryQueue::default());
+    let app = App::from_parts(
+        config(&[("GITHUB_WEBHOOK_SECRET", SECRET)]),
+        Arc::new(MemoryBus::new()),
+        queue.clone(),
+        Arc::new(MemoryStore::new()),
+    );
+    let body = Bytes::from(body);
+    let mut handler = Vec::with_capacity(n);
+    rt.block_on(async {
+        for i in 0..n {
+            let req = http::Request::builder()
+                .method("POST")
+                .uri("/api/v1/webhooks/github")
+                .header("x-github-event", "pull_request")
+                .header("x-github-delivery", format!("bench-{i}"))
+                .header("x-hub-signature-256", &signature)
+                .body(body.clone())
+                .expect("request");
+            let t = Instant::now();
+            let resp = api::handle(&app, Route::GithubWebhook, req).await;
+            handler.push(t.elapsed());
+            assert_eq!(resp.status(), 202);
+            if i % 1000 == 999 {
+                // Keep the queue small, outside the timed part.
+                for m in queue.receive(1000, Duration::ZERO).await.expect("drain") {
+                    queue.delete(&m.receipt).await.expect("delete");
+                }
+            }
+        }
+    });
+    report("webhook handler (verify+parse+enqueue)", handler, body.len());
+}

@@ -1,0 +1,25 @@
+//! Real GitHub payloads (from GitHub's published examples) and signing helpers.
+
+use std::path::PathBuf;
+
+pub const SECRET: &str = "test-webhook-secret";
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_owned()
+}
+
+/// The raw bytes of `tests/fixtures/github/<name>.json`.
+pub fn github(name: &str) -> Vec<u8> {
+    let path = root().join("tests/fixtures/github").join(format!("{name}.json"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
+}
+
+/// The text of a file under `events/`.
+pub fn envelope(path: &str) -> String {
+    let path = root().join("events").join(path);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("envelope {}: {e}", path.display()))
+}
+
+pub fn sign(body: &[u8]) -> String {
+    aetherium::signature::sign_github(SECRET, body)
+}

@@ -1,0 +1,234 @@
+//! The dispatcher core: idempotency, route outcomes, panics contained per record, claim
+//! checks, and the dead-letter queue on the SQS emulator.
+
+use aetherium::dispatch::{self, DispatchError, Dispatcher};
+use aetherium::integration::IntegrationError;
+use aetherium::queue::{MemoryQueue, SqsQueue, WorkQueue, claim};
+use aetherium::routes::{Action, Routes, Rule};
+use aetherium::store::{MemoryStore, Store};
+use aetherium::{Event, bus::EventBus, bus::MemoryBus, bus::handler};
+use aetherium_tests::sqs;
+use async_trait::async_trait;
+use serde_json::json;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+
+#[derive(Debug)]
+enum Behaviour {
+    Ok,
+    /// Fail transiently this many times, then succeed.
+    FlakyThenOk(usize),
+    Permanent,
+    RetryAfter(Duration),
+    PanicOn(&'static str),
+}
+
+#[derive(Debug)]
+struct Fake {
+    name: &'static str,
+    behaviour: Behaviour,
+    runs: AtomicUsize,
+    seen: Mutex<Vec<String>>,
+}
+
+impl Fake {
+    fn new(name: &'static str, behaviour: Behaviour) -> Arc<Self> {
+        Arc::new(Self { name, behaviour, runs: AtomicUsize::new(0), seen: Mutex::default() })
+    }
+    fn runs(&self) -> usize {
+        self.runs.load(Ordering::SeqCst)
+    }
+}
+
+fn transient(after: Option<Duration>) -> IntegrationError {
+    IntegrationError::Transient {
+        integration: "fake".into(),
+        reason: "503 from the stand-in".into(),
+        retry_after: after,
+    }
+}
+
+#[async_trait]
+impl Action for Fake {
+    fn name(&self) -> &str {
+        self.name
+    }
+    async fn run(&self, event: &Event) -> Result<(), IntegrationError> {
+        let n = self.runs.fetch_add(1, Ordering::SeqCst);
+        self.seen.lock().expect("lock").push(event.id.clone());
+        match &self.behaviour {
+            Behaviour::Ok => Ok(()),
+            Behaviour::FlakyThenOk(k) if n < *k => Err(transient(None)),
+            Behaviour::FlakyThenOk(_) => Ok(()),
+            Behaviour::Permanent => {
+                Err(IntegrationError::Permanent { integration: "fake".into(), reason: "422 from the stand-in".into() })
+            }
+            Behaviour::RetryAfter(d) => Err(transient(Some(*d))),
+            Behaviour::PanicOn(id) if event.id == *id => panic!("route panics on purpose"),
+            Behaviour::PanicOn(_) => Ok(()),
+        }
+    }
+}
+
+fn event(id: &str, kind: &str) -> String {
+    let data = json!({"task_id": id}).as_object().cloned().unwrap_or_default();
+    Event::new(kind, "test", data).with_id(id).to_json()
+}
+
+fn dispatcher(rules: Vec<Rule>) -> (Dispatcher, Arc<MemoryBus>, Arc<MemoryStore>) {
+    let bus = Arc::new(MemoryBus::new());
+    let store = Arc::new(MemoryStore::new());
+    (Dispatcher::new(bus.clone(), store.clone(), Routes::new(rules).expect("routes")), bus, store)
+}
+
+async fn count_published(bus: &MemoryBus, pattern: &str) -> Arc<AtomicUsize> {
+    let n = Arc::new(AtomicUsize::new(0));
+    let c = n.clone();
+    bus.subscribe(
+        pattern,
+        handler(move |_| {
+            let c = c.clone();
+            async move {
+                c.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            }
+        }),
+    )
+    .await
+    .expect("subscribe");
+    n
+}
+
+#[tokio::test]
+async fn n_replays_of_one_event_cause_one_publish_and_one_side_effect() {
+    let comment = Fake::new("comment", Behaviour::Ok);
+    let (d, bus, _) = dispatcher(vec![Rule::new("task.*", comment.clone())]);
+    let published = count_published(&bus, "task.completed").await;
+    let record = event("evt-1", "task.completed");
+    for _ in 0..5 {
+        d.process(&record).await.expect("process");
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(published.load(Ordering::SeqCst), 1);
+    assert_eq!(comment.runs(), 1);
+}
+
+#[tokio::test]
+async fn a_transient_failure_retries_only_the_failed_route() {
+    let ok = Fake::new("slack", Behaviour::Ok);
+    let flaky = Fake::new("github", Behaviour::FlakyThenOk(2));
+    let (d, _, store) =
+        dispatcher(vec![Rule::new("task.completed", ok.clone()), Rule::new("task.completed", flaky.clone())]);
+    let record = event("evt-2", "task.completed");
+    assert!(matches!(d.process(&record).await, Err(DispatchError::Retry { .. })));
+    assert!(matches!(d.process(&record).await, Err(DispatchError::Retry { .. })));
+    d.process(&record).await.expect("third attempt succeeds");
+    assert_eq!(flaky.runs(), 3);
+    assert_eq!(ok.runs(), 1, "the route that succeeded is not run again");
+    assert!(store.get("done:evt-2").await.expect("get").is_some(), "marked done only now");
+}
+
+#[tokio::test]
+async fn a_permanent_failure_is_not_retried() {
+    let bad = Fake::new("github", Behaviour::Permanent);
+    let (d, _, _) = dispatcher(vec![Rule::new("task.failed", bad.clone())]);
+    let record = event("evt-3", "task.failed");
+    d.process(&record).await.expect("a permanent failure does not fail the record");
+    d.process(&record).await.expect("again");
+    assert_eq!(bad.runs(), 1);
+}
+
+#[tokio::test]
+async fn a_requested_retry_delay_hides_the_record_that_long() {
+    let limited = Fake::new("github", Behaviour::RetryAfter(Duration::from_secs(60)));
+    let (d, _, _) = dispatcher(vec![Rule::new("task.completed", limited)]);
+    let queue = MemoryQueue::new(Duration::from_millis(100), 5);
+    queue.send(&event("evt-4", "task.completed")).await.expect("send");
+    let msg = queue.receive(1, Duration::from_secs(1)).await.expect("receive").remove(0);
+    assert!(!dispatch::settle(&queue, &d, &msg).await);
+    // Past the 100 ms visibility timeout, but inside the 60 s the remote asked for.
+    assert!(queue.receive(1, Duration::from_millis(400)).await.expect("receive").is_empty());
+}
+
+#[tokio::test]
+async fn a_panicking_route_fails_only_its_own_record() {
+    let route = Fake::new("boom", Behaviour::PanicOn("evt-bad"));
+    let (d, bus, _) = dispatcher(vec![Rule::new("vm.*", route.clone())]);
+    let published = count_published(&bus, "vm.*").await;
+    let queue = MemoryQueue::default();
+    for id in ["evt-a", "evt-bad", "evt-b"] {
+        queue.send(&event(id, "vm.created")).await.expect("send");
+    }
+    let batch = queue.receive(10, Duration::from_secs(1)).await.expect("receive");
+    let mut ok = Vec::new();
+    for m in &batch {
+        ok.push(dispatch::settle(&queue, &d, m).await);
+    }
+    assert_eq!(ok, vec![true, false, true]);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(published.load(Ordering::SeqCst), 3, "the event was published before its route panicked");
+    assert_eq!(queue.len(), 1, "only the failed record stays on the queue");
+}
+
+#[tokio::test]
+async fn a_claim_check_is_resolved_and_a_missing_claim_fails() {
+    let (d, bus, store) = dispatcher(vec![]);
+    let published = count_published(&bus, "custom.big").await;
+    let queue = MemoryQueue::default();
+    let data = json!({"blob": "x".repeat(300 * 1024)}).as_object().cloned().unwrap_or_default();
+    let big = Event::new("custom.big", "test", data).to_json();
+    claim::enqueue(&queue, store.as_ref(), &big).await.expect("enqueue");
+    let msg = queue.receive(1, Duration::from_secs(1)).await.expect("receive").remove(0);
+    assert!(msg.body.len() < 200);
+    let (ev, _) = d.process(&msg.body).await.expect("resolved");
+    assert_eq!(ev.data["blob"].as_str().map(str::len), Some(300 * 1024));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(published.load(Ordering::SeqCst), 1);
+    let err = d.process(r#"{"claim_check":"claim:gone"}"#).await.expect_err("missing");
+    assert!(err.to_string().contains("claim:gone"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_message_reaches_the_dead_letter_queue_and_its_neighbours_are_unaffected() {
+    let client = sqs::client();
+    let dlq_url = sqs::create_queue(&client, &[]).await;
+    let dlq_arn = client
+        .get_queue_attributes()
+        .queue_url(&dlq_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("attributes")
+        .attributes()
+        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn).cloned())
+        .expect("arn");
+    let redrive = json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "2"}).to_string();
+    let url = sqs::create_queue(&client, &[("VisibilityTimeout", "1"), ("RedrivePolicy", &redrive)]).await;
+    let queue: Arc<dyn WorkQueue> = Arc::new(SqsQueue::with_client(client.clone(), url));
+
+    let (d, bus, _) = dispatcher(vec![]);
+    let published = count_published(&bus, "task.*").await;
+    queue.send(&event("good-1", "task.started")).await.expect("send");
+    queue.send("{\"this is\": \"poison\"}").await.expect("send");
+    queue.send(&event("good-2", "task.completed")).await.expect("send");
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let loop_task = tokio::spawn(dispatch::run_loop(queue.clone(), d, stop_rx));
+    let dlq = SqsQueue::with_client(client, dlq_url);
+    let dead = aetherium_tests::wait::until(Duration::from_secs(20), || {
+        let dlq = &dlq;
+        async move {
+            let got = dlq.receive(10, Duration::from_secs(1)).await.ok()?;
+            (!got.is_empty()).then_some(got)
+        }
+    })
+    .await
+    .expect("the poison message reaches the dead-letter queue");
+    let _ = stop_tx.send(true);
+    loop_task.await.expect("loop stops");
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].body, "{\"this is\": \"poison\"}");
+    assert_eq!(published.load(Ordering::SeqCst), 2, "both neighbours were dispatched once");
+}
