@@ -27,7 +27,7 @@ async fn the_binary_serves_health_generates_secrets_and_stops_on_sigterm() {
         assert!(banner.contains(&format!("{var} was not set; generated")), "{var} missing from:\n{banner}");
     }
 
-    let resp = reqwest::get(format!("{base}/api/v1/health")).await.expect("GET health");
+    let resp = aetherium::http_client::client().get(format!("{base}/api/v1/health")).send().await.expect("GET health");
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["content-type"], "application/json");
     let body: serde_json::Value = resp.json().await.expect("json");

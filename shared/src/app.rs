@@ -5,13 +5,24 @@ use crate::bus::{EventBus, MemoryBus, RedisBus};
 use crate::config::{BusProvider, Config};
 use crate::dispatch::Dispatcher;
 use crate::error::BackendError;
+use crate::github::{GithubClient, GithubIntegration};
 use crate::integration::Registry;
 use crate::queue::{MemoryQueue, SqsQueue, WorkQueue};
 use crate::redis_conn::RedisHandle;
-use crate::routes::Routes;
+use crate::routes::{Handle, Routes, Rule};
 use crate::signature::HmacVerifier;
 use crate::store::{MemoryStore, RedisStore, Store};
 use std::sync::Arc;
+
+/// Why the application could not be built at start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// A setting is unusable; the message names it.
+    #[error("{0}")]
+    Setting(String),
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
 
 #[derive(Debug, Clone)]
 pub struct App {
@@ -27,14 +38,14 @@ pub struct App {
 impl App {
     /// Choose and build the backends the config names. No I/O happens here: Redis and SQS
     /// connect at first use, so a cold start pays only for what its requests touch.
-    pub fn from_config(config: Config) -> Result<Self, BackendError> {
+    pub fn from_config(config: Config) -> Result<Self, StartupError> {
         let (bus, store): (Arc<dyn EventBus>, Arc<dyn Store>) = match (config.bus, &config.redis_url) {
             (BusProvider::Redis, Some(url)) => {
                 let redis = RedisHandle::open(url.expose())?;
                 (Arc::new(RedisBus::new(redis.clone())), Arc::new(RedisStore::new(redis)))
             }
             (BusProvider::Redis, None) => {
-                return Err(BackendError::rejected("redis", "events.provider is redis but no Redis URL is configured"));
+                return Err(StartupError::Setting("events.provider is redis but no Redis URL is configured".into()));
             }
             (BusProvider::Memory, _) => (Arc::new(MemoryBus::new()), Arc::new(MemoryStore::new())),
         };
@@ -42,7 +53,21 @@ impl App {
             Some(url) => Arc::new(SqsQueue::from_env(url.clone())),
             None => Arc::new(MemoryQueue::default()),
         };
-        Ok(Self::from_parts(config, bus, queue, store))
+        let app = Self::from_parts(config, bus, queue, store);
+        app.register_builtin()?;
+        Ok(app)
+    }
+
+    /// Register the built-in integrations the config enables. A GitHub App key that cannot
+    /// be read is a start-up error naming the setting.
+    pub fn register_builtin(&self) -> Result<(), StartupError> {
+        if self.config.github.enabled {
+            let client =
+                GithubClient::from_config(&self.config.github, self.store.clone()).map_err(StartupError::Setting)?;
+            let github = GithubIntegration::new(client, self.store.clone());
+            self.registry.register(Arc::new(github)).map_err(|e| StartupError::Setting(e.to_string()))?;
+        }
+        Ok(())
     }
 
     /// The dispatcher over this app's bus, store and routes.
@@ -50,9 +75,15 @@ impl App {
         Dispatcher::new(self.bus.clone(), self.store.clone(), self.routes())
     }
 
-    /// The routes the dispatcher runs after publishing an event.
+    /// The routes the dispatcher runs after publishing an event. Defaults, active with no
+    /// routes configured: task.completed / task.failed carrying a `pull_request` → a comment
+    /// on that PR (GitHub's handle_event).
     pub fn routes(&self) -> Routes {
-        Routes::default()
+        let mut rules = Vec::new();
+        if let Some(github) = self.registry.get("github") {
+            rules.push(Rule::new("task.*", Handle::new(github)));
+        }
+        Routes::new(rules).unwrap_or_default()
     }
 
     /// Build from explicit parts (tests, custom embeddings).

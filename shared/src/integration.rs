@@ -42,6 +42,9 @@ pub enum IntegrationError {
     /// Retrying cannot help (4xx, invalid input): logged, not retried.
     #[error("{integration}: {reason}")]
     Permanent { integration: String, reason: String },
+    /// The remote refused the request with this HTTP status (4xx): permanent.
+    #[error("{integration} answered {status}: {message}")]
+    Rejected { integration: String, status: u16, message: String },
     /// The integration does not offer this operation or this kind of input.
     #[error("{integration} does not support {what}")]
     Unsupported { integration: String, what: String },

@@ -1,7 +1,9 @@
 //! The Aetherium integration framework, shared by every Lambda function and the local runner.
 
+pub mod activity;
 pub mod api;
 pub mod app;
+pub mod backoff;
 pub mod bus;
 pub mod config;
 pub mod dispatch;
@@ -9,9 +11,11 @@ pub mod error;
 pub mod event;
 pub mod github;
 pub mod health;
+pub mod http_client;
 pub mod integration;
 pub mod lambda;
 pub mod queue;
+pub mod ratelimit;
 pub mod redis_conn;
 pub mod routes;
 pub mod secret;

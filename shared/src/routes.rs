@@ -3,7 +3,7 @@
 
 use crate::bus::glob;
 use crate::event::Event;
-use crate::integration::IntegrationError;
+use crate::integration::{Integration, IntegrationError};
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -57,5 +57,29 @@ impl Routes {
 
     pub fn is_empty(&self) -> bool {
         self.rules.is_empty()
+    }
+}
+
+/// The `handle` route: hand the event to an integration's `handle_event`.
+#[derive(Debug)]
+pub struct Handle {
+    name: String,
+    integration: Arc<dyn Integration>,
+}
+
+impl Handle {
+    pub fn new(integration: Arc<dyn Integration>) -> Arc<Self> {
+        Arc::new(Self { name: format!("{}.handle", integration.name()), integration })
+    }
+}
+
+#[async_trait]
+impl Action for Handle {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn run(&self, event: &Event) -> Result<(), IntegrationError> {
+        self.integration.handle_event(event).await
     }
 }

@@ -58,7 +58,7 @@ async fn health_reports_real_backends_and_degrades_when_redis_dies() {
     let mut redis = RedisServer::start().await;
     let app = redis_and_sqs_app(&redis).await;
     let running = Running::start(app).await;
-    let http = reqwest::Client::new();
+    let http = aetherium::http_client::client();
 
     let resp = http.get(format!("{}/api/v1/health", running.base)).send().await.expect("health");
     assert_eq!(resp.status(), 200);
@@ -82,10 +82,9 @@ async fn health_reports_real_backends_and_degrades_when_redis_dies() {
 #[tokio::test]
 async fn every_route_is_mounted_and_bad_paths_and_methods_are_named() {
     let running = Running::start(App::from_config(config(&[])).expect("app")).await;
-    let http = reqwest::Client::new();
+    let http = aetherium::http_client::client();
     for (method, path) in [
         ("POST", "/api/v1/webhooks/slack"),
-        ("POST", "/api/v1/integrations/github/pr"),
         ("POST", "/api/v1/logs/query"),
         ("POST", "/logs/query"),
         ("GET", "/metrics"),
@@ -100,7 +99,7 @@ async fn every_route_is_mounted_and_bad_paths_and_methods_are_named() {
         assert!(body["error"].as_str().is_some_and(|e| e.contains("not implemented")), "{body}");
     }
     // Built routes are mounted too: without a secret or token they fail closed.
-    for path in ["/api/v1/webhooks/github", "/api/v1/events"] {
+    for path in ["/api/v1/webhooks/github", "/api/v1/events", "/api/v1/integrations/github/pr"] {
         let resp = http.post(format!("{}{path}", running.base)).body("{}").send().await.expect("send");
         assert_eq!(resp.status(), 500, "{path}");
     }
@@ -134,7 +133,7 @@ async fn a_signed_webhook_reaches_a_redis_subscriber_exactly_once_even_when_deli
     sink.subscribe("github.pull_request.opened").await.expect("subscribe");
 
     let body = fixtures::github("pull_request-opened");
-    let http = reqwest::Client::new();
+    let http = aetherium::http_client::client();
     let mut statuses = Vec::new();
     for _ in 0..2 {
         let resp = http
@@ -164,5 +163,44 @@ async fn a_signed_webhook_reaches_a_redis_subscriber_exactly_once_even_when_deli
     queue.send(&again).await.expect("duplicate record");
     let extra = tokio::time::timeout(Duration::from_secs(3), stream.next()).await;
     assert!(extra.is_err(), "the event was published exactly once");
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_completed_event_posted_to_the_runner_becomes_one_pr_comment() {
+    use aetherium_tests::github_fake::Comments;
+    use wiremock::matchers::{method, path};
+    let github = wiremock::MockServer::start().await;
+    let comments = Comments::default();
+    for verb in ["GET", "POST"] {
+        wiremock::Mock::given(method(verb))
+            .and(path("/repos/Codertocat/Hello-World/issues/2/comments"))
+            .respond_with(comments.clone())
+            .mount(&github)
+            .await;
+    }
+    let uri = github.uri();
+    let app = App::from_config(config(&[
+        ("GITHUB_API_URL", &uri),
+        ("GITHUB_TOKEN", "ghp_x"),
+        ("AETHERIUM_API_TOKEN", "tok"),
+    ]))
+    .expect("app");
+    let running = Running::start(app).await;
+    let http = aetherium::http_client::client();
+    let event = json!({"id": "evt-runner-1", "type": "task.completed", "data": {"task_id": "T-1", "pull_request": "https://github.com/Codertocat/Hello-World/pull/2"}});
+    for _ in 0..2 {
+        let resp = http.post(running.url("/api/v1/events")).bearer_auth("tok").json(&event).send().await.expect("post");
+        assert_eq!(resp.status(), 202);
+    }
+    let posted = aetherium_tests::wait::until(Duration::from_secs(10), || {
+        let c = comments.clone();
+        async move { (!c.bodies().is_empty()).then(|| c.bodies()) }
+    })
+    .await
+    .expect("a comment within 10 s");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(comments.bodies().len(), 1, "the same event sent twice comments once");
+    assert!(posted[0].starts_with("✅ Task T-1 completed successfully!"));
     running.stop().await;
 }

@@ -57,3 +57,18 @@ fn template_functions_and_function_crates_match_one_to_one() {
     assert_eq!(globals["Runtime"].as_str(), Some("provided.al2023"));
     assert_eq!(globals["Architectures"][0].as_str(), Some("arm64"));
 }
+
+#[test]
+fn the_sample_config_in_the_repo_loads() {
+    let path = root().join("config/aetherium.yaml");
+    let path = path.to_str().expect("utf8").to_owned();
+    let env = move |k: &str| match k {
+        "AETHERIUM_CONFIG" => Some(path.clone()),
+        "GITHUB_TOKEN" => Some("ghp_sample".into()),
+        _ => None,
+    };
+    let config = aetherium::config::Config::load(&env).expect("the sample config is valid");
+    assert!(config.github.enabled && config.slack.enabled);
+    assert_eq!(config.github.token.as_ref().map(aetherium::Secret::expose), Some("ghp_sample"));
+    assert_eq!(config.bus, aetherium::config::BusProvider::Memory);
+}

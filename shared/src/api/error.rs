@@ -22,6 +22,15 @@ pub enum ApiError {
     /// A required setting is missing: the service fails closed.
     #[error("the service is not configured to accept this request")]
     Misconfigured { setting: &'static str },
+    /// An integration is not enabled or has no credentials.
+    #[error("{0}")]
+    NotConfigured(&'static str),
+    /// The remote API refused the request; its status and message are passed on.
+    #[error("{message}")]
+    Upstream { status: StatusCode, message: String },
+    /// The remote API could not be reached or kept failing.
+    #[error("the upstream service could not be reached; retry later")]
+    BadGateway(String),
     /// A backend we depend on failed; the caller should retry.
     #[error("temporarily unavailable, retry later")]
     Unavailable(String),
@@ -39,7 +48,9 @@ impl ApiError {
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             Self::Misconfigured { .. } | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::NotConfigured(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Upstream { status, .. } => *status,
+            Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
         }
     }
 
@@ -49,6 +60,7 @@ impl ApiError {
                 tracing::error!(setting, "refusing request: required setting is missing")
             }
             Self::Unavailable(detail) => tracing::warn!(%detail, "answering 503"),
+            Self::BadGateway(detail) => tracing::warn!(%detail, "answering 502"),
             Self::Internal(detail) => tracing::error!(%detail, "answering 500"),
             _ => {}
         }

@@ -4,6 +4,7 @@
 pub mod auth;
 mod error;
 pub mod events;
+pub mod github_pr;
 pub mod github_webhook;
 pub mod health;
 
@@ -78,6 +79,7 @@ pub async fn handle(app: &App, route: Route, req: Request) -> Response {
         Route::Health => health::handle(app, req).await,
         Route::GithubWebhook => github_webhook::handle(app, req).await,
         Route::Events => events::handle(app, req).await,
+        Route::GithubPr => github_pr::handle(app, req).await,
         other => Err(ApiError::NotImplemented(other.path())),
     };
     result.unwrap_or_else(ApiError::into_response)

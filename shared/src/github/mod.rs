@@ -1,3 +1,10 @@
-//! GitHub: webhook normalisation (and, later, the API client and the integration).
+//! GitHub: webhook normalisation, the REST client (token or App), and the integration.
 
+pub mod app_auth;
+pub mod client;
+pub mod integration;
+pub mod target;
 pub mod webhook;
+
+pub use client::{GithubClient, GithubError, Repo};
+pub use integration::GithubIntegration;

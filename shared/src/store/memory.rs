@@ -115,6 +115,19 @@ impl Store for MemoryStore {
         })
     }
 
+    async fn incr_window(&self, key: &str, by: i64, ttl: Duration) -> Result<i64, BackendError> {
+        let expires = Some(Instant::now() + ttl);
+        self.with(key, |m| {
+            let entry = m.entry(key.to_owned()).or_insert_with(|| Entry { value: Value::Str("0".into()), expires });
+            let Value::Str(s) = &mut entry.value else { return Err(wrong_type()) };
+            let n: i64 = s.parse().map_err(|_| BackendError::rejected("memory store", "value is not an integer"))?;
+            let n =
+                n.checked_add(by).ok_or_else(|| BackendError::rejected("memory store", "increment would overflow"))?;
+            *s = n.to_string();
+            Ok(n)
+        })
+    }
+
     async fn log_append(&self, key: &str, entry: &str, cap: usize) -> Result<(), BackendError> {
         self.with(key, |m| {
             let e =

@@ -27,6 +27,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Add `by` to an integer counter (missing counts as 0) and return the new value.
     async fn incr(&self, key: &str, by: i64) -> Result<i64, BackendError>;
 
+    /// Add `by` to a counter that lives `ttl` from its creation (a rate-limit window);
+    /// returns the new value.
+    async fn incr_window(&self, key: &str, by: i64, ttl: Duration) -> Result<i64, BackendError>;
+
     /// Append to a capped log: only the newest `cap` entries are kept.
     async fn log_append(&self, key: &str, entry: &str, cap: usize) -> Result<(), BackendError>;
 

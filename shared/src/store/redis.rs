@@ -53,6 +53,24 @@ impl Store for RedisStore {
         self.redis.query(cmd("INCRBY").arg(key).arg(by)).await
     }
 
+    async fn incr_window(&self, key: &str, by: i64, ttl: Duration) -> Result<i64, BackendError> {
+        // MULTI: the counter is created with its expiry, then counted, as one step.
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("SET")
+            .arg(key)
+            .arg(0)
+            .arg("NX")
+            .arg("PX")
+            .arg(millis(ttl))
+            .ignore()
+            .cmd("INCRBY")
+            .arg(key)
+            .arg(by);
+        let (n,): (i64,) = self.redis.query_pipe(&pipe).await?;
+        Ok(n)
+    }
+
     async fn log_append(&self, key: &str, entry: &str, cap: usize) -> Result<(), BackendError> {
         let last = cap.max(1) as i64 - 1;
         let mut pipe = redis::pipe();

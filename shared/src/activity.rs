@@ -1,0 +1,62 @@
+//! The activity log: what the integrations did and what failed, appended to a capped log in
+//! the store that every instance shares. Never holds a secret.
+
+use crate::store::Store;
+use chrono::{SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+pub const KEY: &str = "activity:log";
+pub const CAP: usize = 10_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub timestamp: String,
+    pub component: String,
+    pub level: Level,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ActivityLog {
+    store: Arc<dyn Store>,
+}
+
+impl ActivityLog {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self { store }
+    }
+
+    /// Append an entry. A store failure is logged, never returned: the log must not turn a
+    /// success into a failure.
+    pub async fn record(&self, component: &str, level: Level, message: impl Into<String>, event_id: Option<&str>) {
+        let entry = Entry {
+            timestamp: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
+            component: component.to_owned(),
+            level,
+            message: message.into(),
+            event_id: event_id.map(str::to_owned),
+        };
+        let line = serde_json::to_string(&entry).unwrap_or_default();
+        if let Err(error) = self.store.log_append(KEY, &line, CAP).await {
+            tracing::warn!(%error, "could not append to the activity log");
+        }
+    }
+
+    /// The newest entries first.
+    pub async fn recent(&self, limit: usize) -> Result<Vec<Entry>, crate::error::BackendError> {
+        let lines = self.store.log_recent(KEY, limit).await?;
+        Ok(lines.iter().filter_map(|l| serde_json::from_str(l).ok()).collect())
+    }
+}

@@ -1,0 +1,322 @@
+//! The GitHub REST client: base URL for github.com or Enterprise Server, token or App auth,
+//! the shared rate limit, retries of 5xx and timeouts, and GitHub's own rate-limit signals.
+
+use super::app_auth::AppAuth;
+use crate::backoff;
+use crate::config::GithubConfig;
+use crate::integration::IntegrationError;
+use crate::ratelimit::{LimitError, RateLimiter};
+use crate::secret::Secret;
+use crate::store::Store;
+use reqwest::{Method, StatusCode, header::HeaderMap};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+pub const API_VERSION: &str = "2022-11-28";
+const ATTEMPTS: u32 = 3;
+/// Refresh an installation token this long before GitHub expires it.
+const TOKEN_MARGIN_SECS: i64 = 300;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GithubError {
+    #[error("GitHub answered {status}: {message}")]
+    Status { status: u16, message: String },
+    #[error("GitHub asked to wait {retry_after:?} (rate limit)")]
+    RateLimited { retry_after: Duration },
+    #[error("GitHub is unreachable or failing: {0}")]
+    Unavailable(String),
+    #[error("GitHub App authentication failed: {0}")]
+    Auth(String),
+}
+
+impl From<GithubError> for IntegrationError {
+    fn from(e: GithubError) -> Self {
+        let integration = "github".to_owned();
+        match e {
+            GithubError::RateLimited { retry_after } => {
+                IntegrationError::Transient { integration, reason: e.to_string(), retry_after: Some(retry_after) }
+            }
+            GithubError::Unavailable(_) => {
+                IntegrationError::Transient { integration, reason: e.to_string(), retry_after: None }
+            }
+            GithubError::Status { status, message } => IntegrationError::Rejected { integration, status, message },
+            GithubError::Auth(reason) => IntegrationError::Permanent { integration, reason },
+        }
+    }
+}
+
+/// Which owner/repo a call concerns: a GitHub App finds its installation from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repo {
+    pub owner: String,
+    pub name: String,
+}
+
+#[derive(Debug)]
+enum Auth {
+    Token(Secret),
+    App(AppAuth),
+}
+
+#[derive(Serialize, Deserialize)]
+struct CachedToken {
+    token: String,
+    expires_at: i64,
+}
+
+#[derive(Debug)]
+pub struct GithubClient {
+    base: String,
+    auth: Auth,
+    limiter: RateLimiter,
+    store: Arc<dyn Store>,
+    timeout: Duration,
+    // Built at first use: a function that never calls GitHub never pays for it.
+    http: OnceLock<reqwest::Client>,
+}
+
+fn now_unix() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+impl GithubClient {
+    /// `Ok(None)` when no credentials are configured. A key that cannot be read is an error
+    /// naming the setting.
+    pub fn from_config(cfg: &GithubConfig, store: Arc<dyn Store>) -> Result<Option<Self>, String> {
+        let auth = match (&cfg.token, cfg.app_id, &cfg.private_key) {
+            (_, Some(app_id), Some(pem)) => Auth::App(
+                AppAuth::new(app_id, pem.expose(), cfg.installation_id)
+                    .map_err(|e| format!("integrations.github.private_key (GITHUB_APP_PRIVATE_KEY): {e}"))?,
+            ),
+            (Some(token), _, _) => Auth::Token(token.clone()),
+            _ => return Ok(None),
+        };
+        let limiter = RateLimiter::new(store.clone(), "github", cfg.requests_per_second, Duration::from_secs(10));
+        Ok(Some(Self {
+            base: cfg.base_url.trim_end_matches('/').to_owned(),
+            auth,
+            limiter,
+            store,
+            timeout: Duration::from_secs(10),
+            http: OnceLock::new(),
+        }))
+    }
+
+    /// Per-request timeout (default 10 s).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    pub fn is_app(&self) -> bool {
+        matches!(self.auth, Auth::App(_))
+    }
+
+    /// An App without a configured installation finds it per repository.
+    pub fn needs_repo_for_token(&self) -> bool {
+        matches!(&self.auth, Auth::App(app) if app.installation_id.is_none())
+    }
+
+    fn http(&self) -> &reqwest::Client {
+        self.http.get_or_init(|| crate::http_client::builder().timeout(self.timeout).build().unwrap_or_default())
+    }
+
+    pub async fn get(&self, path: &str, repo: Option<&Repo>) -> Result<Value, GithubError> {
+        self.call(Method::GET, path, None, repo).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value, repo: Option<&Repo>) -> Result<Value, GithubError> {
+        self.call(Method::POST, path, Some(body), repo).await
+    }
+
+    /// A call authenticated as the App itself (JWT), for App-level endpoints.
+    pub async fn get_as_app(&self, path: &str) -> Result<Value, GithubError> {
+        let Auth::App(app) = &self.auth else { return self.get(path, None).await };
+        let jwt = app.jwt(now_unix()).map_err(GithubError::Auth)?;
+        self.send_with_retries(Method::GET, path, None, &jwt).await
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        repo: Option<&Repo>,
+    ) -> Result<Value, GithubError> {
+        self.limiter.acquire().await.map_err(|e| match e {
+            LimitError::Saturated { .. } => GithubError::RateLimited { retry_after: Duration::from_secs(1) },
+            LimitError::Backend(b) => GithubError::Unavailable(format!("rate limiter store: {b}")),
+        })?;
+        let token = self.token(repo, false).await?;
+        match self.send_with_retries(method.clone(), path, body, token.expose()).await {
+            // An installation token revoked or expired early: mint a new one, once.
+            Err(GithubError::Status { status: 401, .. }) if self.is_app() => {
+                tracing::info!("GitHub answered 401; refreshing the installation token once");
+                let token = self.token(repo, true).await?;
+                self.send_with_retries(method, path, body, token.expose()).await
+            }
+            other => other,
+        }
+    }
+
+    async fn send_with_retries(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        bearer: &str,
+    ) -> Result<Value, GithubError> {
+        let url = format!("{}{path}", self.base);
+        let mut attempt = 0;
+        loop {
+            let mut req = self
+                .http()
+                .request(method.clone(), &url)
+                .header("accept", "application/vnd.github+json")
+                .header("x-github-api-version", API_VERSION)
+                .bearer_auth(bearer);
+            if let Some(b) = body {
+                req = req.json(b);
+            }
+            let failure = match req.send().await {
+                Ok(resp) => {
+                    let status = resp.status();
+                    let headers = resp.headers().clone();
+                    let text = resp.text().await.unwrap_or_default();
+                    if status.is_success() {
+                        return Ok(serde_json::from_str(&text).unwrap_or(Value::Null));
+                    }
+                    if let Some(retry_after) = rate_limit_wait(status, &headers) {
+                        return Err(GithubError::RateLimited { retry_after });
+                    }
+                    let message = github_message(&text);
+                    if !status.is_server_error() {
+                        return Err(GithubError::Status { status: status.as_u16(), message });
+                    }
+                    format!("{} {message}", status.as_u16())
+                }
+                Err(e) if e.is_timeout() => "timed out".to_owned(),
+                Err(e) if e.is_connect() => "connection failed".to_owned(),
+                Err(e) => format!("request failed: {e}"),
+            };
+            attempt += 1;
+            if attempt >= ATTEMPTS {
+                return Err(GithubError::Unavailable(format!(
+                    "{method} {path}: {failure} (after {ATTEMPTS} attempts)"
+                )));
+            }
+            tracing::warn!(%method, path, attempt, %failure, "GitHub call failed; retrying");
+            tokio::time::sleep(backoff::delay(attempt - 1, Duration::from_millis(200), Duration::from_secs(2))).await;
+        }
+    }
+
+    /// The bearer token for a call: the PAT, or an installation token from the shared cache
+    /// (minted when missing, near expiry, or `force`d after a 401).
+    async fn token(&self, repo: Option<&Repo>, force: bool) -> Result<Secret, GithubError> {
+        let app = match &self.auth {
+            Auth::Token(t) => return Ok(t.clone()),
+            Auth::App(app) => app,
+        };
+        let installation = match (app.installation_id, repo) {
+            (Some(id), _) => id,
+            (None, Some(repo)) => self.discover_installation(app, repo).await?,
+            (None, None) => {
+                return Err(GithubError::Auth(
+                    "no installation: set integrations.github.installation_id (GITHUB_APP_INSTALLATION_ID)".into(),
+                ));
+            }
+        };
+        let key = format!("github:token:{installation}");
+        if !force
+            && let Ok(Some(raw)) = self.store.get(&key).await
+            && let Ok(cached) = serde_json::from_str::<CachedToken>(&raw)
+            && cached.expires_at - now_unix() > TOKEN_MARGIN_SECS
+        {
+            return Ok(Secret::new(cached.token));
+        }
+        let jwt = app.jwt(now_unix()).map_err(GithubError::Auth)?;
+        let minted = self
+            .send_with_retries(Method::POST, &format!("/app/installations/{installation}/access_tokens"), None, &jwt)
+            .await
+            .map_err(|e| match e {
+                GithubError::Status { status, message } => {
+                    GithubError::Auth(format!("minting an installation token: {status} {message}"))
+                }
+                other => other,
+            })?;
+        let token = minted["token"].as_str().ok_or_else(|| GithubError::Auth("no token in GitHub's answer".into()))?;
+        let expires_at = minted["expires_at"]
+            .as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map_or(now_unix() + 3600, |t| t.timestamp());
+        let ttl = (expires_at - now_unix() - TOKEN_MARGIN_SECS).max(1) as u64;
+        let cached = serde_json::to_string(&CachedToken { token: token.to_owned(), expires_at }).unwrap_or_default();
+        if let Err(error) = self.store.set(&key, &cached, Some(Duration::from_secs(ttl))).await {
+            tracing::warn!(%error, "could not share the installation token; each instance will mint its own");
+        }
+        Ok(Secret::new(token))
+    }
+
+    async fn discover_installation(&self, app: &AppAuth, repo: &Repo) -> Result<u64, GithubError> {
+        let key = format!("github:installation:{}/{}", repo.owner, repo.name);
+        if let Ok(Some(id)) = self.store.get(&key).await
+            && let Ok(id) = id.parse()
+        {
+            return Ok(id);
+        }
+        let jwt = app.jwt(now_unix()).map_err(GithubError::Auth)?;
+        let found = self
+            .send_with_retries(Method::GET, &format!("/repos/{}/{}/installation", repo.owner, repo.name), None, &jwt)
+            .await
+            .map_err(|e| match e {
+                GithubError::Status { status: 404, .. } => {
+                    GithubError::Auth(format!("the GitHub App is not installed on {}/{}", repo.owner, repo.name))
+                }
+                other => other,
+            })?;
+        let id =
+            found["id"].as_u64().ok_or_else(|| GithubError::Auth("no installation id in GitHub's answer".into()))?;
+        let _ = self.store.set(&key, &id.to_string(), Some(Duration::from_secs(24 * 3600))).await;
+        Ok(id)
+    }
+}
+
+/// GitHub's rate-limit signals: 429 or 403 with `retry-after`, or `x-ratelimit-remaining: 0`
+/// with `x-ratelimit-reset` (a Unix time).
+fn rate_limit_wait(status: StatusCode, headers: &HeaderMap) -> Option<Duration> {
+    if status != StatusCode::TOO_MANY_REQUESTS && status != StatusCode::FORBIDDEN {
+        return None;
+    }
+    let header =
+        |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<i64>().ok());
+    if let Some(secs) = header("retry-after") {
+        return Some(Duration::from_secs(secs.clamp(1, 3600) as u64));
+    }
+    if header("x-ratelimit-remaining") == Some(0) {
+        let reset = header("x-ratelimit-reset").unwrap_or(now_unix() + 60);
+        return Some(Duration::from_secs((reset - now_unix()).clamp(1, 3600) as u64));
+    }
+    // A 429 without guidance: GitHub documents waiting at least a minute.
+    (status == StatusCode::TOO_MANY_REQUESTS).then_some(Duration::from_secs(60))
+}
+
+fn github_message(body: &str) -> String {
+    let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    let mut msg = v["message"].as_str().unwrap_or("no message").to_owned();
+    if let Some(errors) = v["errors"].as_array() {
+        let details: Vec<String> = errors
+            .iter()
+            .filter_map(|e| e["message"].as_str().or_else(|| e["code"].as_str()).map(str::to_owned))
+            .collect();
+        if !details.is_empty() {
+            msg = format!("{msg}: {}", details.join("; "));
+        }
+    }
+    msg.chars().take(500).collect()
+}
