@@ -9,7 +9,13 @@ use crate::github::{GithubClient, GithubIntegration};
 use crate::integration::Registry;
 use crate::queue::{MemoryQueue, SqsQueue, WorkQueue};
 use crate::redis_conn::RedisHandle;
-use crate::routes::{Handle, Routes, Rule};
+use crate::routes::{Handle, Notify, Routes, Rule};
+use crate::slack::{SlackClient, SlackIntegration};
+use crate::template::Template;
+use crate::vms::VmRegistry;
+
+/// The guide's message for a new VM.
+pub const VM_CREATED_MESSAGE: &str = "🚀 New VM: `{{vm_name}}` (ID: `{{vm_id}}`)";
 use crate::signature::HmacVerifier;
 use crate::store::{MemoryStore, RedisStore, Store};
 use std::sync::Arc;
@@ -33,6 +39,34 @@ pub struct App {
     pub registry: Registry,
     /// Keyed with the GitHub webhook secret(s); `None` when none is configured.
     pub github_webhook: Option<HmacVerifier>,
+    /// Keyed with the Slack signing secret; `None` when none is configured.
+    pub slack_signing: Option<HmacVerifier>,
+    /// The time the Slack replay window is measured against (injectable for tests).
+    pub clock: Clock,
+}
+
+/// Unix seconds, from the system clock or a fixed value.
+#[derive(Clone)]
+pub struct Clock(Arc<dyn Fn() -> i64 + Send + Sync>);
+
+impl Clock {
+    pub fn system() -> Self {
+        Self(Arc::new(|| chrono::Utc::now().timestamp()))
+    }
+
+    pub fn fixed(unix: i64) -> Self {
+        Self(Arc::new(move || unix))
+    }
+
+    pub fn now(&self) -> i64 {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Clock({})", self.now())
+    }
 }
 
 impl App {
@@ -67,6 +101,11 @@ impl App {
             let github = GithubIntegration::new(client, self.store.clone());
             self.registry.register(Arc::new(github)).map_err(|e| StartupError::Setting(e.to_string()))?;
         }
+        if self.config.slack.enabled {
+            let client = SlackClient::from_config(&self.config.slack, self.store.clone());
+            let slack = SlackIntegration::new(client, self.store.clone());
+            self.registry.register(Arc::new(slack)).map_err(|e| StartupError::Setting(e.to_string()))?;
+        }
         Ok(())
     }
 
@@ -76,12 +115,22 @@ impl App {
     }
 
     /// The routes the dispatcher runs after publishing an event. Defaults, active with no
-    /// routes configured: task.completed / task.failed carrying a `pull_request` → a comment
-    /// on that PR (GitHub's handle_event).
+    /// routes configured:
+    /// - `vm.*` → the VM registry behind `/aetherium-vm-list`;
+    /// - `task.*` → GitHub's handle_event (a PR comment on task.completed / task.failed
+    ///   carrying a `pull_request`);
+    /// - `vm.created` → a Slack message to the notify channel;
+    /// - `slack.action.*` → Slack's handle_event (the Approve / Reject follow-up).
     pub fn routes(&self) -> Routes {
-        let mut rules = Vec::new();
+        let mut rules = vec![Rule::new("vm.*", VmRegistry::new(self.store.clone()))];
         if let Some(github) = self.registry.get("github") {
             rules.push(Rule::new("task.*", Handle::new(github)));
+        }
+        if let Some(slack) = self.registry.get("slack") {
+            let template = Template::parse(VM_CREATED_MESSAGE).expect("the built-in template parses");
+            let channel = self.config.slack.notify_channel.clone();
+            rules.push(Rule::new("vm.created", Notify::new("slack.vm_created", slack.clone(), channel, template)));
+            rules.push(Rule::new("slack.action.*", Handle::new(slack)));
         }
         Routes::new(rules).unwrap_or_default()
     }
@@ -95,6 +144,16 @@ impl App {
     ) -> Self {
         let github_webhook =
             HmacVerifier::new(config.github.webhook_secret.iter().chain(&config.github.webhook_secret_previous));
-        Self { config: Arc::new(config), bus, queue, store, registry: Registry::new(), github_webhook }
+        let slack_signing = HmacVerifier::new(config.slack.signing_secret.iter());
+        Self {
+            config: Arc::new(config),
+            bus,
+            queue,
+            store,
+            registry: Registry::new(),
+            github_webhook,
+            slack_signing,
+            clock: Clock::system(),
+        }
     }
 }

@@ -68,6 +68,16 @@ fn action_key(event_id: &str, action: &str) -> String {
     format!("done:{event_id}:{action}")
 }
 
+fn lock_key(event_id: &str, action: &str) -> String {
+    format!("lock:{event_id}:{action}")
+}
+
+/// How long one dispatcher holds the right to run a route for an event; longer than any
+/// route takes, shorter than the queue's visibility timeout.
+const ROUTE_LOCK_TTL: Duration = Duration::from_secs(120);
+/// When another dispatcher holds the lock, retry after this long.
+const LOCKED_RETRY: Duration = Duration::from_secs(10);
+
 impl Dispatcher {
     pub fn new(bus: Arc<dyn EventBus>, store: Arc<dyn Store>, routes: Routes) -> Self {
         Self { bus, store, routes: Arc::new(routes) }
@@ -96,7 +106,30 @@ impl Dispatcher {
             if self.store.get(&key).await?.is_some() {
                 continue;
             }
-            match rule.action.run(event).await {
+            // Two dispatchers holding the same record (a redelivery while the first still
+            // works) must not both run the route: the second retries later.
+            let lock = lock_key(&event.id, name);
+            if !self.store.set_if_absent(&lock, "1", ROUTE_LOCK_TTL).await? {
+                tracing::info!(route = name, "another dispatcher is running this route; retrying later");
+                let longer = retry.as_ref().and_then(DispatchError::retry_after).max(Some(LOCKED_RETRY));
+                retry = Some(DispatchError::Retry {
+                    route: name.to_owned(),
+                    reason: "locked by another dispatcher".into(),
+                    after: longer,
+                });
+                continue;
+            }
+            let outcome = AssertUnwindSafe(rule.action.run(event)).catch_unwind().await;
+            // A panicking route releases its lock too, then fails the record like any panic.
+            let release = self.store.delete(&lock).await;
+            let outcome = match outcome {
+                Ok(outcome) => outcome,
+                Err(panic) => std::panic::resume_unwind(panic),
+            };
+            if let Err(error) = release {
+                tracing::warn!(route = name, %error, "could not release the route lock; it expires by itself");
+            }
+            match outcome {
                 Ok(()) => {
                     self.store.set(&key, "1", Some(DONE_TTL)).await?;
                     tracing::info!(route = name, "route succeeded");

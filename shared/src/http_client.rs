@@ -19,3 +19,47 @@ pub fn builder() -> reqwest::ClientBuilder {
 pub fn client() -> reqwest::Client {
     builder().build().unwrap_or_default()
 }
+
+/// What one attempt of a call came to.
+#[derive(Debug)]
+pub enum Attempt<T> {
+    /// Finished, successfully or not: no retry.
+    Done(T),
+    /// A failure worth retrying (5xx, timeout, connection), with its reason.
+    Retry(String),
+}
+
+/// Run `attempt` up to `attempts` times, sleeping with backoff and jitter (200 ms doubling,
+/// capped at 2 s) between retries. `Err` holds the last reason when every attempt asked for a retry.
+pub async fn with_retries<T, F, Fut>(attempts: u32, what: &str, mut attempt: F) -> Result<T, String>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Attempt<T>>,
+{
+    let mut n = 0;
+    loop {
+        match attempt().await {
+            Attempt::Done(v) => return Ok(v),
+            Attempt::Retry(reason) => {
+                n += 1;
+                if n >= attempts {
+                    return Err(format!("{what}: {reason} (after {attempts} attempts)"));
+                }
+                tracing::warn!(what, attempt = n, %reason, "call failed; retrying");
+                tokio::time::sleep(crate::backoff::delay(n - 1, Duration::from_millis(200), Duration::from_secs(2)))
+                    .await;
+            }
+        }
+    }
+}
+
+/// The retry reason for a transport error.
+pub fn transport_failure(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timed out".to_owned()
+    } else if e.is_connect() {
+        "connection failed".to_owned()
+    } else {
+        format!("request failed: {e}")
+    }
+}

@@ -20,8 +20,11 @@ pub mod redis_conn;
 pub mod routes;
 pub mod secret;
 pub mod signature;
+pub mod slack;
 pub mod store;
 pub mod telemetry;
+pub mod template;
+pub mod vms;
 
 pub use app::App;
 pub use error::BackendError;

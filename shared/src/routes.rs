@@ -3,7 +3,9 @@
 
 use crate::bus::glob;
 use crate::event::Event;
+use crate::event::Notification;
 use crate::integration::{Integration, IntegrationError};
+use crate::template::Template;
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -81,5 +83,40 @@ impl Action for Handle {
 
     async fn run(&self, event: &Event) -> Result<(), IntegrationError> {
         self.integration.handle_event(event).await
+    }
+}
+
+/// The `notify` route: a message rendered from the event's data, sent by an integration.
+#[derive(Debug)]
+pub struct Notify {
+    name: String,
+    integration: Arc<dyn Integration>,
+    target: String,
+    template: Template,
+}
+
+impl Notify {
+    pub fn new(
+        name: impl Into<String>,
+        integration: Arc<dyn Integration>,
+        target: impl Into<String>,
+        template: Template,
+    ) -> Arc<Self> {
+        Arc::new(Self { name: name.into(), integration, target: target.into(), template })
+    }
+}
+
+#[async_trait]
+impl Action for Notify {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn run(&self, event: &Event) -> Result<(), IntegrationError> {
+        let message = self.template.render(&event.data).map_err(|reason| IntegrationError::Permanent {
+            integration: self.integration.name().to_owned(),
+            reason: format!("route `{}`: {reason}", self.name),
+        })?;
+        self.integration.send_notification(&Notification::message(self.target.clone(), message)).await
     }
 }

@@ -23,3 +23,16 @@ pub fn envelope(path: &str) -> String {
 pub fn sign(body: &[u8]) -> String {
     aetherium::signature::sign_github(SECRET, body)
 }
+
+pub const SLACK_SECRET: &str = "test-slack-signing-secret";
+
+/// The raw bytes of `tests/fixtures/slack/<name>`.
+pub fn slack(name: &str) -> Vec<u8> {
+    let path = root().join("tests/fixtures/slack").join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
+}
+
+/// Slack's signature headers for `body` at `timestamp`.
+pub fn slack_headers(body: &[u8], timestamp: i64) -> (String, String) {
+    (timestamp.to_string(), aetherium::signature::sign_slack(SLACK_SECRET, timestamp, body))
+}

@@ -141,3 +141,31 @@ async fn sqs_batch_envelope_reports_only_the_bad_record_and_publishes_the_rest_o
     assert_eq!(resp.batch_item_failures.len(), 1);
     assert!(tokio::time::timeout(Duration::from_millis(500), rx.recv()).await.is_err(), "no second publish");
 }
+
+#[tokio::test]
+async fn slack_envelopes_verify_at_their_signing_time() {
+    let mut env = EXAMPLE.to_vec();
+    env.push(("SLACK_SIGNING_SECRET", "aetherium-example-slack-secret"));
+    let queue = Arc::new(MemoryQueue::default());
+    let mut app =
+        App::from_parts(config(&env), Arc::new(MemoryBus::new()), queue.clone(), Arc::new(MemoryStore::new()));
+    app.clock = aetherium::app::Clock::fixed(1795672800 + 30);
+
+    let resp = lambda::respond(&app, Route::SlackWebhook, url_request("slack-webhook/slash-command-base64.json")).await;
+    assert_eq!(resp.status_code, 200, "{}", resp.body);
+    let answer: Value = serde_json::from_str(&resp.body).expect("json");
+    assert!(answer["text"].as_str().is_some_and(|t| t.starts_with("Aetherium is running! 🚀")), "{answer}");
+
+    let resp = lambda::respond(&app, Route::SlackWebhook, url_request("slack-webhook/url-verification.json")).await;
+    assert_eq!(resp.status_code, 200);
+    assert!(resp.body.contains("challenge"));
+
+    let resp = lambda::respond(&app, Route::SlackWebhook, url_request("slack-webhook/app-mention.json")).await;
+    assert_eq!(resp.status_code, 200, "{}", resp.body);
+    assert_eq!(queued(&queue).await[0].kind, "slack.event.app_mention");
+
+    // The same envelopes an hour later are replays.
+    app.clock = aetherium::app::Clock::fixed(1795672800 + 3600);
+    let resp = lambda::respond(&app, Route::SlackWebhook, url_request("slack-webhook/app-mention.json")).await;
+    assert_eq!(resp.status_code, 401);
+}

@@ -1,21 +1,12 @@
 //! `POST /api/v1/webhooks/github`: verify, normalise, dedup by delivery id, enqueue, 202.
 
+use super::ingest::{self, Queued};
 use super::{ApiError, Request, Response, json};
 use crate::app::App;
 use crate::github::webhook::{self, WebhookError};
-use crate::queue::claim;
 use crate::signature::SignatureError;
 use http::StatusCode;
 use serde_json::json;
-use std::time::Duration;
-
-/// How long a delivery id is remembered: GitHub redelivers on request, days later at most.
-pub const DELIVERY_TTL: Duration = Duration::from_secs(3 * 24 * 3600);
-
-fn delivery_key(id: &str) -> String {
-    format!("delivery:github:{id}")
-}
-
 fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
 }
@@ -66,22 +57,8 @@ pub async fn handle(app: &App, req: Request) -> Result<Response, ApiError> {
         return Ok(json(StatusCode::OK, &json!({ "status": "pong", "id": delivery })));
     }
 
-    // A store outage must not lose deliveries: enqueue anyway, the dispatcher dedups again.
-    let key = delivery_key(delivery);
-    match app.store.get(&key).await {
-        Ok(Some(_)) => {
-            tracing::info!(delivery, "redelivery of a queued delivery; not queued again");
-            return Ok(json(StatusCode::OK, &json!({ "id": delivery, "status": "duplicate" })));
-        }
-        Ok(None) => {}
-        Err(error) => tracing::warn!(%error, delivery, "dedup store unavailable; queueing anyway"),
-    }
-    claim::enqueue(app.queue.as_ref(), app.store.as_ref(), &normalized.record)
-        .await
-        .map_err(|e| ApiError::Unavailable(format!("enqueue of delivery {delivery} failed: {e}")))?;
-    // Recorded only once queued, so a failed enqueue leaves GitHub's redelivery working.
-    if let Err(error) = app.store.set(&key, "queued", Some(DELIVERY_TTL)).await {
-        tracing::warn!(%error, delivery, "could not record the delivery id; a redelivery would be queued again");
+    if ingest::enqueue_once(app, "github", delivery, &normalized.record).await? == Queued::Duplicate {
+        return Ok(json(StatusCode::OK, &json!({ "id": delivery, "status": "duplicate" })));
     }
     tracing::info!(delivery, topic = %normalized.topic, "webhook queued");
     Ok(json(StatusCode::ACCEPTED, &json!({ "id": delivery, "type": normalized.topic, "status": "queued" })))

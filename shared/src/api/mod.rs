@@ -7,6 +7,8 @@ pub mod events;
 pub mod github_pr;
 pub mod github_webhook;
 pub mod health;
+pub mod ingest;
+pub mod slack_webhook;
 
 pub use error::ApiError;
 
@@ -80,6 +82,7 @@ pub async fn handle(app: &App, route: Route, req: Request) -> Response {
         Route::GithubWebhook => github_webhook::handle(app, req).await,
         Route::Events => events::handle(app, req).await,
         Route::GithubPr => github_pr::handle(app, req).await,
+        Route::SlackWebhook => slack_webhook::handle(app, req).await,
         other => Err(ApiError::NotImplemented(other.path())),
     };
     result.unwrap_or_else(ApiError::into_response)

@@ -18,6 +18,7 @@ pub const DEFAULT_GITHUB_API_URL: &str = "https://api.github.com";
 pub const DEFAULT_SLACK_API_URL: &str = "https://slack.com/api";
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
 pub const DEFAULT_NOTIFY_CHANNEL: &str = "#vms";
+pub const DEFAULT_RESPONSE_URL_BASE: &str = "https://hooks.slack.com";
 /// Lambda function URLs accept 6 MB; GitHub payloads are capped at 25 MB but rarely pass 1 MB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 5 * 1024 * 1024;
 
@@ -75,6 +76,8 @@ pub struct SlackConfig {
     pub signing_secret: Option<Secret>,
     pub base_url: String,
     pub notify_channel: String,
+    /// `scheme://host` every response_url must start with; only tests change it.
+    pub response_url_base: String,
 }
 
 #[derive(Debug, Clone)]
@@ -128,6 +131,7 @@ struct RawSlack {
     signing_secret: Option<String>,
     base_url: Option<String>,
     notify_channel: Option<String>,
+    response_url_base: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -331,6 +335,9 @@ impl Config {
             notify_channel: e("SLACK_NOTIFY_CHANNEL")
                 .or(nonempty(sl.notify_channel))
                 .unwrap_or_else(|| DEFAULT_NOTIFY_CHANNEL.to_owned()),
+            response_url_base: e("SLACK_RESPONSE_URL_BASE")
+                .or(nonempty(sl.response_url_base))
+                .unwrap_or_else(|| DEFAULT_RESPONSE_URL_BASE.to_owned()),
             enabled: false,
         };
         let slack = SlackConfig { enabled: sl.enabled.unwrap_or(slack.bot_token.is_some()), ..slack };
@@ -338,6 +345,12 @@ impl Config {
             "integrations.slack.base_url (SLACK_API_URL)",
             &slack.base_url,
             "use https://slack.com/api",
+            problems,
+        );
+        check_url(
+            "integrations.slack.response_url_base (SLACK_RESPONSE_URL_BASE)",
+            &slack.response_url_base,
+            "leave it unset (https://hooks.slack.com)",
             problems,
         );
 

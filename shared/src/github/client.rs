@@ -2,8 +2,8 @@
 //! the shared rate limit, retries of 5xx and timeouts, and GitHub's own rate-limit signals.
 
 use super::app_auth::AppAuth;
-use crate::backoff;
 use crate::config::GithubConfig;
+use crate::http_client::{Attempt, transport_failure, with_retries};
 use crate::integration::IntegrationError;
 use crate::ratelimit::{LimitError, RateLimiter};
 use crate::secret::Secret;
@@ -173,8 +173,8 @@ impl GithubClient {
         bearer: &str,
     ) -> Result<Value, GithubError> {
         let url = format!("{}{path}", self.base);
-        let mut attempt = 0;
-        loop {
+        let what = format!("{method} {path}");
+        let outcome = with_retries(ATTEMPTS, &what, || async {
             let mut req = self
                 .http()
                 .request(method.clone(), &url)
@@ -184,36 +184,27 @@ impl GithubClient {
             if let Some(b) = body {
                 req = req.json(b);
             }
-            let failure = match req.send().await {
-                Ok(resp) => {
-                    let status = resp.status();
-                    let headers = resp.headers().clone();
-                    let text = resp.text().await.unwrap_or_default();
-                    if status.is_success() {
-                        return Ok(serde_json::from_str(&text).unwrap_or(Value::Null));
-                    }
-                    if let Some(retry_after) = rate_limit_wait(status, &headers) {
-                        return Err(GithubError::RateLimited { retry_after });
-                    }
-                    let message = github_message(&text);
-                    if !status.is_server_error() {
-                        return Err(GithubError::Status { status: status.as_u16(), message });
-                    }
-                    format!("{} {message}", status.as_u16())
-                }
-                Err(e) if e.is_timeout() => "timed out".to_owned(),
-                Err(e) if e.is_connect() => "connection failed".to_owned(),
-                Err(e) => format!("request failed: {e}"),
+            let resp = match req.send().await {
+                Ok(resp) => resp,
+                Err(e) => return Attempt::Retry(transport_failure(&e)),
             };
-            attempt += 1;
-            if attempt >= ATTEMPTS {
-                return Err(GithubError::Unavailable(format!(
-                    "{method} {path}: {failure} (after {ATTEMPTS} attempts)"
-                )));
+            let status = resp.status();
+            let headers = resp.headers().clone();
+            let text = resp.text().await.unwrap_or_default();
+            if status.is_success() {
+                return Attempt::Done(Ok(serde_json::from_str(&text).unwrap_or(Value::Null)));
             }
-            tracing::warn!(%method, path, attempt, %failure, "GitHub call failed; retrying");
-            tokio::time::sleep(backoff::delay(attempt - 1, Duration::from_millis(200), Duration::from_secs(2))).await;
-        }
+            if let Some(retry_after) = rate_limit_wait(status, &headers) {
+                return Attempt::Done(Err(GithubError::RateLimited { retry_after }));
+            }
+            let message = github_message(&text);
+            if status.is_server_error() {
+                return Attempt::Retry(format!("{} {message}", status.as_u16()));
+            }
+            Attempt::Done(Err(GithubError::Status { status: status.as_u16(), message }))
+        })
+        .await;
+        outcome.map_err(GithubError::Unavailable)?
     }
 
     /// The bearer token for a call: the PAT, or an installation token from the shared cache

@@ -10,18 +10,14 @@ use crate::store::Store;
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::time::Duration;
 
 const NAME: &str = "github";
 /// Pages of comments searched for an earlier post's marker (100 comments a page).
 const MARKER_PAGES: u32 = 10;
-/// How long one dispatcher holds the right to post a given comment.
-const LOCK_TTL: Duration = Duration::from_secs(120);
 
 #[derive(Debug)]
 pub struct GithubIntegration {
     client: Option<GithubClient>,
-    store: Arc<dyn Store>,
     activity: ActivityLog,
     hosts: Vec<String>,
 }
@@ -50,7 +46,7 @@ impl GithubIntegration {
                 hosts.push(h);
             }
         }
-        Self { client, activity: ActivityLog::new(store.clone()), store, hosts }
+        Self { client, activity: ActivityLog::new(store), hosts }
     }
 
     fn client(&self) -> Result<&GithubClient, IntegrationError> {
@@ -65,9 +61,9 @@ impl GithubIntegration {
         IssueRef::from_url(target, &hosts).or_else(|| IssueRef::from_short(target))
     }
 
-    /// Post `text` on an issue or PR once per (event, action): a lock keeps two dispatchers
-    /// from posting together, and a hidden marker in the body lets a retry after a crash see
-    /// that the comment is already there.
+    /// Post `text` on an issue or PR once per (event, action). The dispatcher's route lock
+    /// keeps two dispatchers from posting together; a hidden marker in the body lets a retry
+    /// after a crash (posted, not yet marked done) see that the comment is already there.
     pub async fn comment_once(
         &self,
         at: &IssueRef,
@@ -77,40 +73,20 @@ impl GithubIntegration {
     ) -> Result<(), IntegrationError> {
         let client = self.client()?;
         let marker = format!("<!-- aetherium:{event_id}:{action} -->");
-        let lock = format!("github:lock:{event_id}:{action}");
-        let store_err = |e: crate::error::BackendError| IntegrationError::Transient {
-            integration: NAME.into(),
-            reason: format!("store: {e}"),
-            retry_after: None,
-        };
-        if !self.store.set_if_absent(&lock, "1", LOCK_TTL).await.map_err(store_err)? {
-            return Err(IntegrationError::Transient {
-                integration: NAME.into(),
-                reason: "another dispatcher is posting this comment".into(),
-                retry_after: Some(Duration::from_secs(10)),
-            });
-        }
-        let result = async {
-            let path = format!("/repos/{}/{}/issues/{}/comments", at.repo.owner, at.repo.name, at.number);
-            for page in 1..=MARKER_PAGES {
-                let comments = client.get(&format!("{path}?per_page=100&page={page}"), Some(&at.repo)).await?;
-                let list = comments.as_array().map(Vec::as_slice).unwrap_or_default();
-                if list.iter().any(|c| c["body"].as_str().is_some_and(|b| b.contains(&marker))) {
-                    tracing::info!(event_id, action, "comment already posted; not posting again");
-                    return Ok(());
-                }
-                if list.len() < 100 {
-                    break;
-                }
+        let path = format!("/repos/{}/{}/issues/{}/comments", at.repo.owner, at.repo.name, at.number);
+        for page in 1..=MARKER_PAGES {
+            let comments = client.get(&format!("{path}?per_page=100&page={page}"), Some(&at.repo)).await?;
+            let list = comments.as_array().map(Vec::as_slice).unwrap_or_default();
+            if list.iter().any(|c| c["body"].as_str().is_some_and(|b| b.contains(&marker))) {
+                tracing::info!(event_id, action, "comment already posted; not posting again");
+                return Ok(());
             }
-            client.post(&path, &json!({ "body": format!("{text}\n\n{marker}") }), Some(&at.repo)).await?;
-            Ok::<(), IntegrationError>(())
+            if list.len() < 100 {
+                break;
+            }
         }
-        .await;
-        if let Err(error) = self.store.delete(&lock).await {
-            tracing::warn!(%error, "could not release the comment lock; it expires by itself");
-        }
-        result
+        client.post(&path, &json!({ "body": format!("{text}\n\n{marker}") }), Some(&at.repo)).await?;
+        Ok(())
     }
 
     async fn log_outcome(&self, what: &str, outcome: Result<(), &IntegrationError>, event_id: Option<&str>) {

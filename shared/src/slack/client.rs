@@ -1,0 +1,185 @@
+//! The Slack Web API client: bot token, JSON bodies, Slack's `ok: false` as a permanent
+//! error with Slack's code, 429 with Retry-After, 5xx retried, messages to one channel paced
+//! to one a second across every instance.
+
+use crate::config::SlackConfig;
+use crate::http_client::{Attempt, transport_failure, with_retries};
+use crate::integration::IntegrationError;
+use crate::ratelimit::{LimitError, RateLimiter};
+use crate::secret::Secret;
+use crate::store::Store;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+const ATTEMPTS: u32 = 3;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SlackError {
+    /// Slack answered `ok: false`.
+    #[error("Slack refused the call: {0}")]
+    Api(String),
+    #[error("Slack asked to wait {retry_after:?} (rate limit)")]
+    RateLimited { retry_after: Duration },
+    #[error("Slack is unreachable or failing: {0}")]
+    Unavailable(String),
+    #[error("refused to call response_url: {0}")]
+    ForbiddenUrl(String),
+}
+
+impl From<SlackError> for IntegrationError {
+    fn from(e: SlackError) -> Self {
+        let integration = "slack".to_owned();
+        match e {
+            SlackError::RateLimited { retry_after } => {
+                IntegrationError::Transient { integration, reason: e.to_string(), retry_after: Some(retry_after) }
+            }
+            SlackError::Unavailable(_) => {
+                IntegrationError::Transient { integration, reason: e.to_string(), retry_after: None }
+            }
+            SlackError::Api(_) | SlackError::ForbiddenUrl(_) => {
+                IntegrationError::Permanent { integration, reason: e.to_string() }
+            }
+        }
+    }
+}
+
+/// A button of an interactive message.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct Button {
+    pub text: String,
+    pub action_id: String,
+    pub value: String,
+}
+
+#[derive(Debug)]
+pub struct SlackClient {
+    base: String,
+    token: Secret,
+    store: Arc<dyn Store>,
+    /// `scheme://host` that response_url must start with (`https://hooks.slack.com`).
+    response_base: String,
+    timeout: Duration,
+    http: OnceLock<reqwest::Client>,
+}
+
+impl SlackClient {
+    /// `None` without a bot token.
+    pub fn from_config(cfg: &SlackConfig, store: Arc<dyn Store>) -> Option<Self> {
+        Some(Self {
+            base: cfg.base_url.trim_end_matches('/').to_owned(),
+            token: cfg.bot_token.clone()?,
+            store,
+            response_base: cfg.response_url_base.trim_end_matches('/').to_owned(),
+            timeout: Duration::from_secs(10),
+            http: OnceLock::new(),
+        })
+    }
+
+    fn http(&self) -> &reqwest::Client {
+        self.http.get_or_init(|| crate::http_client::builder().timeout(self.timeout).build().unwrap_or_default())
+    }
+
+    /// Call a Web API method (`chat.postMessage`, `auth.test`) with a JSON body.
+    pub async fn call(&self, method: &str, body: &Value) -> Result<Value, SlackError> {
+        let url = format!("{}/{method}", self.base);
+        let outcome = with_retries(ATTEMPTS, method, || async {
+            let sent = self
+                .http()
+                .post(&url)
+                .bearer_auth(self.token.expose())
+                .header("content-type", "application/json; charset=utf-8")
+                .body(body.to_string())
+                .send()
+                .await;
+            let resp = match sent {
+                Ok(r) => r,
+                Err(e) => return Attempt::Retry(transport_failure(&e)),
+            };
+            let status = resp.status();
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                let secs =
+                    resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok());
+                return Attempt::Done(Err(SlackError::RateLimited {
+                    retry_after: Duration::from_secs(secs.unwrap_or(30).clamp(1, 3600)),
+                }));
+            }
+            if status.is_server_error() {
+                return Attempt::Retry(format!("HTTP {}", status.as_u16()));
+            }
+            let v: Value = resp.json().await.unwrap_or(Value::Null);
+            if v["ok"].as_bool() == Some(true) {
+                return Attempt::Done(Ok(v));
+            }
+            let code = v["error"].as_str().map_or_else(|| format!("HTTP {}", status.as_u16()), str::to_owned);
+            Attempt::Done(Err(SlackError::Api(code)))
+        })
+        .await;
+        outcome.map_err(SlackError::Unavailable)?
+    }
+
+    /// `chat.postMessage`, paced to about one message a second per channel across instances.
+    pub async fn post_message(&self, channel: &str, text: &str, blocks: Option<Value>) -> Result<Value, SlackError> {
+        let limiter = RateLimiter::new(self.store.clone(), format!("slack:{channel}"), 1, Duration::from_secs(5));
+        limiter.acquire().await.map_err(|e| match e {
+            LimitError::Saturated { .. } => SlackError::RateLimited { retry_after: Duration::from_secs(2) },
+            LimitError::Backend(b) => SlackError::Unavailable(format!("pacing store: {b}")),
+        })?;
+        let mut body = json!({ "channel": channel, "text": text });
+        if let Some(b) = blocks {
+            body["blocks"] = b;
+        }
+        self.call("chat.postMessage", &body).await
+    }
+
+    /// The guide's interactive message: a section with the text and a button per action.
+    pub async fn send_interactive_message(
+        &self,
+        channel: &str,
+        text: &str,
+        buttons: &[Button],
+    ) -> Result<Value, SlackError> {
+        let elements: Vec<Value> = buttons
+            .iter()
+            .map(|b| {
+                json!({
+                    "type": "button",
+                    "text": { "type": "plain_text", "text": b.text },
+                    "action_id": b.action_id,
+                    "value": b.value,
+                })
+            })
+            .collect();
+        let blocks = json!([
+            { "type": "section", "text": { "type": "mrkdwn", "text": text } },
+            { "type": "actions", "elements": elements },
+        ]);
+        self.post_message(channel, text, Some(blocks)).await
+    }
+
+    /// Whether `url` is a response_url we may call: the configured scheme and host exactly.
+    pub fn response_url_allowed(&self, url: &str) -> bool {
+        url.strip_prefix(&self.response_base).is_some_and(|rest| rest.starts_with('/'))
+    }
+
+    /// POST a follow-up to an interaction's response_url (only to the allowed host).
+    pub async fn respond(&self, response_url: &str, body: &Value) -> Result<(), SlackError> {
+        if !self.response_url_allowed(response_url) {
+            tracing::warn!(allowed = %self.response_base, "refusing a response_url outside the allowed host");
+            return Err(SlackError::ForbiddenUrl(format!("only {} is allowed", self.response_base)));
+        }
+        let outcome = with_retries(ATTEMPTS, "response_url", || async {
+            match self.http().post(response_url).json(body).send().await {
+                Err(e) => Attempt::Retry(transport_failure(&e)),
+                Ok(r) if r.status().is_server_error() => Attempt::Retry(format!("HTTP {}", r.status().as_u16())),
+                Ok(r) if r.status().is_success() => Attempt::Done(Ok(())),
+                Ok(r) => {
+                    Attempt::Done(Err(SlackError::Api(format!("response_url answered HTTP {}", r.status().as_u16()))))
+                }
+            }
+        })
+        .await;
+        outcome.map_err(SlackError::Unavailable)?
+    }
+}

@@ -1,0 +1,105 @@
+//! Message templates: `{{field}}` replaced by the event's data (`{{a.b}}` reaches into
+//! objects). Parsed once at start; rendering names a missing field.
+
+use serde_json::{Map, Value};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Part {
+    Text(String),
+    Field(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    parts: Vec<Part>,
+}
+
+impl Template {
+    pub fn parse(src: &str) -> Result<Self, String> {
+        let mut parts = Vec::new();
+        let mut rest = src;
+        while let Some(open) = rest.find("{{") {
+            if open > 0 {
+                parts.push(Part::Text(rest[..open].to_owned()));
+            }
+            let after = &rest[open + 2..];
+            let close = after
+                .find("}}")
+                .ok_or_else(|| format!("`{{{{` at byte {} is never closed", src.len() - rest.len() + open))?;
+            let name = after[..close].trim();
+            let ok = !name.is_empty()
+                && name.split('.').all(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+            if !ok {
+                return Err(format!(
+                    "`{{{{{}}}}}` is not a field name (letters, digits, _ and . between)",
+                    &after[..close]
+                ));
+            }
+            parts.push(Part::Field(name.to_owned()));
+            rest = &after[close + 2..];
+        }
+        if rest.contains("}}") {
+            return Err("`}}` without a matching `{{`".into());
+        }
+        if !rest.is_empty() {
+            parts.push(Part::Text(rest.to_owned()));
+        }
+        Ok(Self { parts })
+    }
+
+    /// The fields the template reads.
+    pub fn fields(&self) -> impl Iterator<Item = &str> {
+        self.parts.iter().filter_map(|p| match p {
+            Part::Field(f) => Some(f.as_str()),
+            Part::Text(_) => None,
+        })
+    }
+
+    pub fn render(&self, data: &Map<String, Value>) -> Result<String, String> {
+        let mut out = String::new();
+        for part in &self.parts {
+            match part {
+                Part::Text(t) => out.push_str(t),
+                Part::Field(f) => {
+                    let mut segments = f.split('.');
+                    let first = segments.next().unwrap_or_default();
+                    let mut v = data.get(first);
+                    for s in segments {
+                        v = v.and_then(|v| v.get(s));
+                    }
+                    match v {
+                        Some(Value::String(s)) => out.push_str(s),
+                        Some(Value::Null) | None => return Err(format!("the event has no `{f}`")),
+                        Some(other) => out.push_str(&other.to_string()),
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn renders_fields_and_names_missing_ones() {
+        let t = Template::parse("🚀 New VM: `{{vm_name}}` (ID: `{{vm_id}}`) cpus={{spec.vcpus}}").expect("parse");
+        let data = json!({"vm_name": "my-vm", "vm_id": "v1", "spec": {"vcpus": 2}});
+        assert_eq!(t.render(data.as_object().expect("obj")).as_deref(), Ok("🚀 New VM: `my-vm` (ID: `v1`) cpus=2"));
+        let err = t.render(json!({"vm_name": "x"}).as_object().expect("obj")).expect_err("missing");
+        assert!(err.contains("vm_id"), "{err}");
+        assert_eq!(t.fields().collect::<Vec<_>>(), vec!["vm_name", "vm_id", "spec.vcpus"]);
+    }
+
+    #[test]
+    fn bad_templates_are_named() {
+        assert!(Template::parse("hi {{name").expect_err("open").contains("never closed"));
+        assert!(Template::parse("hi {{}}").is_err());
+        assert!(Template::parse("hi {{a b}}").is_err());
+        assert!(Template::parse("hi }} there").is_err());
+        assert!(Template::parse("plain text").is_ok());
+    }
+}
