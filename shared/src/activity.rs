@@ -1,6 +1,7 @@
 //! The activity log: what the integrations did and what failed, appended to a capped log in
 //! the store that every instance shares. Never holds a secret.
 
+use crate::integration::IntegrationError;
 use crate::store::Store;
 use chrono::{SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
@@ -51,6 +52,24 @@ impl ActivityLog {
         let line = serde_json::to_string(&entry).unwrap_or_default();
         if let Err(error) = self.store.log_append(KEY, &line, CAP).await {
             tracing::warn!(%error, "could not append to the activity log");
+        }
+    }
+
+    /// Record how an integration call went: info when it succeeded, warn when it will be
+    /// retried, error when it failed for good.
+    pub async fn outcome(
+        &self,
+        component: &str,
+        what: &str,
+        outcome: Result<(), &IntegrationError>,
+        event_id: Option<&str>,
+    ) {
+        match outcome {
+            Ok(()) => self.record(component, Level::Info, format!("{what}: ok"), event_id).await,
+            Err(e) if e.is_retryable() => {
+                self.record(component, Level::Warn, format!("{what}: {e} (will retry)"), event_id).await
+            }
+            Err(e) => self.record(component, Level::Error, format!("{what}: {e}"), event_id).await,
         }
     }
 

@@ -3,7 +3,7 @@
 
 use super::client::{GithubClient, GithubError, Repo};
 use super::target::{IssueRef, web_host};
-use crate::activity::{ActivityLog, Level};
+use crate::activity::ActivityLog;
 use crate::event::{Artifact, ArtifactRef, Event, Notification, topics};
 use crate::integration::{Health, Integration, IntegrationConfig, IntegrationError};
 use crate::store::Store;
@@ -88,16 +88,6 @@ impl GithubIntegration {
         client.post(&path, &json!({ "body": format!("{text}\n\n{marker}") }), Some(&at.repo)).await?;
         Ok(())
     }
-
-    async fn log_outcome(&self, what: &str, outcome: Result<(), &IntegrationError>, event_id: Option<&str>) {
-        match outcome {
-            Ok(()) => self.activity.record(NAME, Level::Info, format!("{what}: ok"), event_id).await,
-            Err(e) if e.is_retryable() => {
-                self.activity.record(NAME, Level::Warn, format!("{what}: {e} (will retry)"), event_id).await
-            }
-            Err(e) => self.activity.record(NAME, Level::Error, format!("{what}: {e}"), event_id).await,
-        }
-    }
 }
 
 /// The guide's PR comment for a task event, or `None` for other events.
@@ -132,7 +122,7 @@ impl Integration for GithubIntegration {
         };
         let result = self.comment_once(&pr, &event.id, "task-comment", &text).await;
         let what = format!("comment on {}/{}#{}", pr.repo.owner, pr.repo.name, pr.number);
-        self.log_outcome(&what, result.as_ref().map(drop), Some(&event.id)).await;
+        self.activity.outcome(NAME, &what, result.as_ref().map(drop), Some(&event.id)).await;
         result
     }
 
@@ -147,7 +137,7 @@ impl Integration for GithubIntegration {
             .await
             .map(drop)
             .map_err(Into::into);
-        self.log_outcome(&format!("notify {}", notification.target), result.as_ref().map(drop), None).await;
+        self.activity.outcome(NAME, &format!("notify {}", notification.target), result.as_ref().map(drop), None).await;
         result
     }
 
@@ -168,12 +158,14 @@ impl Integration for GithubIntegration {
             .post(&format!("/repos/{}/{}/pulls", repo.owner, repo.name), &body, Some(&repo))
             .await
             .map_err(Into::into);
-        self.log_outcome(
-            &format!("create pull request in {}/{}", repo.owner, repo.name),
-            result.as_ref().map(drop),
-            None,
-        )
-        .await;
+        self.activity
+            .outcome(
+                NAME,
+                &format!("create pull request in {}/{}", repo.owner, repo.name),
+                result.as_ref().map(drop),
+                None,
+            )
+            .await;
         let pr = result?;
         Ok(ArtifactRef { id: pr["number"].as_u64(), url: pr["html_url"].as_str().map(str::to_owned) })
     }

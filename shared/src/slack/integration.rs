@@ -2,7 +2,7 @@
 //! follow-ups to button clicks through response_url, and a health check.
 
 use super::client::{Button, SlackClient};
-use crate::activity::{ActivityLog, Level};
+use crate::activity::ActivityLog;
 use crate::event::{Artifact, ArtifactRef, Event, Notification};
 use crate::integration::{Health, Integration, IntegrationConfig, IntegrationError};
 use crate::store::Store;
@@ -30,16 +30,6 @@ impl SlackIntegration {
         })
     }
 
-    async fn log(&self, what: &str, outcome: Result<(), &IntegrationError>, event_id: Option<&str>) {
-        match outcome {
-            Ok(()) => self.activity.record(NAME, Level::Info, format!("{what}: ok"), event_id).await,
-            Err(e) if e.is_retryable() => {
-                self.activity.record(NAME, Level::Warn, format!("{what}: {e} (will retry)"), event_id).await
-            }
-            Err(e) => self.activity.record(NAME, Level::Error, format!("{what}: {e}"), event_id).await,
-        }
-    }
-
     /// The guide's `SendInteractiveMessage`: text and a row of buttons.
     pub async fn send_interactive_message(
         &self,
@@ -49,7 +39,9 @@ impl SlackIntegration {
     ) -> Result<(), IntegrationError> {
         let result =
             self.client()?.send_interactive_message(channel, text, buttons).await.map(drop).map_err(Into::into);
-        self.log(&format!("interactive message to {channel}"), result.as_ref().map(drop), None).await;
+        self.activity
+            .outcome(NAME, &format!("interactive message to {channel}"), result.as_ref().map(drop), None)
+            .await;
         result
     }
 
@@ -69,7 +61,7 @@ impl SlackIntegration {
         let user = event.data_str("user_name").or(event.data_str("user_id")).unwrap_or("someone");
         let body = json!({ "replace_original": true, "text": format!("{verdict} by {user}") });
         let result = self.client()?.respond(url, &body).await.map_err(Into::into);
-        self.log(&format!("{verdict} follow-up"), result.as_ref().map(drop), Some(&event.id)).await;
+        self.activity.outcome(NAME, &format!("{verdict} follow-up"), result.as_ref().map(drop), Some(&event.id)).await;
         result
     }
 }
@@ -105,7 +97,7 @@ impl Integration for SlackIntegration {
         }
         .map(drop)
         .map_err(IntegrationError::from);
-        self.log(&format!("message to {}", n.target), result.as_ref().map(drop), None).await;
+        self.activity.outcome(NAME, &format!("message to {}", n.target), result.as_ref().map(drop), None).await;
         result
     }
 
