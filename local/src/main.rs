@@ -12,7 +12,11 @@ async fn main() -> anyhow::Result<()> {
     let mut config = Config::from_env().context("configuration")?;
     let generated = aetherium_local::fill_missing_secrets(&mut config);
     let addr = config.addr;
-    let app = App::from_config(config).context("backends")?;
+    let app = App::from_config(config)
+        .context("start-up")?
+        .with_integrations(&[&aetherium_webhook::WebhookFactory])
+        .await
+        .context("integrations")?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr} (AETHERIUM_ADDR)"))?;

@@ -2,14 +2,15 @@
 //! and shared by every request. Backends are chosen from config here and nowhere else.
 
 use crate::bus::{EventBus, MemoryBus, RedisBus};
+use crate::config::routes::{RouteAction, RouteSpec};
 use crate::config::{BusProvider, Config};
 use crate::dispatch::Dispatcher;
 use crate::error::BackendError;
 use crate::github::{GithubClient, GithubIntegration};
-use crate::integration::Registry;
+use crate::integration::{IntegrationFactory, Registry};
 use crate::queue::{MemoryQueue, SqsQueue, WorkQueue};
 use crate::redis_conn::RedisHandle;
-use crate::routes::{Handle, Notify, Routes, Rule};
+use crate::routes::{Action, CreateArtifact, Handle, Notify, Publish, Routes, Rule};
 use crate::slack::{SlackClient, SlackIntegration};
 use crate::template::Template;
 use crate::vms::VmRegistry;
@@ -109,30 +110,106 @@ impl App {
         Ok(())
     }
 
+    /// Build and initialize the custom integrations the config enables, with the factories
+    /// this binary links, then check that every configured route's integration exists.
+    pub async fn with_integrations(self, factories: &[&dyn IntegrationFactory]) -> Result<Self, StartupError> {
+        for (name, section) in self.config.custom.iter().filter(|(_, c)| c.enabled) {
+            let kind = section.options.get("type").and_then(|v| v.as_str()).unwrap_or(name);
+            let factory = factories.iter().find(|f| f.kind() == kind).ok_or_else(|| {
+                StartupError::Setting(format!(
+                    "integrations.{name}: no integration of type `{kind}` is built into this binary"
+                ))
+            })?;
+            let integration =
+                factory.build(name, section).map_err(|e| StartupError::Setting(format!("integrations.{name}: {e}")))?;
+            integration
+                .initialize(section)
+                .await
+                .map_err(|e| StartupError::Setting(format!("integrations.{name}: {e}")))?;
+            self.registry.register(integration).map_err(|e| StartupError::Setting(e.to_string()))?;
+        }
+        self.check_routes()?;
+        Ok(self)
+    }
+
+    /// Every configured route's integration must be registered.
+    pub fn check_routes(&self) -> Result<(), StartupError> {
+        for spec in &self.config.routes {
+            let needed = match &spec.action {
+                RouteAction::Notify(n) => Some(&n.integration),
+                RouteAction::Handle(h) => Some(h),
+                RouteAction::Artifact(a) => Some(&a.integration),
+                RouteAction::Publish(_) => None,
+            };
+            if let Some(name) = needed
+                && self.registry.get(name).is_none()
+            {
+                return Err(StartupError::Setting(format!(
+                    "route `{}`: integration `{name}` is not available",
+                    spec.name
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// The dispatcher over this app's bus, store and routes.
     pub fn dispatcher(&self) -> Dispatcher {
         Dispatcher::new(self.bus.clone(), self.store.clone(), self.routes())
     }
 
-    /// The routes the dispatcher runs after publishing an event. Defaults, active with no
-    /// routes configured:
-    /// - `vm.*` → the VM registry behind `/aetherium-vm-list`;
-    /// - `task.*` → GitHub's handle_event (a PR comment on task.completed / task.failed
-    ///   carrying a `pull_request`);
-    /// - `vm.created` → a Slack message to the notify channel;
-    /// - `slack.action.*` → Slack's handle_event (the Approve / Reject follow-up).
+    /// The routes the dispatcher runs after publishing an event: the built-in defaults
+    /// (unless `default_routes: false`), then the configured routes; a configured route
+    /// named like a default replaces it. Defaults:
+    /// - `vm.registry` on `vm.*`: the VM registry behind `/aetherium-vm-list`;
+    /// - `github.handle` on `task.*`: GitHub's handle_event (a PR comment on task.completed /
+    ///   task.failed carrying a `pull_request`);
+    /// - `slack.vm_created` on `vm.created`: a Slack message to the notify channel;
+    /// - `slack.handle` on `slack.action.*`: the Approve / Reject follow-up.
     pub fn routes(&self) -> Routes {
-        let mut rules = vec![Rule::new("vm.*", VmRegistry::new(self.store.clone()))];
-        if let Some(github) = self.registry.get("github") {
-            rules.push(Rule::new("task.*", Handle::new(github)));
+        let mut rules = Vec::new();
+        if self.config.default_routes {
+            rules.push(Rule::new("vm.*", VmRegistry::new(self.store.clone())));
+            if let Some(github) = self.registry.get("github") {
+                rules.push(Rule::new("task.*", Handle::new(github)));
+            }
+            if let Some(slack) = self.registry.get("slack") {
+                let template = Template::parse(VM_CREATED_MESSAGE).expect("the built-in template parses");
+                let channel = self.config.slack.notify_channel.clone();
+                rules.push(Rule::new("vm.created", Notify::new("slack.vm_created", slack.clone(), channel, template)));
+                rules.push(Rule::new("slack.action.*", Handle::new(slack)));
+            }
         }
-        if let Some(slack) = self.registry.get("slack") {
-            let template = Template::parse(VM_CREATED_MESSAGE).expect("the built-in template parses");
-            let channel = self.config.slack.notify_channel.clone();
-            rules.push(Rule::new("vm.created", Notify::new("slack.vm_created", slack.clone(), channel, template)));
-            rules.push(Rule::new("slack.action.*", Handle::new(slack)));
+        for spec in &self.config.routes {
+            let Some(action) = self.action(spec) else { continue };
+            rules.retain(|r| r.action.name() != spec.name);
+            rules.push(Rule::new(spec.on.clone(), action));
         }
         Routes::new(rules).unwrap_or_default()
+    }
+
+    /// The action of a configured route (validated at load: its integration exists).
+    fn action(&self, spec: &RouteSpec) -> Option<Arc<dyn Action>> {
+        let integration = |name: &str| {
+            let found = self.registry.get(name);
+            if found.is_none() {
+                tracing::error!(route = %spec.name, integration = name, "route names an integration that is not registered; skipped");
+            }
+            found
+        };
+        Some(match &spec.action {
+            RouteAction::Notify(n) => {
+                let template = Template::parse(&n.message).ok()?;
+                Notify::new(spec.name.clone(), integration(&n.integration)?, n.target.clone(), template)
+            }
+            RouteAction::Handle(name) => Handle::named(spec.name.clone(), integration(name)?),
+            RouteAction::Artifact(a) => {
+                CreateArtifact::new(spec.name.clone(), integration(&a.integration)?, a.kind.clone(), a.content.clone())
+            }
+            RouteAction::Publish(p) => {
+                Publish::new(spec.name.clone(), p.kind.clone(), p.data.clone(), self.queue.clone(), self.store.clone())
+            }
+        })
     }
 
     /// Build from explicit parts (tests, custom embeddings).

@@ -2,10 +2,12 @@
 //! per record, resolve a claim check, skip events already done, publish on the bus, run the
 //! routes, and only then mark the event done.
 
+use crate::activity::{ActivityLog, Level};
 use crate::bus::EventBus;
 use crate::error::BackendError;
 use crate::event::Event;
 use crate::integration::IntegrationError;
+use crate::metrics::{self, Metrics};
 use crate::queue::claim::{self, ClaimError};
 use crate::queue::{QueueMessage, WorkQueue};
 use crate::routes::Routes;
@@ -58,6 +60,8 @@ pub struct Dispatcher {
     bus: Arc<dyn EventBus>,
     store: Arc<dyn Store>,
     routes: Arc<Routes>,
+    metrics: Metrics,
+    activity: ActivityLog,
 }
 
 fn done_key(event_id: &str) -> String {
@@ -80,7 +84,13 @@ const LOCKED_RETRY: Duration = Duration::from_secs(10);
 
 impl Dispatcher {
     pub fn new(bus: Arc<dyn EventBus>, store: Arc<dyn Store>, routes: Routes) -> Self {
-        Self { bus, store, routes: Arc::new(routes) }
+        Self {
+            metrics: Metrics::new(store.clone()),
+            activity: ActivityLog::new(store.clone()),
+            bus,
+            store,
+            routes: Arc::new(routes),
+        }
     }
 
     /// Process one queue message. An error leaves the record to be retried.
@@ -91,6 +101,7 @@ impl Dispatcher {
             return Ok((event, Outcome::AlreadyDone));
         }
         self.bus.publish(&event.kind, &event).await?;
+        self.metrics.incr(metrics::PUBLISHED, &[("topic", &event.kind)]).await;
         self.run_routes(&event).await?;
         self.store.set_if_absent(&done_key(&event.id), "1", DONE_TTL).await?;
         Ok((event, Outcome::Dispatched))
@@ -133,9 +144,30 @@ impl Dispatcher {
                 Ok(()) => {
                     self.store.set(&key, "1", Some(DONE_TTL)).await?;
                     tracing::info!(route = name, "route succeeded");
+                    if let Some(integration) = rule.action.integration() {
+                        self.metrics
+                            .incr(metrics::CONSUMED, &[("topic", &event.kind), ("integration", integration)])
+                            .await;
+                    }
+                    self.activity
+                        .record(
+                            "dispatcher",
+                            Level::Debug,
+                            format!("route {name} on {}: ok", event.kind),
+                            Some(&event.id),
+                        )
+                        .await;
                 }
                 Err(e @ IntegrationError::Transient { .. }) => {
                     tracing::warn!(route = name, error = %e, "route failed; the record will be retried");
+                    self.activity
+                        .record(
+                            "dispatcher",
+                            Level::Warn,
+                            format!("route {name} on {}: {e} (will retry)", event.kind),
+                            Some(&event.id),
+                        )
+                        .await;
                     let after = match &e {
                         IntegrationError::Transient { retry_after, .. } => *retry_after,
                         _ => None,
@@ -145,6 +177,14 @@ impl Dispatcher {
                 }
                 Err(e) => {
                     tracing::error!(route = name, error = %e, "route failed permanently; not retried");
+                    self.activity
+                        .record(
+                            "dispatcher",
+                            Level::Error,
+                            format!("route {name} on {}: {e} (not retried)", event.kind),
+                            Some(&event.id),
+                        )
+                        .await;
                     self.store.set(&key, "failed", Some(DONE_TTL)).await?;
                 }
             }

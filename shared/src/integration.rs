@@ -96,6 +96,16 @@ pub trait Integration: Send + Sync + fmt::Debug {
     }
 }
 
+/// Builds a custom integration from its `integrations.<name>` section. A binary lists the
+/// factories it links; the section's `type` (or, without one, its name) picks the factory.
+pub trait IntegrationFactory: Send + Sync {
+    /// The `type` this factory builds, such as `webhook`.
+    fn kind(&self) -> &str;
+
+    /// Build the integration named `name`; an error names what is wrong in its options.
+    fn build(&self, name: &str, config: &IntegrationConfig) -> Result<Arc<dyn Integration>, String>;
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     #[error("an integration named `{0}` is already registered")]

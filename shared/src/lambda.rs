@@ -6,6 +6,7 @@ use crate::api::{self, ApiError, Route};
 use crate::app::App;
 use crate::config::Config;
 use crate::dispatch::{self, Dispatcher};
+use crate::integration::IntegrationFactory;
 use crate::queue::{QueueMessage, WorkQueue};
 use base64::Engine;
 use bytes::Bytes;
@@ -174,9 +175,9 @@ pub async fn dispatch_batch(dispatcher: &Dispatcher, queue: &dyn WorkQueue, even
 
 /// The whole life of an HTTP function: JSON logs, config and backends built once, then one
 /// route served for every invocation.
-pub async fn run_http(route: Route) -> Result<(), lambda_runtime::Error> {
+pub async fn run_http(route: Route, integrations: &[&dyn IntegrationFactory]) -> Result<(), lambda_runtime::Error> {
     crate::telemetry::init(true);
-    let app = App::from_config(Config::from_env()?)?;
+    let app = App::from_config(Config::from_env()?)?.with_integrations(integrations).await?;
     let app = &app;
     lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<UrlRequest>| async move {
         Ok::<_, lambda_runtime::Error>(respond(app, route, event.payload).await)
@@ -185,9 +186,9 @@ pub async fn run_http(route: Route) -> Result<(), lambda_runtime::Error> {
 }
 
 /// The dispatcher function: SQS batches in, partial batch failures out.
-pub async fn run_dispatcher() -> Result<(), lambda_runtime::Error> {
+pub async fn run_dispatcher(integrations: &[&dyn IntegrationFactory]) -> Result<(), lambda_runtime::Error> {
     crate::telemetry::init(true);
-    let app = App::from_config(Config::from_env()?)?;
+    let app = App::from_config(Config::from_env()?)?.with_integrations(integrations).await?;
     let dispatcher = app.dispatcher();
     let (dispatcher, queue) = (&dispatcher, app.queue.as_ref());
     lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<SqsEvent>| async move {

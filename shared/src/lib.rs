@@ -14,6 +14,7 @@ pub mod health;
 pub mod http_client;
 pub mod integration;
 pub mod lambda;
+pub mod metrics;
 pub mod queue;
 pub mod ratelimit;
 pub mod redis_conn;

@@ -15,6 +15,11 @@ pub trait Action: Send + Sync + std::fmt::Debug {
     fn name(&self) -> &str;
 
     async fn run(&self, event: &Event) -> Result<(), IntegrationError>;
+
+    /// The integration this route hands events to, for the consumed-events metric.
+    fn integration(&self) -> Option<&str> {
+        None
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -71,7 +76,11 @@ pub struct Handle {
 
 impl Handle {
     pub fn new(integration: Arc<dyn Integration>) -> Arc<Self> {
-        Arc::new(Self { name: format!("{}.handle", integration.name()), integration })
+        Self::named(format!("{}.handle", integration.name()), integration)
+    }
+
+    pub fn named(name: impl Into<String>, integration: Arc<dyn Integration>) -> Arc<Self> {
+        Arc::new(Self { name: name.into(), integration })
     }
 }
 
@@ -83,6 +92,10 @@ impl Action for Handle {
 
     async fn run(&self, event: &Event) -> Result<(), IntegrationError> {
         self.integration.handle_event(event).await
+    }
+
+    fn integration(&self) -> Option<&str> {
+        Some(self.integration.name())
     }
 }
 
@@ -118,5 +131,108 @@ impl Action for Notify {
             reason: format!("route `{}`: {reason}", self.name),
         })?;
         self.integration.send_notification(&Notification::message(self.target.clone(), message)).await
+    }
+
+    fn integration(&self) -> Option<&str> {
+        Some(self.integration.name())
+    }
+}
+
+/// The `artifact` route: create something (a pull request) from the event's data.
+#[derive(Debug)]
+pub struct CreateArtifact {
+    name: String,
+    integration: Arc<dyn Integration>,
+    kind: String,
+    content: serde_json::Map<String, serde_json::Value>,
+}
+
+impl CreateArtifact {
+    pub fn new(
+        name: impl Into<String>,
+        integration: Arc<dyn Integration>,
+        kind: impl Into<String>,
+        content: serde_json::Map<String, serde_json::Value>,
+    ) -> Arc<Self> {
+        Arc::new(Self { name: name.into(), integration, kind: kind.into(), content })
+    }
+}
+
+#[async_trait]
+impl Action for CreateArtifact {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn run(&self, event: &Event) -> Result<(), IntegrationError> {
+        let rendered = crate::template::render_value(&serde_json::Value::Object(self.content.clone()), &event.data);
+        let content = match rendered {
+            Ok(serde_json::Value::Object(m)) => m,
+            Ok(_) => serde_json::Map::new(),
+            Err(reason) => {
+                return Err(IntegrationError::Permanent {
+                    integration: self.integration.name().to_owned(),
+                    reason: format!("route `{}`: {reason}", self.name),
+                });
+            }
+        };
+        let artifact = crate::event::Artifact { kind: self.kind.clone(), content };
+        self.integration.create_artifact(&artifact).await.map(drop)
+    }
+
+    fn integration(&self) -> Option<&str> {
+        Some(self.integration.name())
+    }
+}
+
+/// The `publish` route: derive a new event and queue it, so it is dispatched (and routed)
+/// like any other. Its id derives from the source event's, so a retry cannot double it.
+#[derive(Debug)]
+pub struct Publish {
+    name: String,
+    kind: String,
+    data: serde_json::Map<String, serde_json::Value>,
+    queue: Arc<dyn crate::queue::WorkQueue>,
+    store: Arc<dyn crate::store::Store>,
+}
+
+impl Publish {
+    pub fn new(
+        name: impl Into<String>,
+        kind: impl Into<String>,
+        data: serde_json::Map<String, serde_json::Value>,
+        queue: Arc<dyn crate::queue::WorkQueue>,
+        store: Arc<dyn crate::store::Store>,
+    ) -> Arc<Self> {
+        Arc::new(Self { name: name.into(), kind: kind.into(), data, queue, store })
+    }
+}
+
+#[async_trait]
+impl Action for Publish {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn run(&self, event: &Event) -> Result<(), IntegrationError> {
+        let fail = |reason: String| IntegrationError::Permanent {
+            integration: "publish".into(),
+            reason: format!("route `{}`: {reason}", self.name),
+        };
+        let data = match crate::template::render_value(&serde_json::Value::Object(self.data.clone()), &event.data)
+            .map_err(fail)?
+        {
+            serde_json::Value::Object(m) => m,
+            _ => serde_json::Map::new(),
+        };
+        let derived = Event::new(self.kind.clone(), "aetherium", data).with_id(format!("{}:{}", event.id, self.name));
+        crate::queue::claim::enqueue(self.queue.as_ref(), self.store.as_ref(), &derived.to_json())
+            .await
+            .map(drop)
+            .map_err(|e| IntegrationError::Transient {
+                integration: "publish".into(),
+                reason: e.to_string(),
+                retry_after: None,
+            })
     }
 }

@@ -60,23 +60,53 @@ impl Template {
         for part in &self.parts {
             match part {
                 Part::Text(t) => out.push_str(t),
-                Part::Field(f) => {
-                    let mut segments = f.split('.');
-                    let first = segments.next().unwrap_or_default();
-                    let mut v = data.get(first);
-                    for s in segments {
-                        v = v.and_then(|v| v.get(s));
-                    }
-                    match v {
-                        Some(Value::String(s)) => out.push_str(s),
-                        Some(Value::Null) | None => return Err(format!("the event has no `{f}`")),
-                        Some(other) => out.push_str(&other.to_string()),
-                    }
-                }
+                Part::Field(f) => match lookup(data, f) {
+                    Some(Value::String(s)) => out.push_str(s),
+                    Some(other) => out.push_str(&other.to_string()),
+                    None => return Err(format!("the event has no `{f}`")),
+                },
             }
         }
         Ok(out)
     }
+}
+
+/// Check every string inside a JSON value parses as a template.
+pub fn check_value(value: &Value) -> Result<(), String> {
+    match value {
+        Value::String(s) => Template::parse(s).map(drop),
+        Value::Array(items) => items.iter().try_for_each(check_value),
+        Value::Object(map) => map.values().try_for_each(check_value),
+        _ => Ok(()),
+    }
+}
+
+/// Render every string inside a JSON value. A string that is exactly one `{{field}}` keeps
+/// the field's JSON type (a number stays a number).
+pub fn render_value(value: &Value, data: &Map<String, Value>) -> Result<Value, String> {
+    Ok(match value {
+        Value::String(s) => {
+            let t = Template::parse(s)?;
+            match t.parts.as_slice() {
+                [Part::Field(f)] => lookup(data, f).cloned().ok_or_else(|| format!("the event has no `{f}`"))?,
+                _ => Value::String(t.render(data)?),
+            }
+        }
+        Value::Array(items) => Value::Array(items.iter().map(|v| render_value(v, data)).collect::<Result<_, _>>()?),
+        Value::Object(map) => Value::Object(
+            map.iter().map(|(k, v)| Ok((k.clone(), render_value(v, data)?))).collect::<Result<_, String>>()?,
+        ),
+        other => other.clone(),
+    })
+}
+
+fn lookup<'a>(data: &'a Map<String, Value>, field: &str) -> Option<&'a Value> {
+    let mut segments = field.split('.');
+    let mut v = data.get(segments.next()?);
+    for s in segments {
+        v = v.and_then(|v| v.get(s));
+    }
+    v.filter(|v| !v.is_null())
 }
 
 #[cfg(test)]
@@ -92,6 +122,16 @@ mod tests {
         let err = t.render(json!({"vm_name": "x"}).as_object().expect("obj")).expect_err("missing");
         assert!(err.contains("vm_id"), "{err}");
         assert_eq!(t.fields().collect::<Vec<_>>(), vec!["vm_name", "vm_id", "spec.vcpus"]);
+    }
+
+    #[test]
+    fn json_values_render_and_a_lone_field_keeps_its_type() {
+        let spec =
+            json!({"kind": "create_vm", "parameters": {"name": "pr-{{number}}", "vcpus": 2, "pr": "{{number}}"}});
+        let data = json!({"number": 42});
+        let out = render_value(&spec, data.as_object().expect("obj")).expect("render");
+        assert_eq!(out, json!({"kind": "create_vm", "parameters": {"name": "pr-42", "vcpus": 2, "pr": 42}}));
+        assert!(check_value(&json!({"a": ["{{ok}}", "{{bad"]})).is_err());
     }
 
     #[test]

@@ -8,6 +8,8 @@ pub mod github_pr;
 pub mod github_webhook;
 pub mod health;
 pub mod ingest;
+pub mod logs;
+pub mod metrics;
 pub mod slack_webhook;
 
 pub use error::ApiError;
@@ -83,7 +85,8 @@ pub async fn handle(app: &App, route: Route, req: Request) -> Response {
         Route::Events => events::handle(app, req).await,
         Route::GithubPr => github_pr::handle(app, req).await,
         Route::SlackWebhook => slack_webhook::handle(app, req).await,
-        other => Err(ApiError::NotImplemented(other.path())),
+        Route::LogsQuery => logs::handle(app, req).await,
+        Route::Metrics => metrics::handle(app, req).await,
     };
     result.unwrap_or_else(ApiError::into_response)
 }

@@ -2,6 +2,7 @@
 //! environment overrides, and one validation pass at start that names every bad key.
 
 mod interpolate;
+pub mod routes;
 
 pub use interpolate::interpolate;
 
@@ -94,6 +95,11 @@ pub struct Config {
     pub api_token: Option<Secret>,
     pub addr: SocketAddr,
     pub max_body_bytes: usize,
+    /// Routes from the config, validated.
+    pub routes: Vec<routes::RouteSpec>,
+    /// Whether the built-in default routes are active (a configured route with a default's
+    /// name replaces that default).
+    pub default_routes: bool,
 }
 
 // ---- the file's shape ----
@@ -107,11 +113,15 @@ struct RawFile {
     api: RawApi,
     server: RawServer,
     webhooks: RawWebhooks,
+    routes: Vec<routes::RawRoute>,
+    #[serde(deserialize_with = "lenient::bool")]
+    default_routes: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 struct RawGithub {
+    #[serde(deserialize_with = "lenient::bool")]
     enabled: Option<bool>,
     token: Option<String>,
     webhook_secret: Option<String>,
@@ -120,12 +130,14 @@ struct RawGithub {
     app_id: Option<Yaml>,
     private_key: Option<String>,
     installation_id: Option<Yaml>,
+    #[serde(deserialize_with = "lenient::number")]
     requests_per_second: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 struct RawSlack {
+    #[serde(deserialize_with = "lenient::bool")]
     enabled: Option<bool>,
     bot_token: Option<String>,
     signing_secret: Option<String>,
@@ -145,6 +157,7 @@ struct RawEvents {
 #[serde(default, deny_unknown_fields)]
 struct RawRedis {
     addr: Option<String>,
+    #[serde(deserialize_with = "lenient::number")]
     db: Option<u32>,
     url: Option<String>,
 }
@@ -170,7 +183,41 @@ struct RawServer {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 struct RawWebhooks {
+    #[serde(deserialize_with = "lenient::number")]
     max_body_bytes: Option<usize>,
+}
+
+/// Settings written as `${VAR}` arrive as strings: typed fields accept `"true"` and `"5"`.
+mod lenient {
+    use serde::{Deserialize, Deserializer, de::Error};
+    use serde_yaml_ng::Value;
+
+    pub fn bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+        match Option::<Value>::deserialize(d)? {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(b)),
+            Some(Value::String(s)) => match s.trim() {
+                "true" => Ok(Some(true)),
+                "false" => Ok(Some(false)),
+                "" => Ok(None),
+                other => Err(D::Error::custom(format!("`{other}` is not true or false"))),
+            },
+            Some(_) => Err(D::Error::custom("must be true or false")),
+        }
+    }
+
+    pub fn number<'de, D: Deserializer<'de>, T: std::str::FromStr + serde::de::DeserializeOwned>(
+        d: D,
+    ) -> Result<Option<T>, D::Error> {
+        match Option::<Value>::deserialize(d)? {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+            Some(Value::String(s)) => {
+                s.trim().parse().map(Some).map_err(|_| D::Error::custom(format!("`{s}` is not a whole number")))
+            }
+            Some(v) => serde_yaml_ng::from_value(v).map(Some).map_err(D::Error::custom),
+        }
+    }
 }
 
 /// Interpolate every string scalar of the document, naming the key of a malformed one.
@@ -374,6 +421,7 @@ impl Config {
             let enabled = match options.remove("enabled") {
                 None => true,
                 Some(Json::Bool(b)) => b,
+                Some(Json::String(s)) if s == "true" || s == "false" => s == "true",
                 Some(_) => {
                     problems.push(Problem { key: format!("{key}.enabled"), message: "must be true or false".into() });
                     false
@@ -435,6 +483,15 @@ impl Config {
             DEFAULT_ADDR.parse().expect("the default address parses")
         });
 
+        let mut enabled: Vec<String> = custom.iter().filter(|(_, c)| c.enabled).map(|(n, _)| n.clone()).collect();
+        if github.enabled {
+            enabled.push("github".into());
+        }
+        if slack.enabled {
+            enabled.push("slack".into());
+        }
+        let routes = routes::validate(std::mem::take(&mut file.routes), &enabled, problems);
+
         let max_body_bytes = file.webhooks.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES);
         if !(1024..=6 * 1024 * 1024).contains(&max_body_bytes) {
             problems.push(Problem {
@@ -453,6 +510,8 @@ impl Config {
             api_token: secret(e("AETHERIUM_API_TOKEN").or(file.api.token)),
             addr,
             max_body_bytes,
+            routes,
+            default_routes: file.default_routes.unwrap_or(true),
         }
     }
 }

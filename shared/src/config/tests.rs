@@ -170,3 +170,14 @@ fn secrets_never_show_in_debug_output() {
     let shown = format!("{c:?}");
     assert!(!shown.contains("canary"), "{shown}");
 }
+
+#[test]
+fn settings_from_variables_are_typed() {
+    let yaml = "integrations:\n  github:\n    enabled: ${GH_ON}\n    requests_per_second: ${RPS:-7}\n  hook:\n    enabled: ${HOOK_ON:-false}\n";
+    let c = Config::from_yaml(yaml, "t", &env_of(&[("GH_ON", "true")])).expect("valid");
+    assert!(c.github.enabled);
+    assert_eq!(c.github.requests_per_second, 7);
+    assert!(!c.custom["hook"].enabled);
+    let err = Config::from_yaml(yaml, "t", &env_of(&[("GH_ON", "yes")])).expect_err("not a bool");
+    assert!(err.to_string().contains("`yes` is not true or false"), "{err}");
+}

@@ -5,6 +5,7 @@ use super::app_auth::AppAuth;
 use crate::config::GithubConfig;
 use crate::http_client::{Attempt, transport_failure, with_retries};
 use crate::integration::IntegrationError;
+use crate::metrics::Metrics;
 use crate::ratelimit::{LimitError, RateLimiter};
 use crate::secret::Secret;
 use crate::store::Store;
@@ -73,6 +74,7 @@ pub struct GithubClient {
     limiter: RateLimiter,
     store: Arc<dyn Store>,
     timeout: Duration,
+    metrics: Metrics,
     // Built at first use: a function that never calls GitHub never pays for it.
     http: OnceLock<reqwest::Client>,
 }
@@ -98,6 +100,7 @@ impl GithubClient {
             base: cfg.base_url.trim_end_matches('/').to_owned(),
             auth,
             limiter,
+            metrics: Metrics::new(store.clone()),
             store,
             timeout: Duration::from_secs(10),
             http: OnceLock::new(),
@@ -127,19 +130,38 @@ impl GithubClient {
         self.http.get_or_init(|| crate::http_client::builder().timeout(self.timeout).build().unwrap_or_default())
     }
 
-    pub async fn get(&self, path: &str, repo: Option<&Repo>) -> Result<Value, GithubError> {
-        self.call(Method::GET, path, None, repo).await
+    /// `op` names the call in the `integration_requests_total` metric (`create_pr`, ...).
+    pub async fn get(&self, op: &str, path: &str, repo: Option<&Repo>) -> Result<Value, GithubError> {
+        self.counted(op, self.call(Method::GET, path, None, repo)).await
     }
 
-    pub async fn post(&self, path: &str, body: &Value, repo: Option<&Repo>) -> Result<Value, GithubError> {
-        self.call(Method::POST, path, Some(body), repo).await
+    pub async fn post(&self, op: &str, path: &str, body: &Value, repo: Option<&Repo>) -> Result<Value, GithubError> {
+        self.counted(op, self.call(Method::POST, path, Some(body), repo)).await
+    }
+
+    async fn counted(
+        &self,
+        op: &str,
+        call: impl std::future::Future<Output = Result<Value, GithubError>>,
+    ) -> Result<Value, GithubError> {
+        let result = call.await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(GithubError::RateLimited { .. }) => "rate_limited",
+            Err(GithubError::Unavailable(_)) => "unavailable",
+            Err(_) => "error",
+        };
+        self.metrics
+            .incr(crate::metrics::REQUESTS, &[("integration", "github"), ("method", op), ("outcome", outcome)])
+            .await;
+        result
     }
 
     /// A call authenticated as the App itself (JWT), for App-level endpoints.
     pub async fn get_as_app(&self, path: &str) -> Result<Value, GithubError> {
-        let Auth::App(app) = &self.auth else { return self.get(path, None).await };
+        let Auth::App(app) = &self.auth else { return self.get("app", path, None).await };
         let jwt = app.jwt(now_unix()).map_err(GithubError::Auth)?;
-        self.send_with_retries(Method::GET, path, None, &jwt).await
+        self.counted("app", self.send_with_retries(Method::GET, path, None, &jwt)).await
     }
 
     async fn call(

@@ -75,7 +75,8 @@ impl GithubIntegration {
         let marker = format!("<!-- aetherium:{event_id}:{action} -->");
         let path = format!("/repos/{}/{}/issues/{}/comments", at.repo.owner, at.repo.name, at.number);
         for page in 1..=MARKER_PAGES {
-            let comments = client.get(&format!("{path}?per_page=100&page={page}"), Some(&at.repo)).await?;
+            let comments =
+                client.get("list_comments", &format!("{path}?per_page=100&page={page}"), Some(&at.repo)).await?;
             let list = comments.as_array().map(Vec::as_slice).unwrap_or_default();
             if list.iter().any(|c| c["body"].as_str().is_some_and(|b| b.contains(&marker))) {
                 tracing::info!(event_id, action, "comment already posted; not posting again");
@@ -85,7 +86,7 @@ impl GithubIntegration {
                 break;
             }
         }
-        client.post(&path, &json!({ "body": format!("{text}\n\n{marker}") }), Some(&at.repo)).await?;
+        client.post("comment", &path, &json!({ "body": format!("{text}\n\n{marker}") }), Some(&at.repo)).await?;
         Ok(())
     }
 }
@@ -133,7 +134,7 @@ impl Integration for GithubIntegration {
             .ok_or_else(|| permanent("the target must be a PR or issue URL, or owner/repo#number"))?;
         let path = format!("/repos/{}/{}/issues/{}/comments", at.repo.owner, at.repo.name, at.number);
         let result = client
-            .post(&path, &json!({ "body": notification.message }), Some(&at.repo))
+            .post("comment", &path, &json!({ "body": notification.message }), Some(&at.repo))
             .await
             .map(drop)
             .map_err(Into::into);
@@ -155,7 +156,7 @@ impl Integration for GithubIntegration {
             "body": c.get("body").and_then(Value::as_str).unwrap_or_default(),
         });
         let result: Result<Value, IntegrationError> = client
-            .post(&format!("/repos/{}/{}/pulls", repo.owner, repo.name), &body, Some(&repo))
+            .post("create_pr", &format!("/repos/{}/{}/pulls", repo.owner, repo.name), &body, Some(&repo))
             .await
             .map_err(Into::into);
         self.activity
@@ -176,7 +177,7 @@ impl Integration for GithubIntegration {
             // Without a configured installation, the App's own credentials are what we can check.
             client.get_as_app("/app").await
         } else {
-            client.get("/rate_limit", None).await
+            client.get("rate_limit", "/rate_limit", None).await
         };
         match checked {
             Ok(_) => Health::Healthy,

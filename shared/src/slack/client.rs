@@ -5,6 +5,7 @@
 use crate::config::SlackConfig;
 use crate::http_client::{Attempt, transport_failure, with_retries};
 use crate::integration::IntegrationError;
+use crate::metrics::Metrics;
 use crate::ratelimit::{LimitError, RateLimiter};
 use crate::secret::Secret;
 use crate::store::Store;
@@ -61,6 +62,7 @@ pub struct SlackClient {
     /// `scheme://host` that response_url must start with (`https://hooks.slack.com`).
     response_base: String,
     timeout: Duration,
+    metrics: Metrics,
     http: OnceLock<reqwest::Client>,
 }
 
@@ -70,6 +72,7 @@ impl SlackClient {
         Some(Self {
             base: cfg.base_url.trim_end_matches('/').to_owned(),
             token: cfg.bot_token.clone()?,
+            metrics: Metrics::new(store.clone()),
             store,
             response_base: cfg.response_url_base.trim_end_matches('/').to_owned(),
             timeout: Duration::from_secs(10),
@@ -83,6 +86,24 @@ impl SlackClient {
 
     /// Call a Web API method (`chat.postMessage`, `auth.test`) with a JSON body.
     pub async fn call(&self, method: &str, body: &Value) -> Result<Value, SlackError> {
+        let result = self.call_uncounted(method, body).await;
+        self.count(method, result.as_ref().map(drop)).await;
+        result
+    }
+
+    async fn count(&self, method: &str, result: Result<(), &SlackError>) {
+        let outcome = match result {
+            Ok(()) => "ok",
+            Err(SlackError::RateLimited { .. }) => "rate_limited",
+            Err(SlackError::Unavailable(_)) => "unavailable",
+            Err(_) => "error",
+        };
+        self.metrics
+            .incr(crate::metrics::REQUESTS, &[("integration", "slack"), ("method", method), ("outcome", outcome)])
+            .await;
+    }
+
+    async fn call_uncounted(&self, method: &str, body: &Value) -> Result<Value, SlackError> {
         let url = format!("{}/{method}", self.base);
         let outcome = with_retries(ATTEMPTS, method, || async {
             let sent = self
@@ -169,7 +190,7 @@ impl SlackClient {
             tracing::warn!(allowed = %self.response_base, "refusing a response_url outside the allowed host");
             return Err(SlackError::ForbiddenUrl(format!("only {} is allowed", self.response_base)));
         }
-        let outcome = with_retries(ATTEMPTS, "response_url", || async {
+        let outcome: Result<Result<(), SlackError>, String> = with_retries(ATTEMPTS, "response_url", || async {
             match self.http().post(response_url).json(body).send().await {
                 Err(e) => Attempt::Retry(transport_failure(&e)),
                 Ok(r) if r.status().is_server_error() => Attempt::Retry(format!("HTTP {}", r.status().as_u16())),
@@ -180,6 +201,8 @@ impl SlackClient {
             }
         })
         .await;
-        outcome.map_err(SlackError::Unavailable)?
+        let result = outcome.map_err(SlackError::Unavailable).and_then(|r| r);
+        self.count("response_url", result.as_ref().map(drop)).await;
+        result
     }
 }

@@ -1,0 +1,157 @@
+//! Declarative routes: the guide's subscriptions, written in the config.
+//!
+//! ```yaml
+//! routes:
+//!   - on: vm.created
+//!     notify: { integration: slack, target: "#vms", message: "🚀 New VM: `{{vm_name}}`" }
+//!   - on: task.*
+//!     handle: github
+//!   - on: custom.release_ready
+//!     artifact: { integration: github, type: pull_request, content: { owner: acme, repo: "{{repo}}", ... } }
+//!   - on: github.pull_request.opened
+//!     publish: { type: task.created, data: { kind: create_vm, parameters: { name: "pr-{{number}}", vcpus: 2, memory_mb: 2048 } } }
+//! ```
+
+use super::Problem;
+use crate::bus::glob;
+use crate::event::topics;
+use crate::template;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    name: Option<String>,
+    on: Option<String>,
+    notify: Option<NotifySpec>,
+    handle: Option<String>,
+    artifact: Option<ArtifactSpec>,
+    publish: Option<PublishSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifySpec {
+    pub integration: String,
+    pub target: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArtifactSpec {
+    pub integration: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub content: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishSpec {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub data: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RouteAction {
+    Notify(NotifySpec),
+    Handle(String),
+    Artifact(ArtifactSpec),
+    Publish(PublishSpec),
+}
+
+/// A validated route.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouteSpec {
+    pub name: String,
+    pub on: String,
+    pub action: RouteAction,
+}
+
+fn pattern_ok(on: &str) -> Result<(), String> {
+    if on.is_empty() {
+        return Err("`on` is empty".into());
+    }
+    let family = on.split('.').next().unwrap_or_default();
+    if glob::is_glob(family) || on == "*" {
+        return Ok(());
+    }
+    if !topics::FAMILIES.contains(&family) {
+        return Err(format!("`on: {on}` is not in a known topic family ({})", topics::FAMILIES.join(", ")));
+    }
+    if !glob::is_glob(on) {
+        topics::validate(on, topics::FAMILIES)?;
+    }
+    Ok(())
+}
+
+/// Validate every route; `integrations` are the enabled integrations' names. Problems name
+/// the route as `routes[i]` and its name.
+pub fn validate(raw: Vec<RawRoute>, integrations: &[String], problems: &mut Vec<Problem>) -> Vec<RouteSpec> {
+    let mut out = Vec::new();
+    let mut names = std::collections::BTreeSet::new();
+    for (i, r) in raw.into_iter().enumerate() {
+        let name = r.name.clone().unwrap_or_else(|| format!("route-{}", i + 1));
+        let key = format!("routes[{i}] ({name})");
+        let mut bad = |message: String| problems.push(Problem { key: key.clone(), message });
+        if !names.insert(name.clone()) {
+            bad(format!("the name `{name}` is used by another route"));
+        }
+        let Some(on) = r.on.clone() else {
+            bad("`on` is required: a topic or glob such as vm.created or task.*".into());
+            continue;
+        };
+        if let Err(e) = pattern_ok(&on) {
+            bad(e);
+        }
+        let given = [r.notify.is_some(), r.handle.is_some(), r.artifact.is_some(), r.publish.is_some()]
+            .iter()
+            .filter(|b| **b)
+            .count();
+        if given != 1 {
+            bad("give exactly one of notify, handle, artifact, publish".into());
+            continue;
+        }
+        let known = |integration: &str, bad: &mut dyn FnMut(String)| {
+            if !integrations.iter().any(|n| n == integration) {
+                bad(format!("integration `{integration}` is not enabled (configure integrations.{integration})"));
+            }
+        };
+        let action = if let Some(n) = r.notify {
+            known(&n.integration, &mut bad);
+            if let Err(e) = template::Template::parse(&n.message) {
+                bad(format!("notify.message: {e}"));
+            }
+            if let Err(e) = template::Template::parse(&n.target) {
+                bad(format!("notify.target: {e}"));
+            }
+            RouteAction::Notify(n)
+        } else if let Some(h) = r.handle {
+            known(&h, &mut bad);
+            RouteAction::Handle(h)
+        } else if let Some(a) = r.artifact {
+            known(&a.integration, &mut bad);
+            if let Err(e) = template::check_value(&Value::Object(a.content.clone())) {
+                bad(format!("artifact.content: {e}"));
+            }
+            RouteAction::Artifact(a)
+        } else if let Some(p) = r.publish {
+            if let Err(e) = topics::validate(&p.kind, topics::PLATFORM_FAMILIES) {
+                bad(format!("publish.type: {e}"));
+            }
+            if let Err(e) = template::check_value(&Value::Object(p.data.clone())) {
+                bad(format!("publish.data: {e}"));
+            }
+            RouteAction::Publish(p)
+        } else {
+            continue;
+        };
+        out.push(RouteSpec { name, on, action });
+    }
+    out
+}
