@@ -7,11 +7,16 @@ pub fn user_agent() -> String {
     format!("aetherium-integrations/{}", env!("CARGO_PKG_VERSION"))
 }
 
+/// rustls's process-wide crypto provider: aws-lc-rs. Idempotent.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
 /// A builder with our user agent and connect timeout; reqwest's rustls has no crypto
 /// provider of its own, so the process default is installed first (a second install is a
 /// harmless no-op).
 pub fn builder() -> reqwest::ClientBuilder {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    install_crypto_provider();
     reqwest::Client::builder().user_agent(user_agent()).connect_timeout(Duration::from_secs(3))
 }
 

@@ -36,6 +36,25 @@ pub struct UrlContext {
     pub http: UrlHttp,
     #[serde(default)]
     pub request_id: Option<String>,
+    /// Set by Lambda when the function URL's AuthType is AWS_IAM and the caller's SigV4
+    /// signature checked out; never present on an AuthType NONE URL.
+    #[serde(default)]
+    pub authorizer: Option<UrlAuthorizer>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct UrlAuthorizer {
+    #[serde(default)]
+    pub iam: Option<IamCaller>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IamCaller {
+    #[serde(default)]
+    pub user_arn: Option<String>,
+    #[serde(default)]
+    pub account_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -74,7 +93,13 @@ fn to_http(req: UrlRequest) -> Result<api::Request, ApiError> {
     for (k, v) in &req.headers {
         builder = builder.header(k.as_str(), v.as_str());
     }
-    builder.body(body).map_err(|_| ApiError::BadRequest("the request line or a header is malformed".into()))
+    let caller = req.request_context.authorizer.and_then(|a| a.iam).and_then(|iam| iam.user_arn);
+    let mut request =
+        builder.body(body).map_err(|_| ApiError::BadRequest("the request line or a header is malformed".into()))?;
+    if let Some(arn) = caller {
+        request.extensions_mut().insert(api::auth::IamCaller(arn));
+    }
+    Ok(request)
 }
 
 fn from_http(resp: api::Response) -> UrlResponse {
@@ -173,11 +198,26 @@ pub async fn dispatch_batch(dispatcher: &Dispatcher, queue: &dyn WorkQueue, even
     }
 }
 
+/// Config, backends and integrations, once per cold start. A failure is logged naming the
+/// setting and ends the process: Lambda reports it as an init failure.
+async fn start(integrations: &[&dyn IntegrationFactory]) -> Result<App, lambda_runtime::Error> {
+    let built = async {
+        let config = Config::from_env().map_err(|e| e.to_string())?;
+        let app = App::from_config(config).map_err(|e| e.to_string())?;
+        app.with_integrations(integrations).await.map_err(|e| e.to_string())
+    }
+    .await;
+    built.map_err(|e| {
+        tracing::error!(error = %e, "start-up failed");
+        e.into()
+    })
+}
+
 /// The whole life of an HTTP function: JSON logs, config and backends built once, then one
 /// route served for every invocation.
 pub async fn run_http(route: Route, integrations: &[&dyn IntegrationFactory]) -> Result<(), lambda_runtime::Error> {
     crate::telemetry::init(true);
-    let app = App::from_config(Config::from_env()?)?.with_integrations(integrations).await?;
+    let app = start(integrations).await?;
     let app = &app;
     lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<UrlRequest>| async move {
         Ok::<_, lambda_runtime::Error>(respond(app, route, event.payload).await)
@@ -188,7 +228,7 @@ pub async fn run_http(route: Route, integrations: &[&dyn IntegrationFactory]) ->
 /// The dispatcher function: SQS batches in, partial batch failures out.
 pub async fn run_dispatcher(integrations: &[&dyn IntegrationFactory]) -> Result<(), lambda_runtime::Error> {
     crate::telemetry::init(true);
-    let app = App::from_config(Config::from_env()?)?.with_integrations(integrations).await?;
+    let app = start(integrations).await?;
     let dispatcher = app.dispatcher();
     let (dispatcher, queue) = (&dispatcher, app.queue.as_ref());
     lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<SqsEvent>| async move {

@@ -25,6 +25,9 @@ impl std::fmt::Debug for RedisHandle {
 impl RedisHandle {
     /// Parses the URL; does no I/O.
     pub fn open(url: &str) -> Result<Self, BackendError> {
+        if url.starts_with("rediss://") {
+            crate::http_client::install_crypto_provider();
+        }
         let client = redis::Client::open(url)
             .map_err(|e| BackendError::rejected("redis", format!("invalid Redis URL ({:?})", e.kind())))?;
         Ok(Self { client, conn: Arc::new(OnceCell::new()) })

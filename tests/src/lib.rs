@@ -5,6 +5,7 @@ pub mod fixtures;
 pub mod github_fake;
 pub mod redis_server;
 pub mod runner;
+pub mod runtime_api;
 pub mod sqs;
 pub mod wait;
 

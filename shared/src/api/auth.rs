@@ -6,6 +6,21 @@ use http::HeaderMap;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+/// A caller that Lambda authenticated with IAM (function URL AuthType AWS_IAM), by ARN.
+/// Only the Lambda adapter sets it, from the envelope Lambda itself builds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IamCaller(pub String);
+
+/// The internal routes' check: a caller Lambda authenticated with IAM, or
+/// `Authorization: Bearer <AETHERIUM_API_TOKEN>`. Neither configured nor IAM fails closed.
+pub fn internal(expected: Option<&Secret>, req: &super::Request) -> Result<(), ApiError> {
+    if let Some(IamCaller(arn)) = req.extensions().get::<IamCaller>() {
+        tracing::debug!(caller = %arn, "authenticated by IAM");
+        return Ok(());
+    }
+    bearer(expected, req.headers())
+}
+
 /// Accept only `Authorization: Bearer <token>` with the configured token. No token
 /// configured fails closed.
 pub fn bearer(expected: Option<&Secret>, headers: &HeaderMap) -> Result<(), ApiError> {

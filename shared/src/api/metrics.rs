@@ -6,7 +6,7 @@ use crate::metrics::Metrics;
 use bytes::Bytes;
 
 pub async fn handle(app: &App, req: Request) -> Result<Response, ApiError> {
-    auth::bearer(app.config.api_token.as_ref(), req.headers())?;
+    auth::internal(app.config.api_token.as_ref(), &req)?;
     let text =
         Metrics::new(app.store.clone()).render().await.map_err(|e| ApiError::Unavailable(format!("metrics: {e}")))?;
     http::Response::builder()
