@@ -106,8 +106,10 @@ pub fn sign_slack(secret: &str, timestamp: i64, body: &[u8]) -> String {
     format!("v0={}", hex::encode(mac.finalize().into_bytes()))
 }
 
+/// 64 lower-case hex digits, as GitHub and Slack send them. Upper case is refused so a
+/// signature has exactly one accepted spelling: a flipped case bit is a changed signature.
 fn decode_hex32(hex_part: &[u8]) -> Option<[u8; 32]> {
-    if hex_part.len() != 64 {
+    if hex_part.len() != 64 || !hex_part.iter().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b)) {
         return None;
     }
     let mut out = [0u8; 32];
@@ -160,6 +162,8 @@ mod tests {
         assert_eq!(v.verify_github(Some(b"sha1=abc"), body), Err(SignatureError::Malformed));
         assert_eq!(v.verify_github(Some(&good.as_bytes()[..good.len() - 2]), body), Err(SignatureError::Malformed));
         assert_eq!(v.verify_github(Some(good.to_uppercase().as_bytes()), body), Err(SignatureError::Malformed));
+        let upper_hex = format!("sha256={}", good[7..].to_uppercase());
+        assert_eq!(v.verify_github(Some(upper_hex.as_bytes()), body), Err(SignatureError::Malformed));
         let not_hex = format!("sha256={}", "z".repeat(64));
         assert_eq!(v.verify_github(Some(not_hex.as_bytes()), body), Err(SignatureError::Malformed));
         assert_eq!(v.verify_github(Some(sign_github("other", body).as_bytes()), body), Err(SignatureError::Mismatch));

@@ -146,7 +146,16 @@ pub struct Function {
 
 impl Function {
     pub fn spawn(name: &str, api: &RuntimeApi, env: &[(&str, &str)]) -> Self {
-        let mut cmd = Command::new(binary(name));
+        Self::start(binary(name), name, api, env)
+    }
+
+    /// The binary `name` from `dir` (release builds for benchmarks).
+    pub fn spawn_from(dir: &str, name: &str, api: &RuntimeApi, env: &[(&str, &str)]) -> Self {
+        Self::start(std::path::Path::new(dir).join(name), name, api, env)
+    }
+
+    fn start(path: std::path::PathBuf, name: &str, api: &RuntimeApi, env: &[(&str, &str)]) -> Self {
+        let mut cmd = Command::new(path);
         cmd.env_clear()
             .env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
             .env("AWS_LAMBDA_FUNCTION_NAME", name)
