@@ -68,6 +68,8 @@ pub struct GithubConfig {
     pub private_key: Option<Secret>,
     pub installation_id: Option<u64>,
     pub requests_per_second: u32,
+    /// Per-request timeout for GitHub calls.
+    pub timeout_ms: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -132,6 +134,8 @@ struct RawGithub {
     installation_id: Option<Yaml>,
     #[serde(deserialize_with = "lenient::number")]
     requests_per_second: Option<u32>,
+    #[serde(deserialize_with = "lenient::number")]
+    timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -341,6 +345,7 @@ impl Config {
                 problems,
             ),
             requests_per_second: gh.requests_per_second.unwrap_or(5),
+            timeout_ms: gh.timeout_ms.unwrap_or(10_000),
             enabled: false,
         };
         let github = GithubConfig {
@@ -366,6 +371,10 @@ impl Config {
                     "is missing while {have} is set: a GitHub App needs both its id and its PEM private key"
                 ),
             });
+        }
+        if !(100..=60_000).contains(&github.timeout_ms) {
+            problems
+                .push(Problem { key: "integrations.github.timeout_ms".into(), message: "must be 100 to 60000".into() });
         }
         if github.requests_per_second == 0 {
             problems.push(Problem {

@@ -102,7 +102,7 @@ impl GithubClient {
             limiter,
             metrics: Metrics::new(store.clone()),
             store,
-            timeout: Duration::from_secs(10),
+            timeout: Duration::from_millis(cfg.timeout_ms),
             http: OnceLock::new(),
         }))
     }

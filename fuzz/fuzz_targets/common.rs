@@ -1,0 +1,58 @@
+//! Shared by the fuzz targets: an in-memory app, a runtime, and mutation of a signed request.
+
+use aetherium::api::{self, Route};
+use aetherium::app::Clock;
+use aetherium::config::Config;
+use aetherium::queue::MemoryQueue;
+use aetherium::store::MemoryStore;
+use aetherium::{App, bus::MemoryBus};
+use std::sync::{Arc, OnceLock};
+
+pub const GITHUB_SECRET: &str = "fuzz-github-secret";
+pub const SLACK_SECRET: &str = "fuzz-slack-secret";
+pub const NOW: i64 = 1_795_672_800;
+
+pub fn runtime() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime"))
+}
+
+pub fn app() -> App {
+    let env = |k: &str| match k {
+        "GITHUB_WEBHOOK_SECRET" => Some(GITHUB_SECRET.to_owned()),
+        "SLACK_SIGNING_SECRET" => Some(SLACK_SECRET.to_owned()),
+        _ => None,
+    };
+    let config = Config::load(&env).expect("config");
+    let mut app = App::from_parts(config, Arc::new(MemoryBus::new()), Arc::new(MemoryQueue::default()), Arc::new(MemoryStore::new()));
+    app.clock = Clock::fixed(NOW);
+    app
+}
+
+pub fn status(app: &App, route: Route, req: api::Request) -> u16 {
+    runtime().block_on(api::handle(app, route, req)).status().as_u16()
+}
+
+/// XOR `mask` into `parts` (spread over every byte of every part); whether the result differs
+/// from the original (two mask bytes on one position can cancel out).
+pub fn mutate(parts: &mut [&mut Vec<u8>], mask: &[u8]) -> bool {
+    let total: usize = parts.iter().map(|p| p.len()).sum();
+    if total == 0 {
+        return false;
+    }
+    let before: Vec<Vec<u8>> = parts.iter().map(|p| p.to_vec()).collect();
+    for (i, m) in mask.iter().enumerate() {
+        if *m == 0 {
+            continue;
+        }
+        let mut pos = (i.wrapping_mul(7919)) % total;
+        for p in parts.iter_mut() {
+            if pos < p.len() {
+                p[pos] ^= m;
+                break;
+            }
+            pos -= p.len();
+        }
+    }
+    parts.iter().zip(&before).any(|(p, b)| p.as_slice() != b.as_slice())
+}

@@ -1,0 +1,223 @@
+//! Faults, bounded in time: Redis killed under load, the queue down, GitHub failing, slow or
+//! rate limiting. Nothing acknowledged is lost, nothing happens twice, nothing is dropped
+//! silently: what cannot be done reaches the dead-letter queue.
+
+use aetherium::dispatch;
+use aetherium::queue::{SqsQueue, WorkQueue};
+use aetherium::redis_conn::RedisHandle;
+use aetherium::store::{MemoryStore, RedisStore};
+use aetherium::{App, Event, bus::MemoryBus, bus::RedisBus};
+use aetherium_tests::github_fake::Comments;
+use aetherium_tests::{RedisServer, Running, config, free_port, sqs};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const COMMENTS: &str = "/repos/o/r/issues/1/comments";
+
+async fn queue_with_dlq(max_receives: u32) -> (Arc<SqsQueue>, SqsQueue) {
+    let client = sqs::client();
+    let dlq_url = sqs::create_queue(&client, &[]).await;
+    let arn = client
+        .get_queue_attributes()
+        .queue_url(&dlq_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("attributes")
+        .attributes()
+        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn).cloned())
+        .expect("arn");
+    let redrive = json!({"deadLetterTargetArn": arn, "maxReceiveCount": max_receives.to_string()}).to_string();
+    let url = sqs::create_queue(&client, &[("VisibilityTimeout", "1"), ("RedrivePolicy", &redrive)]).await;
+    (Arc::new(SqsQueue::with_client(client.clone(), url)), SqsQueue::with_client(client, dlq_url))
+}
+
+fn task(id: &str) -> String {
+    let data = json!({"task_id": id, "pull_request": "https://github.com/o/r/pull/1"});
+    Event::new("task.completed", "platform", data.as_object().cloned().unwrap_or_default()).with_id(id).to_json()
+}
+
+async fn drain_dlq(dlq: &SqsQueue, want: usize) -> Vec<String> {
+    let mut got = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while got.len() < want && tokio::time::Instant::now() < deadline {
+        for m in dlq.receive(10, Duration::from_secs(1)).await.expect("receive") {
+            dlq.delete(&m.receipt).await.expect("delete");
+            got.push(m.body);
+        }
+    }
+    got
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_killed_mid_load_loses_no_acknowledged_event_and_doubles_no_comment() {
+    let mut redis = RedisServer::start().await;
+    let github = MockServer::start().await;
+    let comments = Comments::default();
+    for verb in ["GET", "POST"] {
+        Mock::given(method(verb)).and(path(COMMENTS)).respond_with(comments.clone()).mount(&github).await;
+    }
+    let (queue, _dlq) = queue_with_dlq(50).await;
+    let handle = RedisHandle::open(&redis.url()).expect("url");
+    let uri = github.uri();
+    let app = App::from_parts(
+        config(&[
+            ("GITHUB_API_URL", &uri),
+            ("GITHUB_TOKEN", "ghp"),
+            ("AETHERIUM_API_TOKEN", "tok"),
+            ("REDIS_URL", &redis.url()),
+        ]),
+        Arc::new(RedisBus::new(handle.clone())),
+        queue.clone(),
+        Arc::new(RedisStore::new(handle)),
+    );
+    app.register_builtin().expect("github");
+    let running = Running::start(app).await;
+    let http = aetherium::http_client::client();
+    let mut acknowledged = Vec::new();
+    for i in 0..40 {
+        if i == 15 {
+            redis.kill();
+        }
+        if i == 25 {
+            redis.restart().await;
+        }
+        let body = json!({"id": format!("evt-{i}"), "type": "task.completed", "data": {"task_id": format!("T{i}"), "pull_request": "https://github.com/o/r/pull/1"}});
+        let resp = http.post(running.url("/api/v1/events")).bearer_auth("tok").json(&body).send().await.expect("post");
+        if resp.status() == 202 {
+            acknowledged.push(format!("T{i}"));
+        } else {
+            assert_eq!(resp.status(), 503, "never a 2xx that was not queued");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(acknowledged.len() >= 30, "the ingest does not need Redis: {}", acknowledged.len());
+    let done = aetherium_tests::wait::until(Duration::from_secs(60), || {
+        let c = comments.clone();
+        let want = acknowledged.len();
+        async move { (c.bodies().len() >= want).then_some(()) }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    running.stop().await;
+    let mut per_task: BTreeMap<String, usize> = BTreeMap::new();
+    for b in comments.bodies() {
+        let id = b.split_whitespace().nth(2).unwrap_or_default().to_owned();
+        *per_task.entry(id).or_default() += 1;
+    }
+    assert!(done.is_some(), "every acknowledged event commented within 60 s: {per_task:?}");
+    for t in &acknowledged {
+        assert_eq!(per_task.get(t), Some(&1), "{t}: exactly one comment; all: {per_task:?}");
+    }
+}
+
+#[tokio::test]
+async fn with_the_queue_down_every_ingest_answers_503() {
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let sqs_config = aws_sdk_sqs::Config::builder()
+        .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+        .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+        .endpoint_url(&dead)
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new("t", "t", None, None, "t"))
+        .build();
+    let down = Arc::new(SqsQueue::with_client(aws_sdk_sqs::Client::from_conf(sqs_config), format!("{dead}/1/q")));
+    let store = Arc::new(MemoryStore::new());
+    let app = App::from_parts(
+        config(&[("AETHERIUM_API_TOKEN", "tok"), ("SLACK_SIGNING_SECRET", "s"), ("GITHUB_WEBHOOK_SECRET", "g")]),
+        Arc::new(MemoryBus::new()),
+        down,
+        store.clone(),
+    );
+    let post = |route, req: http::request::Builder, body: Vec<u8>| {
+        let app = app.clone();
+        async move {
+            aetherium::api::handle(&app, route, req.method("POST").body(bytes::Bytes::from(body)).expect("req"))
+                .await
+                .status()
+        }
+    };
+    let ev = br#"{"type": "task.completed", "data": {}}"#.to_vec();
+    assert_eq!(
+        post(aetherium::api::Route::Events, http::Request::builder().header("authorization", "Bearer tok"), ev).await,
+        503
+    );
+    let mention = aetherium_tests::fixtures::slack("event_callback-app_mention.json");
+    let now = chrono::Utc::now().timestamp();
+    let req = http::Request::builder()
+        .header("content-type", "application/json")
+        .header("x-slack-request-timestamp", now.to_string())
+        .header("x-slack-signature", aetherium::signature::sign_slack("s", now, &mention));
+    assert_eq!(post(aetherium::api::Route::SlackWebhook, req, mention).await, 503);
+    let push = aetherium_tests::fixtures::github("push");
+    let req = http::Request::builder()
+        .header("x-github-event", "push")
+        .header("x-github-delivery", "down-1")
+        .header("x-hub-signature-256", aetherium::signature::sign_github("g", &push));
+    assert_eq!(post(aetherium::api::Route::GithubWebhook, req, push).await, 503);
+    use aetherium::store::Store;
+    assert_eq!(store.get("delivery:github:down-1").await.expect("get"), None, "not recorded as delivered");
+    assert_eq!(store.get("delivery:slack:Ev123ABC456").await.expect("get"), None, "not recorded as delivered");
+}
+
+/// GitHub failing in each way: the record is retried within its receives, then dead-lettered.
+async fn github_failure_reaches_the_dlq(respond: ResponseTemplate, timeout_ms: u64) -> usize {
+    let github = MockServer::start().await;
+    let hits = Mock::given(method("GET"))
+        .and(path(COMMENTS))
+        .respond_with(respond)
+        .named("comments")
+        .mount_as_scoped(&github)
+        .await;
+    let (queue, dlq) = queue_with_dlq(2).await;
+    let uri = github.uri();
+    let dir = std::env::temp_dir().join(format!("aetherium-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("c.yaml");
+    std::fs::write(&file, format!("integrations:\n  github:\n    timeout_ms: {timeout_ms}\n")).expect("write");
+    let app = App::from_parts(
+        config(&[
+            ("GITHUB_API_URL", &uri),
+            ("GITHUB_TOKEN", "ghp"),
+            ("AETHERIUM_CONFIG", file.to_str().expect("utf8")),
+        ]),
+        Arc::new(MemoryBus::new()),
+        queue.clone(),
+        Arc::new(MemoryStore::new()),
+    );
+    app.register_builtin().expect("github");
+    queue.send(&task("doomed")).await.expect("send");
+    let (stop, stopped) = watch::channel(false);
+    let worker = tokio::spawn(dispatch::run_loop(queue.clone(), app.dispatcher(), stopped));
+    let dead = drain_dlq(&dlq, 1).await;
+    let _ = stop.send(true);
+    worker.await.expect("loop");
+    assert_eq!(dead.len(), 1, "the record reached the dead-letter queue");
+    assert!(dead[0].contains("\"doomed\""));
+    hits.received_requests().await.len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn github_500s_are_retried_then_dead_lettered() {
+    let calls = github_failure_reaches_the_dlq(ResponseTemplate::new(500), 10_000).await;
+    // 3 attempts inside the client, for each of the 2 receives.
+    assert_eq!(calls, 6, "retried within the limits");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn github_429s_delay_the_retry_then_dead_letter() {
+    let calls =
+        github_failure_reaches_the_dlq(ResponseTemplate::new(429).insert_header("retry-after", "1"), 10_000).await;
+    assert_eq!(calls, 2, "one call per receive: a 429 is not hammered");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn github_timeouts_are_retried_then_dead_lettered() {
+    let slow = ResponseTemplate::new(200).set_body_json(json!([])).set_delay(Duration::from_secs(3));
+    let calls = github_failure_reaches_the_dlq(slow, 200).await;
+    assert_eq!(calls, 6, "each receive tries 3 times, each cut at 200 ms");
+}
