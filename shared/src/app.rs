@@ -175,7 +175,8 @@ impl App {
             }
             if let Some(slack) = self.registry.get("slack") {
                 let template = Template::parse(VM_CREATED_MESSAGE).expect("the built-in template parses");
-                let channel = self.config.slack.notify_channel.clone();
+                // A channel name is not a template: `{{` in it is taken literally.
+                let channel = Template::literal(&self.config.slack.notify_channel);
                 rules.push(Rule::new("vm.created", Notify::new("slack.vm_created", slack.clone(), channel, template)));
                 rules.push(Rule::new("slack.action.*", Handle::new(slack)));
             }
@@ -199,8 +200,8 @@ impl App {
         };
         Some(match &spec.action {
             RouteAction::Notify(n) => {
-                let template = Template::parse(&n.message).ok()?;
-                Notify::new(spec.name.clone(), integration(&n.integration)?, n.target.clone(), template)
+                let (template, target) = (Template::parse(&n.message).ok()?, Template::parse(&n.target).ok()?);
+                Notify::new(spec.name.clone(), integration(&n.integration)?, target, template)
             }
             RouteAction::Handle(name) => Handle::named(spec.name.clone(), integration(name)?),
             RouteAction::Artifact(a) => {

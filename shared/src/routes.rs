@@ -99,12 +99,13 @@ impl Action for Handle {
     }
 }
 
-/// The `notify` route: a message rendered from the event's data, sent by an integration.
+/// The `notify` route: a message rendered from the event's data, sent by an integration to
+/// a target that may be templated too (`#team-{{team}}`).
 #[derive(Debug)]
 pub struct Notify {
     name: String,
     integration: Arc<dyn Integration>,
-    target: String,
+    target: Template,
     template: Template,
 }
 
@@ -112,10 +113,10 @@ impl Notify {
     pub fn new(
         name: impl Into<String>,
         integration: Arc<dyn Integration>,
-        target: impl Into<String>,
+        target: Template,
         template: Template,
     ) -> Arc<Self> {
-        Arc::new(Self { name: name.into(), integration, target: target.into(), template })
+        Arc::new(Self { name: name.into(), integration, target, template })
     }
 }
 
@@ -126,11 +127,13 @@ impl Action for Notify {
     }
 
     async fn run(&self, event: &Event) -> Result<(), IntegrationError> {
-        let message = self.template.render(&event.data).map_err(|reason| IntegrationError::Permanent {
+        let fail = |reason: String| IntegrationError::Permanent {
             integration: self.integration.name().to_owned(),
             reason: format!("route `{}`: {reason}", self.name),
-        })?;
-        self.integration.send_notification(&Notification::message(self.target.clone(), message)).await
+        };
+        let message = self.template.render(&event.data).map_err(fail)?;
+        let target = self.target.render(&event.data).map_err(fail)?;
+        self.integration.send_notification(&Notification::message(target, message)).await
     }
 
     fn integration(&self) -> Option<&str> {

@@ -47,6 +47,11 @@ impl Template {
         Ok(Self { parts })
     }
 
+    /// Text taken as it is, without looking for fields.
+    pub fn literal(text: &str) -> Self {
+        Self { parts: vec![Part::Text(text.to_owned())] }
+    }
+
     /// The fields the template reads.
     pub fn fields(&self) -> impl Iterator<Item = &str> {
         self.parts.iter().filter_map(|p| match p {

@@ -3,7 +3,7 @@
 //! limits; the GitHub App flow with a key generated here; the PR route.
 
 use aetherium::api::{self, Route};
-use aetherium::dispatch::{self, DispatchError, Dispatcher};
+use aetherium::dispatch::{self, DispatchError};
 use aetherium::queue::{MemoryQueue, WorkQueue};
 use aetherium::redis_conn::RedisHandle;
 use aetherium::store::{MemoryStore, RedisStore, Store};
@@ -605,6 +605,3 @@ async fn a_github_enterprise_base_url_and_pr_host_work() {
     app.dispatcher().process(&ev.to_json()).await.expect("a foreign host is refused permanently, not retried");
     assert_eq!(comments.bodies().len(), 1);
 }
-
-#[allow(dead_code)]
-fn _uses(_: Dispatcher) {}
