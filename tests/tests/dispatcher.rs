@@ -193,19 +193,7 @@ async fn a_claim_check_is_resolved_and_a_missing_claim_fails() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_poison_message_reaches_the_dead_letter_queue_and_its_neighbours_are_unaffected() {
     let client = sqs::client();
-    let dlq_url = sqs::create_queue(&client, &[]).await;
-    let dlq_arn = client
-        .get_queue_attributes()
-        .queue_url(&dlq_url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .expect("attributes")
-        .attributes()
-        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn).cloned())
-        .expect("arn");
-    let redrive = json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "2"}).to_string();
-    let url = sqs::create_queue(&client, &[("VisibilityTimeout", "1"), ("RedrivePolicy", &redrive)]).await;
+    let (url, dlq_url) = sqs::create_queue_with_dlq(&client, 1, 2).await;
     let queue: Arc<dyn WorkQueue> = Arc::new(SqsQueue::with_client(client.clone(), url));
 
     let (d, bus, _) = dispatcher(vec![]);

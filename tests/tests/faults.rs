@@ -21,20 +21,8 @@ const COMMENTS: &str = "/repos/o/r/issues/1/comments";
 
 async fn queue_with_dlq(max_receives: u32) -> (Arc<SqsQueue>, SqsQueue) {
     let client = sqs::client();
-    let dlq_url = sqs::create_queue(&client, &[]).await;
-    let arn = client
-        .get_queue_attributes()
-        .queue_url(&dlq_url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .expect("attributes")
-        .attributes()
-        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn).cloned())
-        .expect("arn");
-    let redrive = json!({"deadLetterTargetArn": arn, "maxReceiveCount": max_receives.to_string()}).to_string();
-    let url = sqs::create_queue(&client, &[("VisibilityTimeout", "1"), ("RedrivePolicy", &redrive)]).await;
-    (Arc::new(SqsQueue::with_client(client.clone(), url)), SqsQueue::with_client(client, dlq_url))
+    let (url, dlq) = sqs::create_queue_with_dlq(&client, 1, max_receives).await;
+    (Arc::new(SqsQueue::with_client(client.clone(), url)), SqsQueue::with_client(client, dlq))
 }
 
 fn task(id: &str) -> String {
@@ -119,13 +107,7 @@ async fn redis_killed_mid_load_loses_no_acknowledged_event_and_doubles_no_commen
 #[tokio::test]
 async fn with_the_queue_down_every_ingest_answers_503() {
     let dead = format!("http://127.0.0.1:{}", free_port());
-    let sqs_config = aws_sdk_sqs::Config::builder()
-        .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
-        .region(aws_sdk_sqs::config::Region::new("us-east-1"))
-        .endpoint_url(&dead)
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new("t", "t", None, None, "t"))
-        .build();
-    let down = Arc::new(SqsQueue::with_client(aws_sdk_sqs::Client::from_conf(sqs_config), format!("{dead}/1/q")));
+    let down = Arc::new(SqsQueue::with_client(sqs::client_at(&dead), format!("{dead}/1/q")));
     let store = Arc::new(MemoryStore::new());
     let app = App::from_parts(
         config(&[("AETHERIUM_API_TOKEN", "tok"), ("SLACK_SIGNING_SECRET", "s"), ("GITHUB_WEBHOOK_SECRET", "g")]),

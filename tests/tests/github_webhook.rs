@@ -263,13 +263,7 @@ async fn a_redelivery_is_acknowledged_and_not_queued_again() {
 async fn a_failed_enqueue_is_503_and_not_recorded_so_redelivery_works() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let dead = format!("http://127.0.0.1:{}", free_port());
-    let sqs_config = aws_sdk_sqs::Config::builder()
-        .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
-        .region(aws_sdk_sqs::config::Region::new("us-east-1"))
-        .endpoint_url(&dead)
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new("t", "t", None, None, "t"))
-        .build();
-    let down = Arc::new(SqsQueue::with_client(aws_sdk_sqs::Client::from_conf(sqs_config), format!("{dead}/1/q")));
+    let down = Arc::new(SqsQueue::with_client(aetherium_tests::sqs::client_at(&dead), format!("{dead}/1/q")));
     let app =
         App::from_parts(config(&[("GITHUB_WEBHOOK_SECRET", SECRET)]), Arc::new(MemoryBus::new()), down, store.clone());
     let body = fixtures::github("pull_request-opened");

@@ -92,14 +92,8 @@ async fn sqs_queue_that_does_not_exist_is_unhealthy_and_refuses_sends() {
 
 #[tokio::test]
 async fn sqs_endpoint_down_is_an_error_not_a_hang() {
-    let port = aetherium_tests::free_port();
-    let config = aws_sdk_sqs::Config::builder()
-        .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
-        .region(aws_sdk_sqs::config::Region::new("us-east-1"))
-        .endpoint_url(format!("http://127.0.0.1:{port}"))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new("t", "t", None, None, "t"))
-        .build();
-    let q = SqsQueue::with_client(aws_sdk_sqs::Client::from_conf(config), format!("http://127.0.0.1:{port}/1/q"));
+    let dead = format!("http://127.0.0.1:{}", aetherium_tests::free_port());
+    let q = SqsQueue::with_client(sqs::client_at(&dead), format!("{dead}/1/q"));
     let sent = tokio::time::timeout(Duration::from_secs(30), q.send("x")).await.expect("answers within 30 s");
     assert!(matches!(sent, Err(aetherium::BackendError::Unavailable { .. })), "{sent:?}");
 }
