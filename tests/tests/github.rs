@@ -468,6 +468,21 @@ impl wiremock::Match for ValidJwt {
     }
 }
 
+/// GitHub's token endpoint for installation 77, answering `token` exactly once, and only to
+/// a JWT signed with the App's key.
+async fn mount_mint(server: &MockServer, key: &AppKey, token: &str) {
+    let expires = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    Mock::given(method("POST"))
+        .and(path("/app/installations/77/access_tokens"))
+        .and(header("accept", "application/vnd.github+json"))
+        .and(ValidJwt { public: key.public.clone(), app_id: "12345" })
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"token": token, "expires_at": expires})))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(server)
+        .await;
+}
+
 #[tokio::test]
 async fn github_app_flow_discovers_the_installation_mints_a_token_caches_it_and_refreshes_on_401() {
     let key = generate_app_key();
@@ -479,37 +494,9 @@ async fn github_app_flow_discovers_the_installation_mints_a_token_caches_it_and_
         .expect(1)
         .mount(&server)
         .await;
-    let expires = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
-    Mock::given(method("POST"))
-        .and(path("/app/installations/77/access_tokens"))
-        .and(header("accept", "application/vnd.github+json"))
-        .and(ValidJwt { public: key.public.clone(), app_id: "12345" })
-        .respond_with(
-            ResponseTemplate::new(201).set_body_json(json!({"token": "ghs_installation_1", "expires_at": expires})),
-        )
-        .up_to_n_times(1)
-        .expect(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/app/installations/77/access_tokens"))
-        .and(ValidJwt { public: key.public.clone(), app_id: "12345" })
-        .respond_with(
-            ResponseTemplate::new(201).set_body_json(json!({"token": "ghs_installation_2", "expires_at": expires})),
-        )
-        .expect(1)
-        .mount(&server)
-        .await;
+    mount_mint(&server, &key, "ghs_installation_1").await;
     let comments = Comments::default();
     mount_comments(&server, &comments, "ghs_installation_1").await;
-    // The first token is revoked after two comments: GitHub answers 401 until we refresh.
-    github_call("GET", COMMENTS)
-        .and(header("authorization", "Bearer ghs_installation_1"))
-        .respond_with(ResponseTemplate::new(401).set_body_json(json!({"message": "Bad credentials"})))
-        .with_priority(10)
-        .mount(&server)
-        .await;
-    mount_comments(&server, &comments, "ghs_installation_2").await;
 
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let app = app_with(&server, store.clone(), &[("GITHUB_APP_ID", "12345"), ("GITHUB_APP_PRIVATE_KEY", &key.pem)]);
@@ -518,27 +505,22 @@ async fn github_app_flow_discovers_the_installation_mints_a_token_caches_it_and_
     d.process(&task_event("evt-app-2", "task.completed", json!({}))).await.expect("second: cached token");
     assert_eq!(comments.bodies().len(), 2);
     assert!(store.get("github:token:77").await.expect("get").is_some(), "the token is shared through the store");
+    // One discovery and one mint for both comments.
+    server.verify().await;
 
     // Revoke token 1: its next use gets 401, and one refresh mints token 2.
     server.reset().await;
-    Mock::given(method("POST"))
-        .and(path("/app/installations/77/access_tokens"))
-        .and(ValidJwt { public: key.public.clone(), app_id: "12345" })
-        .respond_with(
-            ResponseTemplate::new(201).set_body_json(json!({"token": "ghs_installation_2", "expires_at": expires})),
-        )
-        .expect(1)
-        .mount(&server)
-        .await;
     github_call("GET", COMMENTS)
         .and(header("authorization", "Bearer ghs_installation_1"))
         .respond_with(ResponseTemplate::new(401).set_body_json(json!({"message": "Bad credentials"})))
         .expect(1)
         .mount(&server)
         .await;
+    mount_mint(&server, &key, "ghs_installation_2").await;
     mount_comments(&server, &comments, "ghs_installation_2").await;
     d.process(&task_event("evt-app-3", "task.completed", json!({}))).await.expect("refreshed once");
     assert_eq!(comments.bodies().len(), 3);
+    server.verify().await;
 }
 
 #[tokio::test]
