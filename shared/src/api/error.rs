@@ -17,8 +17,6 @@ pub enum ApiError {
     NotFound(String),
     #[error("{method} is not allowed here; use {allowed}")]
     MethodNotAllowed { method: String, allowed: &'static str },
-    #[error("{0} is not implemented yet")]
-    NotImplemented(&'static str),
     /// A required setting is missing: the service fails closed.
     #[error("the service is not configured to accept this request")]
     Misconfigured { setting: &'static str },
@@ -46,7 +44,6 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             Self::Misconfigured { .. } | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Unavailable(_) | Self::NotConfigured(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Upstream { status, .. } => *status,
