@@ -2,7 +2,7 @@
 //! the store that every instance shares. Never holds a secret.
 
 use crate::integration::IntegrationError;
-use crate::store::Store;
+use crate::store::{Store, Write};
 use chrono::{SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -42,17 +42,15 @@ impl ActivityLog {
     /// Append an entry. A store failure is logged, never returned: the log must not turn a
     /// success into a failure.
     pub async fn record(&self, component: &str, level: Level, message: impl Into<String>, event_id: Option<&str>) {
-        let entry = Entry {
-            timestamp: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
-            component: component.to_owned(),
-            level,
-            message: message.into(),
-            event_id: event_id.map(str::to_owned),
-        };
-        let line = serde_json::to_string(&entry).unwrap_or_default();
+        let line = line(component, level, message.into(), event_id);
         if let Err(error) = self.store.log_append(KEY, &line, CAP).await {
             tracing::warn!(%error, "could not append to the activity log");
         }
+    }
+
+    /// The write that appends an entry, for a batch ([`Store::apply`]).
+    pub fn op(component: &str, level: Level, message: impl Into<String>, event_id: Option<&str>) -> Write {
+        Write::LogAppend { key: KEY.into(), entry: line(component, level, message.into(), event_id), cap: CAP }
     }
 
     /// Record how an integration call went: info when it succeeded, warn when it will be
@@ -64,12 +62,26 @@ impl ActivityLog {
         outcome: Result<(), &IntegrationError>,
         event_id: Option<&str>,
     ) {
+        if let Write::LogAppend { entry, .. } = Self::outcome_op(component, what, outcome, event_id)
+            && let Err(error) = self.store.log_append(KEY, &entry, CAP).await
+        {
+            tracing::warn!(%error, "could not append to the activity log");
+        }
+    }
+
+    /// [`ActivityLog::outcome`] as a write for a batch ([`Store::apply`]).
+    pub fn outcome_op(
+        component: &str,
+        what: &str,
+        outcome: Result<(), &IntegrationError>,
+        event_id: Option<&str>,
+    ) -> Write {
         match outcome {
-            Ok(()) => self.record(component, Level::Info, format!("{what}: ok"), event_id).await,
+            Ok(()) => Self::op(component, Level::Info, format!("{what}: ok"), event_id),
             Err(e) if e.is_retryable() => {
-                self.record(component, Level::Warn, format!("{what}: {e} (will retry)"), event_id).await
+                Self::op(component, Level::Warn, format!("{what}: {e} (will retry)"), event_id)
             }
-            Err(e) => self.record(component, Level::Error, format!("{what}: {e}"), event_id).await,
+            Err(e) => Self::op(component, Level::Error, format!("{what}: {e}"), event_id),
         }
     }
 
@@ -78,4 +90,15 @@ impl ActivityLog {
         let lines = self.store.log_recent(KEY, limit).await?;
         Ok(lines.iter().filter_map(|l| serde_json::from_str(l).ok()).collect())
     }
+}
+
+fn line(component: &str, level: Level, message: String, event_id: Option<&str>) -> String {
+    let entry = Entry {
+        timestamp: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
+        component: component.to_owned(),
+        level,
+        message,
+        event_id: event_id.map(str::to_owned),
+    };
+    serde_json::to_string(&entry).unwrap_or_default()
 }

@@ -11,7 +11,7 @@ use crate::metrics::{self, Metrics};
 use crate::queue::claim::{self, ClaimError};
 use crate::queue::{QueueMessage, WorkQueue};
 use crate::routes::Routes;
-use crate::store::Store;
+use crate::store::{Store, Write};
 use futures_util::FutureExt;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -61,20 +61,19 @@ pub struct Dispatcher {
     store: Arc<dyn Store>,
     routes: Arc<Routes>,
     metrics: Metrics,
-    activity: ActivityLog,
 }
 
 fn done_key(event_id: &str) -> String {
     format!("done:{event_id}")
 }
 
-fn action_key(event_id: &str, action: &str) -> String {
+/// One key per (event, route): `running` while a dispatcher holds it (the lock), then `done`
+/// or `failed`, so a retry or a second dispatcher claims and checks it in one step.
+fn route_key(event_id: &str, action: &str) -> String {
     format!("done:{event_id}:{action}")
 }
 
-fn lock_key(event_id: &str, action: &str) -> String {
-    format!("lock:{event_id}:{action}")
-}
+const RUNNING: &str = "running";
 
 /// How long one dispatcher holds the right to run a route for an event; longer than any
 /// route takes, shorter than the queue's visibility timeout.
@@ -84,13 +83,7 @@ const LOCKED_RETRY: Duration = Duration::from_secs(10);
 
 impl Dispatcher {
     pub fn new(bus: Arc<dyn EventBus>, store: Arc<dyn Store>, routes: Routes) -> Self {
-        Self {
-            metrics: Metrics::new(store.clone()),
-            activity: ActivityLog::new(store.clone()),
-            bus,
-            store,
-            routes: Arc::new(routes),
-        }
+        Self { metrics: Metrics::new(store.clone()), bus, store, routes: Arc::new(routes) }
     }
 
     /// Process one queue message. An error leaves the record to be retried.
@@ -101,73 +94,70 @@ impl Dispatcher {
             return Ok((event, Outcome::AlreadyDone));
         }
         self.bus.publish(&event.kind, &event).await?;
-        self.metrics.incr(metrics::PUBLISHED, &[("topic", &event.kind)]).await;
-        self.run_routes(&event).await?;
-        self.store.set_if_absent(&done_key(&event.id), "1", DONE_TTL).await?;
-        Ok((event, Outcome::Dispatched))
+        // What the routes did, the counters and the activity lines are written together: one
+        // round trip per event rather than one per write.
+        let mut writes = vec![self.metrics.op(metrics::PUBLISHED, &[("topic", &event.kind)])];
+        let routed = self.run_routes(&event, &mut writes).await;
+        if routed.is_ok() {
+            writes.push(Write::Set { key: done_key(&event.id), value: "1".into(), ttl: Some(DONE_TTL) });
+        }
+        self.store.apply(&writes).await?;
+        routed.map(|()| (event, Outcome::Dispatched))
     }
 
     /// Every matching route; each one that succeeds is marked so a retry of the record skips
     /// it. Permanent failures are logged and not retried; transient ones fail the record.
-    async fn run_routes(&self, event: &Event) -> Result<(), DispatchError> {
+    async fn run_routes(&self, event: &Event, writes: &mut Vec<Write>) -> Result<(), DispatchError> {
+        let rules: Vec<_> = self.routes.matching(&event.kind).collect();
         let mut retry: Option<DispatchError> = None;
-        for rule in self.routes.matching(&event.kind) {
+        for (i, rule) in rules.iter().enumerate() {
             let name = rule.action.name();
-            let key = action_key(&event.id, name);
-            if self.store.get(&key).await?.is_some() {
-                continue;
+            let key = route_key(&event.id, name);
+            match self.store.set_if_absent_or_get(&key, RUNNING, ROUTE_LOCK_TTL).await?.as_deref() {
+                None => {}
+                // Two dispatchers holding the same record (a redelivery while the first still
+                // works) must not both run the route: the second retries later.
+                Some(RUNNING) => {
+                    tracing::info!(route = name, "another dispatcher is running this route; retrying later");
+                    let longer = retry.as_ref().and_then(DispatchError::retry_after).max(Some(LOCKED_RETRY));
+                    retry = Some(DispatchError::Retry {
+                        route: name.to_owned(),
+                        reason: "locked by another dispatcher".into(),
+                        after: longer,
+                    });
+                    continue;
+                }
+                Some(_) => continue,
             }
-            // Two dispatchers holding the same record (a redelivery while the first still
-            // works) must not both run the route: the second retries later.
-            let lock = lock_key(&event.id, name);
-            if !self.store.set_if_absent(&lock, "1", ROUTE_LOCK_TTL).await? {
-                tracing::info!(route = name, "another dispatcher is running this route; retrying later");
-                let longer = retry.as_ref().and_then(DispatchError::retry_after).max(Some(LOCKED_RETRY));
-                retry = Some(DispatchError::Retry {
-                    route: name.to_owned(),
-                    reason: "locked by another dispatcher".into(),
-                    after: longer,
-                });
-                continue;
-            }
-            let outcome = AssertUnwindSafe(rule.action.run(event)).catch_unwind().await;
-            // A panicking route releases its lock too, then fails the record like any panic.
-            let release = self.store.delete(&lock).await;
-            let outcome = match outcome {
+            let outcome = match AssertUnwindSafe(rule.action.run(event)).catch_unwind().await {
                 Ok(outcome) => outcome,
-                Err(panic) => std::panic::resume_unwind(panic),
+                Err(panic) => {
+                    // Release this route and keep what earlier ones did, then fail the record
+                    // like any panic.
+                    writes.push(Write::Delete { key });
+                    if let Err(error) = self.store.apply(&std::mem::take(writes)).await {
+                        tracing::warn!(route = name, %error, "could not release the route; it expires by itself");
+                    }
+                    std::panic::resume_unwind(panic)
+                }
             };
-            if let Err(error) = release {
-                tracing::warn!(route = name, %error, "could not release the route lock; it expires by itself");
-            }
+            let what = format!("route {name} on {}", event.kind);
+            let id = Some(event.id.as_str());
             match outcome {
                 Ok(()) => {
-                    self.store.set(&key, "1", Some(DONE_TTL)).await?;
                     tracing::info!(route = name, "route succeeded");
+                    writes.push(Write::Set { key, value: "done".into(), ttl: Some(DONE_TTL) });
                     if let Some(integration) = rule.action.integration() {
-                        self.metrics
-                            .incr(metrics::CONSUMED, &[("topic", &event.kind), ("integration", integration)])
-                            .await;
+                        writes.push(
+                            self.metrics.op(metrics::CONSUMED, &[("topic", &event.kind), ("integration", integration)]),
+                        );
                     }
-                    self.activity
-                        .record(
-                            "dispatcher",
-                            Level::Debug,
-                            format!("route {name} on {}: ok", event.kind),
-                            Some(&event.id),
-                        )
-                        .await;
+                    writes.push(ActivityLog::op("dispatcher", Level::Debug, format!("{what}: ok"), id));
                 }
                 Err(e @ IntegrationError::Transient { .. }) => {
                     tracing::warn!(route = name, error = %e, "route failed; the record will be retried");
-                    self.activity
-                        .record(
-                            "dispatcher",
-                            Level::Warn,
-                            format!("route {name} on {}: {e} (will retry)", event.kind),
-                            Some(&event.id),
-                        )
-                        .await;
+                    writes.push(Write::Delete { key });
+                    writes.push(ActivityLog::op("dispatcher", Level::Warn, format!("{what}: {e} (will retry)"), id));
                     let after = match &e {
                         IntegrationError::Transient { retry_after, .. } => *retry_after,
                         _ => None,
@@ -177,16 +167,14 @@ impl Dispatcher {
                 }
                 Err(e) => {
                     tracing::error!(route = name, error = %e, "route failed permanently; not retried");
-                    self.activity
-                        .record(
-                            "dispatcher",
-                            Level::Error,
-                            format!("route {name} on {}: {e} (not retried)", event.kind),
-                            Some(&event.id),
-                        )
-                        .await;
-                    self.store.set(&key, "failed", Some(DONE_TTL)).await?;
+                    writes.push(Write::Set { key, value: "failed".into(), ttl: Some(DONE_TTL) });
+                    writes.push(ActivityLog::op("dispatcher", Level::Error, format!("{what}: {e} (not retried)"), id));
                 }
+            }
+            // The route's key says `running` until this is written: write it before the next
+            // route runs; after the last one, the event's own writes carry it.
+            if i + 1 < rules.len() {
+                self.store.apply(&std::mem::take(writes)).await?;
             }
         }
         retry.map_or(Ok(()), Err)

@@ -2,7 +2,7 @@
 //! HINCRBY per increment), served as Prometheus text, and also written as CloudWatch Embedded
 //! Metric Format lines when running in Lambda.
 
-use crate::store::Store;
+use crate::store::{self, Store};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::io::Write as _;
@@ -25,17 +25,26 @@ pub struct Metrics {
     emf: bool,
 }
 
-fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
-}
-
 /// `name{a="x",b="y"}`, labels in the given order: the field name in the store.
 fn series(name: &str, labels: &[(&str, &str)]) -> String {
-    let mut s = name.to_owned();
+    let mut s =
+        String::with_capacity(name.len() + labels.iter().map(|(k, v)| k.len() + v.len() + 4).sum::<usize>() + 2);
+    s.push_str(name);
+    for (i, (k, v)) in labels.iter().enumerate() {
+        s.push(if i == 0 { '{' } else { ',' });
+        s.push_str(k);
+        s.push_str("=\"");
+        for c in v.chars() {
+            match c {
+                '\\' => s.push_str("\\\\"),
+                '"' => s.push_str("\\\""),
+                '\n' => s.push_str("\\n"),
+                c => s.push(c),
+            }
+        }
+        s.push('"');
+    }
     if !labels.is_empty() {
-        s.push('{');
-        let parts: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{}\"", escape(v))).collect();
-        s.push_str(&parts.join(","));
         s.push('}');
     }
     s
@@ -55,6 +64,14 @@ impl Metrics {
         if self.emf {
             emit_emf(name, labels);
         }
+    }
+
+    /// The write that counts one, for a batch ([`Store::apply`]); the EMF line is written now.
+    pub fn op(&self, name: &str, labels: &[(&str, &str)]) -> store::Write {
+        if self.emf {
+            emit_emf(name, labels);
+        }
+        store::Write::HashIncr { key: KEY.into(), field: series(name, labels), by: 1 }
     }
 
     /// Every counter in the Prometheus text exposition format.

@@ -23,6 +23,8 @@ enum Behaviour {
     Permanent,
     RetryAfter(Duration),
     PanicOn(&'static str),
+    /// Hold the route until the test adds a permit.
+    Held(Arc<tokio::sync::Semaphore>),
 }
 
 #[derive(Debug)]
@@ -68,6 +70,10 @@ impl Action for Fake {
             Behaviour::RetryAfter(d) => Err(transient(Some(*d))),
             Behaviour::PanicOn(id) if event.id == *id => panic!("route panics on purpose"),
             Behaviour::PanicOn(_) => Ok(()),
+            Behaviour::Held(gate) => {
+                let _permit = gate.acquire().await.expect("gate");
+                Ok(())
+            }
         }
     }
 }
@@ -157,7 +163,7 @@ async fn a_panicking_route_fails_only_its_own_record() {
     let route = Fake::new("boom", Behaviour::PanicOn("evt-bad"));
     let (d, bus, _) = dispatcher(vec![Rule::new("vm.*", route.clone())]);
     let published = count_published(&bus, "vm.*").await;
-    let queue = MemoryQueue::default();
+    let queue = MemoryQueue::new(Duration::from_millis(300), 5);
     for id in ["evt-a", "evt-bad", "evt-b"] {
         queue.send(&event(id, "vm.created")).await.expect("send");
     }
@@ -170,6 +176,57 @@ async fn a_panicking_route_fails_only_its_own_record() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(published.load(Ordering::SeqCst), 3, "the event was published before its route panicked");
     assert_eq!(queue.len(), 1, "only the failed record stays on the queue");
+    let again = queue.receive(10, Duration::from_secs(5)).await.expect("the failed record again");
+    assert!(!dispatch::settle(&queue, &d, &again[0]).await);
+    assert_eq!(route.runs(), 4, "the panicking route released its claim, so its retry ran it again");
+}
+
+#[tokio::test]
+async fn a_route_that_panics_keeps_what_the_routes_before_it_did() {
+    let first = Fake::new("first", Behaviour::Ok);
+    let boom = Fake::new("boom", Behaviour::PanicOn("evt-p"));
+    let (d, _, _) = dispatcher(vec![Rule::new("vm.*", first.clone()), Rule::new("vm.*", boom.clone())]);
+    let record = event("evt-p", "vm.created");
+    for _ in 0..2 {
+        assert!(matches!(d.process_isolated("m-1", &record).await, Err(DispatchError::Panicked)));
+    }
+    assert_eq!(first.runs(), 1, "the route that succeeded is not run again");
+    assert_eq!(boom.runs(), 2);
+}
+
+#[tokio::test]
+async fn a_route_another_dispatcher_is_running_is_not_run_twice() {
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let held = Fake::new("deploy", Behaviour::Held(gate.clone()));
+    let store = Arc::new(MemoryStore::new());
+    // Two Lambda instances holding the same record: one shared store.
+    let instance = || {
+        let routes = Routes::new(vec![Rule::new("task.*", held.clone())]).expect("routes");
+        Dispatcher::new(Arc::new(MemoryBus::new()), store.clone(), routes)
+    };
+    let (a, b) = (instance(), instance());
+    let record = event("evt-held", "task.completed");
+    let first = tokio::spawn({
+        let record = record.clone();
+        async move { a.process(&record).await.map(|(_, outcome)| outcome) }
+    });
+    let started = aetherium_tests::wait::until(Duration::from_secs(5), || {
+        let held = held.clone();
+        async move { (held.runs() == 1).then_some(()) }
+    })
+    .await;
+    assert!(started.is_some(), "the first dispatcher is running the route");
+    match b.process(&record).await {
+        Err(e @ DispatchError::Retry { .. }) => {
+            assert_eq!(e.retry_after(), Some(Duration::from_secs(10)), "the second retries later")
+        }
+        other => panic!("the second dispatcher must not run the route: {other:?}"),
+    }
+    gate.add_permits(1);
+    assert_eq!(first.await.expect("join").expect("the first finishes"), dispatch::Outcome::Dispatched);
+    let (_, outcome) = b.process(&record).await.expect("the retry");
+    assert_eq!(outcome, dispatch::Outcome::AlreadyDone);
+    assert_eq!(held.runs(), 1);
 }
 
 #[tokio::test]

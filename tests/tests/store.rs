@@ -1,7 +1,7 @@
 //! One contract for the key-value store, run against memory and against Redis.
 
 use aetherium::redis_conn::RedisHandle;
-use aetherium::store::{MemoryStore, RedisStore, Store};
+use aetherium::store::{MemoryStore, RedisStore, Store, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -89,6 +89,56 @@ async fn wrong_type_is_an_error_not_a_panic(s: Arc<dyn Store>) {
     assert!(s.incr(&k, 1).await.is_err());
 }
 
+async fn set_if_absent_or_get_claims_once_and_reports_the_holder(s: Arc<dyn Store>) {
+    let k = key("claim");
+    assert_eq!(s.set_if_absent_or_get(&k, "running", Duration::from_millis(400)).await.expect("claim"), None);
+    assert_eq!(
+        s.set_if_absent_or_get(&k, "mine", Duration::from_secs(60)).await.expect("second").as_deref(),
+        Some("running"),
+        "the holder's value, and nothing set"
+    );
+    assert_eq!(s.get(&k).await.expect("get").as_deref(), Some("running"));
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert_eq!(s.set_if_absent_or_get(&k, "again", Duration::from_secs(60)).await.expect("after expiry"), None);
+    let shared = key("claim-race");
+    let tries = (0..20).map(|i| {
+        let (s, k) = (s.clone(), shared.clone());
+        tokio::spawn(async move {
+            s.set_if_absent_or_get(&k, &i.to_string(), Duration::from_secs(60)).await.expect("claim")
+        })
+    });
+    let winners =
+        futures_util::future::join_all(tries).await.into_iter().filter(|r| r.as_ref().expect("join").is_none()).count();
+    assert_eq!(winners, 1, "one claim wins a race");
+    let hashed = key("claim-typed");
+    s.hash_set(&hashed, "f", "v").await.expect("hash");
+    assert!(s.set_if_absent_or_get(&hashed, "x", Duration::from_secs(1)).await.is_err(), "a hash is not a claim");
+}
+
+async fn apply_writes_a_batch_in_order(s: Arc<dyn Store>) {
+    let (k, gone, h, log) = (key("batch"), key("batch-gone"), key("batch-hash"), key("batch-log"));
+    s.set(&gone, "x", None).await.expect("set");
+    s.apply(&[
+        Write::Set { key: k.clone(), value: "running".into(), ttl: None },
+        Write::Set { key: k.clone(), value: "done".into(), ttl: Some(Duration::from_millis(300)) },
+        Write::Delete { key: gone.clone() },
+        Write::HashIncr { key: h.clone(), field: "a".into(), by: 2 },
+        Write::HashIncr { key: h.clone(), field: "a".into(), by: 3 },
+        Write::LogAppend { key: log.clone(), entry: "one".into(), cap: 2 },
+        Write::LogAppend { key: log.clone(), entry: "two".into(), cap: 2 },
+        Write::LogAppend { key: log.clone(), entry: "three".into(), cap: 2 },
+    ])
+    .await
+    .expect("apply");
+    assert_eq!(s.get(&k).await.expect("get").as_deref(), Some("done"), "the later write wins");
+    assert_eq!(s.get(&gone).await.expect("get"), None);
+    assert_eq!(s.hash_get(&h, "a").await.expect("hget").as_deref(), Some("5"));
+    assert_eq!(s.log_recent(&log, 10).await.expect("log"), vec!["three", "two"], "capped, newest first");
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(s.get(&k).await.expect("get"), None, "a TTL in a batch applies");
+    s.apply(&[]).await.expect("an empty batch is a no-op");
+}
+
 fn memory() -> Arc<dyn Store> {
     Arc::new(MemoryStore::new())
 }
@@ -124,6 +174,8 @@ contract!(
     capped_log_newest_first,
     hashes,
     wrong_type_is_an_error_not_a_panic,
+    set_if_absent_or_get_claims_once_and_reports_the_holder,
+    apply_writes_a_batch_in_order,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,13 +2,14 @@
 //! error with Slack's code, 429 with Retry-After, 5xx retried, messages to one channel paced
 //! to one a second across every instance.
 
+use crate::activity::ActivityLog;
 use crate::config::SlackConfig;
 use crate::http_client::{Attempt, transport_failure, with_retries};
 use crate::integration::IntegrationError;
 use crate::metrics::Metrics;
 use crate::ratelimit::{LimitError, RateLimiter};
 use crate::secret::Secret;
-use crate::store::Store;
+use crate::store::{Store, Write};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::sync::{Arc, OnceLock};
@@ -29,12 +30,12 @@ pub enum SlackError {
     ForbiddenUrl(String),
 }
 
-impl From<SlackError> for IntegrationError {
-    fn from(e: SlackError) -> Self {
+impl From<&SlackError> for IntegrationError {
+    fn from(e: &SlackError) -> Self {
         let integration = "slack".to_owned();
         match e {
             SlackError::RateLimited { retry_after } => {
-                IntegrationError::Transient { integration, reason: e.to_string(), retry_after: Some(retry_after) }
+                IntegrationError::Transient { integration, reason: e.to_string(), retry_after: Some(*retry_after) }
             }
             SlackError::Unavailable(_) => {
                 IntegrationError::Transient { integration, reason: e.to_string(), retry_after: None }
@@ -43,6 +44,12 @@ impl From<SlackError> for IntegrationError {
                 IntegrationError::Permanent { integration, reason: e.to_string() }
             }
         }
+    }
+}
+
+impl From<SlackError> for IntegrationError {
+    fn from(e: SlackError) -> Self {
+        Self::from(&e)
     }
 }
 
@@ -57,6 +64,8 @@ pub struct Button {
 #[derive(Debug)]
 pub struct SlackClient {
     base: String,
+    /// `chat.postMessage`'s URL, parsed once: it is on every notification's path.
+    post_message_url: Option<reqwest::Url>,
     token: Secret,
     store: Arc<dyn Store>,
     /// `scheme://host` that response_url must start with (`https://hooks.slack.com`).
@@ -71,6 +80,8 @@ impl SlackClient {
     pub fn from_config(cfg: &SlackConfig, store: Arc<dyn Store>) -> Option<Self> {
         Some(Self {
             base: cfg.base_url.trim_end_matches('/').to_owned(),
+            post_message_url: reqwest::Url::parse(&format!("{}/chat.postMessage", cfg.base_url.trim_end_matches('/')))
+                .ok(),
             token: cfg.bot_token.clone()?,
             metrics: Metrics::new(store.clone()),
             store,
@@ -86,29 +97,44 @@ impl SlackClient {
 
     /// Call a Web API method (`chat.postMessage`, `auth.test`) with a JSON body.
     pub async fn call(&self, method: &str, body: &Value) -> Result<Value, SlackError> {
+        self.call_noted(method, body, None).await
+    }
+
+    /// [`SlackClient::call`], with an activity-log line saying how `what` went: the line and
+    /// the request counter are written in one round trip.
+    async fn call_noted(&self, method: &str, body: &Value, what: Option<&str>) -> Result<Value, SlackError> {
         let result = self.call_uncounted(method, body).await;
-        self.count(method, result.as_ref().map(drop)).await;
+        let mut writes = vec![self.count_op(method, result.as_ref().map(drop))];
+        if let Some(what) = what {
+            let error = result.as_ref().err().map(IntegrationError::from);
+            writes.push(ActivityLog::outcome_op("slack", what, error.as_ref().map_or(Ok(()), Err), None));
+        }
+        if let Err(error) = self.store.apply(&writes).await {
+            tracing::debug!(%error, "Slack call not counted");
+        }
         result
     }
 
-    async fn count(&self, method: &str, result: Result<(), &SlackError>) {
+    fn count_op(&self, method: &str, result: Result<(), &SlackError>) -> Write {
         let outcome = match result {
             Ok(()) => "ok",
             Err(SlackError::RateLimited { .. }) => "rate_limited",
             Err(SlackError::Unavailable(_)) => "unavailable",
             Err(_) => "error",
         };
-        self.metrics
-            .incr(crate::metrics::REQUESTS, &[("integration", "slack"), ("method", method), ("outcome", outcome)])
-            .await;
+        self.metrics.op(crate::metrics::REQUESTS, &[("integration", "slack"), ("method", method), ("outcome", outcome)])
     }
 
     async fn call_uncounted(&self, method: &str, body: &Value) -> Result<Value, SlackError> {
-        let url = format!("{}/{method}", self.base);
+        let url = match &self.post_message_url {
+            Some(url) if method == "chat.postMessage" => url.clone(),
+            _ => reqwest::Url::parse(&format!("{}/{method}", self.base))
+                .map_err(|e| SlackError::Unavailable(format!("SLACK_API_URL is not a URL: {e}")))?,
+        };
         let outcome = with_retries(ATTEMPTS, method, || async {
             let sent = self
                 .http()
-                .post(&url)
+                .post(url.clone())
                 .bearer_auth(self.token.expose())
                 .header("content-type", "application/json; charset=utf-8")
                 .body(body.to_string())
@@ -141,17 +167,27 @@ impl SlackClient {
     }
 
     /// `chat.postMessage`, paced to about one message a second per channel across instances.
+    /// How it went is written to the activity log.
     pub async fn post_message(&self, channel: &str, text: &str, blocks: Option<Value>) -> Result<Value, SlackError> {
+        let what = format!("{} {channel}", if blocks.is_some() { "interactive message to" } else { "message to" });
         let limiter = RateLimiter::new(self.store.clone(), format!("slack:{channel}"), 1, Duration::from_secs(5));
-        limiter.acquire().await.map_err(|e| match e {
-            LimitError::Saturated { .. } => SlackError::RateLimited { retry_after: Duration::from_secs(2) },
-            LimitError::Backend(b) => SlackError::Unavailable(format!("pacing store: {b}")),
-        })?;
+        if let Err(e) = limiter.acquire().await {
+            let e = match e {
+                LimitError::Saturated { .. } => SlackError::RateLimited { retry_after: Duration::from_secs(2) },
+                LimitError::Backend(b) => SlackError::Unavailable(format!("pacing store: {b}")),
+            };
+            // No request was made, so none is counted.
+            let line = ActivityLog::outcome_op("slack", &what, Err(&IntegrationError::from(&e)), None);
+            if let Err(error) = self.store.apply(&[line]).await {
+                tracing::debug!(%error, "activity line not written");
+            }
+            return Err(e);
+        }
         let mut body = json!({ "channel": channel, "text": text });
         if let Some(b) = blocks {
             body["blocks"] = b;
         }
-        self.call("chat.postMessage", &body).await
+        self.call_noted("chat.postMessage", &body, Some(&what)).await
     }
 
     /// The guide's interactive message: a section with the text and a button per action.
@@ -202,7 +238,9 @@ impl SlackClient {
         })
         .await;
         let result = outcome.map_err(SlackError::Unavailable).and_then(|r| r);
-        self.count("response_url", result.as_ref().map(drop)).await;
+        if let Err(error) = self.store.apply(&[self.count_op("response_url", result.as_ref().map(drop))]).await {
+            tracing::debug!(%error, "response_url call not counted");
+        }
         result
     }
 }

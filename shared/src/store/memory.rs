@@ -98,6 +98,23 @@ impl Store for MemoryStore {
         }))
     }
 
+    async fn set_if_absent_or_get(
+        &self,
+        key: &str,
+        value: &str,
+        ttl: Duration,
+    ) -> Result<Option<String>, BackendError> {
+        let expires = Some(Instant::now() + ttl);
+        self.with(key, |m| match m.get(key).map(|e| &e.value) {
+            Some(Value::Str(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(wrong_type()),
+            None => {
+                m.insert(key.to_owned(), Entry { value: Value::Str(value.to_owned()), expires });
+                Ok(None)
+            }
+        })
+    }
+
     async fn delete(&self, key: &str) -> Result<bool, BackendError> {
         Ok(self.with(key, |m| m.remove(key).is_some()))
     }

@@ -11,6 +11,16 @@ use std::time::Duration;
 pub use memory::MemoryStore;
 pub use redis::RedisStore;
 
+/// One write of a batch for [`Store::apply`]: what the dispatcher records after a route,
+/// counters and log lines included, costs one round trip instead of one per write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Write {
+    Set { key: String, value: String, ttl: Option<Duration> },
+    Delete { key: String },
+    HashIncr { key: String, field: String, by: i64 },
+    LogAppend { key: String, entry: String, cap: usize },
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {
     async fn get(&self, key: &str) -> Result<Option<String>, BackendError>;
@@ -20,6 +30,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Set only when the key does not exist; `true` when this call set it.
     async fn set_if_absent(&self, key: &str, value: &str, ttl: Duration) -> Result<bool, BackendError>;
+
+    /// Set only when the key does not exist, in one step; returns the value that was there
+    /// (`None`: this call set it). A lock and a done marker can share one key this way.
+    async fn set_if_absent_or_get(&self, key: &str, value: &str, ttl: Duration)
+    -> Result<Option<String>, BackendError>;
 
     /// `true` when the key existed.
     async fn delete(&self, key: &str) -> Result<bool, BackendError>;
@@ -49,6 +64,20 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Add `by` to an integer field of a hash and return the new value.
     async fn hash_incr(&self, key: &str, field: &str, by: i64) -> Result<i64, BackendError>;
+
+    /// Several writes in one round trip, in order. Redis applies them in one MULTI; the
+    /// default applies them one by one and stops at the first error.
+    async fn apply(&self, writes: &[Write]) -> Result<(), BackendError> {
+        for w in writes {
+            match w {
+                Write::Set { key, value, ttl } => self.set(key, value, *ttl).await?,
+                Write::Delete { key } => drop(self.delete(key).await?),
+                Write::HashIncr { key, field, by } => drop(self.hash_incr(key, field, *by).await?),
+                Write::LogAppend { key, entry, cap } => self.log_append(key, entry, *cap).await?,
+            }
+        }
+        Ok(())
+    }
 
     async fn health(&self) -> Result<(), BackendError>;
 

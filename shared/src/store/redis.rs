@@ -1,6 +1,7 @@
-//! The Redis store: plain Redis commands, one per operation (LPUSH+LTRIM in MULTI).
+//! The Redis store: plain Redis commands, one per operation (LPUSH+LTRIM in MULTI); a batch
+//! of writes in one MULTI.
 
-use super::Store;
+use super::{Store, Write};
 use crate::error::BackendError;
 use crate::redis_conn::RedisHandle;
 use async_trait::async_trait;
@@ -42,6 +43,16 @@ impl Store for RedisStore {
         let reply: Option<String> =
             self.redis.query(cmd("SET").arg(key).arg(value).arg("NX").arg("PX").arg(millis(ttl))).await?;
         Ok(reply.is_some())
+    }
+
+    async fn set_if_absent_or_get(
+        &self,
+        key: &str,
+        value: &str,
+        ttl: Duration,
+    ) -> Result<Option<String>, BackendError> {
+        // NX with GET (Redis 7): nil when this call set the key, else the value kept.
+        self.redis.query(cmd("SET").arg(key).arg(value).arg("NX").arg("GET").arg("PX").arg(millis(ttl))).await
     }
 
     async fn delete(&self, key: &str) -> Result<bool, BackendError> {
@@ -105,6 +116,39 @@ impl Store for RedisStore {
 
     async fn hash_incr(&self, key: &str, field: &str, by: i64) -> Result<i64, BackendError> {
         self.redis.query(cmd("HINCRBY").arg(key).arg(field).arg(by)).await
+    }
+
+    async fn apply(&self, writes: &[Write]) -> Result<(), BackendError> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        // MULTI makes the batch all or nothing; one plain command is that already.
+        if writes.len() > 1 || matches!(writes[0], Write::LogAppend { .. }) {
+            pipe.atomic();
+        }
+        for w in writes {
+            match w {
+                Write::Set { key, value, ttl } => {
+                    pipe.cmd("SET").arg(key).arg(value);
+                    if let Some(ttl) = ttl {
+                        pipe.arg("PX").arg(millis(*ttl));
+                    }
+                }
+                Write::Delete { key } => {
+                    pipe.cmd("DEL").arg(key);
+                }
+                Write::HashIncr { key, field, by } => {
+                    pipe.cmd("HINCRBY").arg(key).arg(field).arg(*by);
+                }
+                Write::LogAppend { key, entry, cap } => {
+                    pipe.cmd("LPUSH").arg(key).arg(entry).ignore();
+                    pipe.cmd("LTRIM").arg(key).arg(0).arg(cap.max(&1) - 1);
+                }
+            }
+            pipe.ignore();
+        }
+        self.redis.query_pipe(&pipe).await
     }
 
     async fn health(&self) -> Result<(), BackendError> {
