@@ -5,12 +5,12 @@
 use crate::activity::{ActivityLog, Level};
 use crate::bus::EventBus;
 use crate::error::BackendError;
-use crate::event::Event;
+use crate::event::{Event, EventHead};
 use crate::integration::IntegrationError;
 use crate::metrics::{self, Metrics};
 use crate::queue::claim::{self, ClaimError};
 use crate::queue::{QueueMessage, WorkQueue};
-use crate::routes::Routes;
+use crate::routes::{Routes, Rule};
 use crate::store::{Store, Write};
 use futures_util::FutureExt;
 use std::panic::AssertUnwindSafe;
@@ -46,6 +46,14 @@ impl DispatchError {
             _ => None,
         }
     }
+}
+
+/// What became of a record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Processed {
+    pub id: String,
+    pub topic: String,
+    pub outcome: Outcome,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,28 +95,36 @@ impl Dispatcher {
     }
 
     /// Process one queue message. An error leaves the record to be retried.
-    pub async fn process(&self, message: &str) -> Result<(Event, Outcome), DispatchError> {
+    pub async fn process(&self, message: &str) -> Result<Processed, DispatchError> {
         let record = claim::resolve(self.store.as_ref(), message).await?;
-        let event = Event::from_json(&record).map_err(|e| DispatchError::Malformed(e.to_string()))?;
-        if self.store.get(&done_key(&event.id)).await?.is_some() {
-            return Ok((event, Outcome::AlreadyDone));
+        // Routing needs only the envelope; the payload is built only when a route reads it.
+        let head = EventHead::from_json(&record).map_err(|e| DispatchError::Malformed(e.to_string()))?;
+        tracing::Span::current().record("event_id", &*head.id);
+        let done = |outcome| Processed { id: head.id.to_string(), topic: head.kind.to_string(), outcome };
+        if self.store.get(&done_key(&head.id)).await?.is_some() {
+            return Ok(done(Outcome::AlreadyDone));
         }
-        self.bus.publish(&event.kind, &event).await?;
+        self.bus.publish_json(&head.kind, &record).await?;
         // What the routes did, the counters and the activity lines are written together: one
         // round trip per event rather than one per write.
-        let mut writes = vec![self.metrics.op(metrics::PUBLISHED, &[("topic", &event.kind)])];
-        let routed = self.run_routes(&event, &mut writes).await;
+        let mut writes = vec![self.metrics.op(metrics::PUBLISHED, &[("topic", &head.kind)])];
+        let rules: Vec<&Rule> = self.routes.matching(&head.kind).collect();
+        let routed = if rules.is_empty() {
+            Ok(())
+        } else {
+            let event = Event::from_json(&record).map_err(|e| DispatchError::Malformed(e.to_string()))?;
+            self.run_routes(&event, &rules, &mut writes).await
+        };
         if routed.is_ok() {
-            writes.push(Write::Set { key: done_key(&event.id), value: "1".into(), ttl: Some(DONE_TTL) });
+            writes.push(Write::Set { key: done_key(&head.id), value: "1".into(), ttl: Some(DONE_TTL) });
         }
         self.store.apply(&writes).await?;
-        routed.map(|()| (event, Outcome::Dispatched))
+        routed.map(|()| done(Outcome::Dispatched))
     }
 
     /// Every matching route; each one that succeeds is marked so a retry of the record skips
     /// it. Permanent failures are logged and not retried; transient ones fail the record.
-    async fn run_routes(&self, event: &Event, writes: &mut Vec<Write>) -> Result<(), DispatchError> {
-        let rules: Vec<_> = self.routes.matching(&event.kind).collect();
+    async fn run_routes(&self, event: &Event, rules: &[&Rule], writes: &mut Vec<Write>) -> Result<(), DispatchError> {
         let mut retry: Option<DispatchError> = None;
         for (i, rule) in rules.iter().enumerate() {
             let name = rule.action.name();
@@ -182,18 +198,18 @@ impl Dispatcher {
 
     /// [`Dispatcher::process`] in its own span carrying the event id, with a panic contained
     /// to this record.
-    pub async fn process_isolated(&self, message_id: &str, body: &str) -> Result<Event, DispatchError> {
-        let event_id = peek_id(body).unwrap_or_default();
-        let span = tracing::info_span!("record", %message_id, %event_id);
+    pub async fn process_isolated(&self, message_id: &str, body: &str) -> Result<Processed, DispatchError> {
+        // The event id joins the span once the record is read (a claim check is resolved first).
+        let span = tracing::info_span!("record", %message_id, event_id = tracing::field::Empty);
         let outcome = AssertUnwindSafe(self.process(body)).catch_unwind().instrument(span.clone()).await;
         let _enter = span.enter();
         match outcome {
-            Ok(Ok((event, outcome))) => {
-                match outcome {
-                    Outcome::Dispatched => tracing::info!(topic = %event.kind, "event dispatched"),
-                    Outcome::AlreadyDone => tracing::info!(topic = %event.kind, "event already done; skipped"),
+            Ok(Ok(processed)) => {
+                match processed.outcome {
+                    Outcome::Dispatched => tracing::info!(topic = %processed.topic, "event dispatched"),
+                    Outcome::AlreadyDone => tracing::info!(topic = %processed.topic, "event already done; skipped"),
                 }
-                Ok(event)
+                Ok(processed)
             }
             Ok(Err(error)) => {
                 tracing::warn!(%error, "record failed; it will be retried");
@@ -205,15 +221,6 @@ impl Dispatcher {
             }
         }
     }
-}
-
-/// The event id of a record, for log context even when the record is malformed.
-fn peek_id(body: &str) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    struct Id {
-        id: String,
-    }
-    serde_json::from_str::<Id>(body).ok().map(|i| i.id)
 }
 
 /// The local runner's dispatcher: receive from the queue until `shutdown` turns true, then

@@ -3,6 +3,7 @@
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 /// The guide's standard topics. Custom topics live under `custom.`.
 pub mod topics {
@@ -111,6 +112,51 @@ impl Event {
 
 /// Timestamps go out as RFC 3339 with millisecond precision and a `Z` suffix, and come in
 /// as any RFC 3339 offset.
+/// An event in its wire form read for routing only: the envelope's fields, with `data`
+/// checked to be an object but not built. A 25 KB GitHub payload forwarded by the dispatcher
+/// costs a scan instead of a tree of values.
+#[derive(Debug, Deserialize)]
+pub struct EventHead<'a> {
+    #[serde(borrow)]
+    pub id: Cow<'a, str>,
+    #[serde(rename = "type", borrow)]
+    pub kind: Cow<'a, str>,
+    #[serde(with = "rfc3339")]
+    pub timestamp: DateTime<Utc>,
+    #[serde(default, borrow)]
+    pub source: Cow<'a, str>,
+    #[serde(default, rename = "data")]
+    _data: AnyObject,
+}
+
+impl<'a> EventHead<'a> {
+    /// Accepts exactly the records [`Event::from_json`] accepts.
+    pub fn from_json(raw: &'a str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(raw)
+    }
+}
+
+/// A JSON object, skipped.
+#[derive(Debug, Default)]
+struct AnyObject;
+
+impl<'de> Deserialize<'de> for AnyObject {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Skip;
+        impl<'de> serde::de::Visitor<'de> for Skip {
+            type Value = AnyObject;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<AnyObject, A::Error> {
+                while map.next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?.is_some() {}
+                Ok(AnyObject)
+            }
+        }
+        d.deserialize_map(Skip)
+    }
+}
+
 mod rfc3339 {
     use super::*;
     use serde::{Deserializer, Serializer};
@@ -173,6 +219,34 @@ pub struct ArtifactRef {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_head_accepts_exactly_what_the_event_accepts() {
+        let ts = r#""timestamp":"2026-11-26T08:00:00.000Z""#;
+        let cases = [
+            format!(r#"{{"id":"e1","type":"vm.created",{ts},"source":"s","data":{{"a":[1,{{"b":null}}]}}}}"#),
+            format!(r#"{{"id":"e\"2","type":"vm.created",{ts}}}"#),
+            format!(r#"{{"id":"e3","type":"vm.created",{ts},"data":null}}"#),
+            format!(r#"{{"id":"e4","type":"vm.created",{ts},"data":[1]}}"#),
+            format!(r#"{{"id":"e5","type":"vm.created",{ts},"data":{{"a":}}}}"#),
+            format!(r#"{{"id":5,"type":"vm.created",{ts}}}"#),
+            format!(r#"{{"id":"e7","type":"vm.created",{ts},"source":null}}"#),
+            r#"{"id":"e8","type":"vm.created","timestamp":"yesterday"}"#.to_owned(),
+            format!(r#"{{"type":"vm.created",{ts}}}"#),
+            format!(r#"{{"id":"e10","type":"vm.created",{ts},"extra":true}}"#),
+            format!(r#"{{"id":"e11","type":"vm.created",{ts}}} trailing"#),
+        ];
+        for raw in &cases {
+            let (head, full) = (EventHead::from_json(raw), Event::from_json(raw));
+            assert_eq!(head.is_ok(), full.is_ok(), "{raw}");
+            if let (Ok(head), Ok(full)) = (head, full) {
+                assert_eq!(
+                    (head.id.as_ref(), head.kind.as_ref(), head.timestamp),
+                    (full.id.as_str(), full.kind.as_str(), full.timestamp)
+                );
+            }
+        }
+    }
 
     #[test]
     fn wire_format_round_trips_with_type_and_rfc3339() {

@@ -208,7 +208,7 @@ async fn a_route_another_dispatcher_is_running_is_not_run_twice() {
     let record = event("evt-held", "task.completed");
     let first = tokio::spawn({
         let record = record.clone();
-        async move { a.process(&record).await.map(|(_, outcome)| outcome) }
+        async move { a.process(&record).await.map(|p| p.outcome) }
     });
     let started = aetherium_tests::wait::until(Duration::from_secs(5), || {
         let held = held.clone();
@@ -224,25 +224,33 @@ async fn a_route_another_dispatcher_is_running_is_not_run_twice() {
     }
     gate.add_permits(1);
     assert_eq!(first.await.expect("join").expect("the first finishes"), dispatch::Outcome::Dispatched);
-    let (_, outcome) = b.process(&record).await.expect("the retry");
-    assert_eq!(outcome, dispatch::Outcome::AlreadyDone);
+    assert_eq!(b.process(&record).await.expect("the retry").outcome, dispatch::Outcome::AlreadyDone);
     assert_eq!(held.runs(), 1);
 }
 
 #[tokio::test]
 async fn a_claim_check_is_resolved_and_a_missing_claim_fails() {
     let (d, bus, store) = dispatcher(vec![]);
-    let published = count_published(&bus, "custom.big").await;
+    let blob = Arc::new(AtomicUsize::new(0));
+    let seen = blob.clone();
+    bus.subscribe(
+        "custom.big",
+        handler(move |event| {
+            seen.store(event.data_str("blob").map_or(0, str::len), Ordering::SeqCst);
+            async { Ok(()) }
+        }),
+    )
+    .await
+    .expect("subscribe");
     let queue = MemoryQueue::default();
     let data = json!({"blob": "x".repeat(300 * 1024)}).as_object().cloned().unwrap_or_default();
     let big = Event::new("custom.big", "test", data).to_json();
     claim::enqueue(&queue, store.as_ref(), &big).await.expect("enqueue");
     let msg = queue.receive(1, Duration::from_secs(1)).await.expect("receive").remove(0);
     assert!(msg.body.len() < 200);
-    let (ev, _) = d.process(&msg.body).await.expect("resolved");
-    assert_eq!(ev.data["blob"].as_str().map(str::len), Some(300 * 1024));
+    assert_eq!(d.process(&msg.body).await.expect("resolved").topic, "custom.big");
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(published.load(Ordering::SeqCst), 1);
+    assert_eq!(blob.load(Ordering::SeqCst), 300 * 1024, "the whole event was published");
     let err = d.process(r#"{"claim_check":"claim:gone"}"#).await.expect_err("missing");
     assert!(err.to_string().contains("claim:gone"), "{err}");
 }
@@ -276,4 +284,47 @@ async fn a_poison_message_reaches_the_dead_letter_queue_and_its_neighbours_are_u
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].body, "{\"this is\": \"poison\"}");
     assert_eq!(published.load(Ordering::SeqCst), 2, "both neighbours were dispatched once");
+}
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("lock").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn each_log_line_of_a_record_carries_its_event_id_even_behind_a_claim_check() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_max_level(tracing::Level::INFO)
+        .with_current_span(true)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    rt.block_on(async {
+        let (d, _, store) = dispatcher(vec![Rule::new("custom.*", Fake::new("route", Behaviour::Ok))]);
+        let queue = MemoryQueue::default();
+        let data = json!({"blob": "x".repeat(300 * 1024)}).as_object().cloned().unwrap_or_default();
+        let big = Event::new("custom.big", "test", data).with_id("evt-claimed").to_json();
+        claim::enqueue(&queue, store.as_ref(), &big).await.expect("enqueue");
+        let msg = queue.receive(1, Duration::from_secs(1)).await.expect("receive").remove(0);
+        d.process_isolated(&msg.id, &msg.body).await.expect("dispatched");
+    });
+    let text = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf8");
+    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
+    for message in ["route succeeded", "event dispatched"] {
+        let line =
+            lines.iter().find(|l| l["fields"]["message"] == message).unwrap_or_else(|| panic!("{message}: {text}"));
+        assert_eq!(line["span"]["event_id"], "evt-claimed", "{line}");
+    }
 }

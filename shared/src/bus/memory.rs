@@ -33,6 +33,20 @@ impl EventBus for MemoryBus {
         Ok(())
     }
 
+    async fn publish_json(&self, topic: &str, json: &str) -> Result<(), BackendError> {
+        // Parsed only when a subscriber wants it.
+        let wanted = {
+            let subs = self.subscriptions.lock().unwrap_or_else(|p| p.into_inner());
+            subs.iter().any(|s| if s.glob { glob::matches(&s.pattern, topic) } else { s.pattern == topic })
+        };
+        if !wanted {
+            return Ok(());
+        }
+        let event =
+            Event::from_json(json).map_err(|e| BackendError::rejected("memory bus", format!("not an event: {e}")))?;
+        self.publish(topic, &event).await
+    }
+
     async fn subscribe(&self, pattern: &str, handler: Handler) -> Result<SubscriptionId, BackendError> {
         let id = SubscriptionId(self.next_id.fetch_add(1, Ordering::Relaxed) + 1);
         let sub = Subscription::new(id, pattern, handler);

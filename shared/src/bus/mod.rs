@@ -37,7 +37,14 @@ pub struct SubscriptionId(pub u64);
 #[async_trait]
 pub trait EventBus: Send + Sync + std::fmt::Debug {
     /// Publish `event` on `topic`. Returns once the bus has accepted it.
-    async fn publish(&self, topic: &str, event: &Event) -> Result<(), BackendError>;
+    async fn publish(&self, topic: &str, event: &Event) -> Result<(), BackendError> {
+        self.publish_json(topic, &event.to_json()).await
+    }
+
+    /// Publish an event already in its wire form (a queue record as received), so that
+    /// forwarding it does not build and re-serialise its payload. `json` must hold an
+    /// [`Event`].
+    async fn publish_json(&self, topic: &str, json: &str) -> Result<(), BackendError>;
 
     /// Subscribe to an exact topic (`vm.created`) or a Redis glob pattern (`vm.*`).
     /// Returns once the subscription is active: an event published afterwards reaches it.

@@ -83,14 +83,13 @@ impl RedisBus {
 
 #[async_trait]
 impl EventBus for RedisBus {
-    async fn publish(&self, topic: &str, event: &Event) -> Result<(), BackendError> {
-        let json = event.to_json();
+    async fn publish_json(&self, topic: &str, json: &str) -> Result<(), BackendError> {
         // MULTI/EXEC: subscribers and the replay stream see the same set of events.
         let mut pipe = redis::pipe();
         pipe.atomic()
             .cmd("PUBLISH")
             .arg(topic)
-            .arg(&json)
+            .arg(json)
             .ignore()
             .cmd("XADD")
             .arg(&self.stream_key)
@@ -101,7 +100,7 @@ impl EventBus for RedisBus {
             .arg("topic")
             .arg(topic)
             .arg("event")
-            .arg(&json)
+            .arg(json)
             .ignore();
         self.redis.query_pipe(&pipe).await
     }
