@@ -136,24 +136,68 @@ impl<'a> EventHead<'a> {
     }
 }
 
-/// A JSON object, skipped.
+/// A JSON object, read the way a full parse reads it and then dropped.
 #[derive(Debug, Default)]
 struct AnyObject;
 
 impl<'de> Deserialize<'de> for AnyObject {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Skip;
-        impl<'de> serde::de::Visitor<'de> for Skip {
+        struct Object;
+        impl<'de> serde::de::Visitor<'de> for Object {
             type Value = AnyObject;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("a JSON object")
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<AnyObject, A::Error> {
-                while map.next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?.is_some() {}
+                while map.next_entry::<Checked, Checked>()?.is_some() {}
                 Ok(AnyObject)
             }
         }
-        d.deserialize_map(Skip)
+        d.deserialize_map(Object)
+    }
+}
+
+/// Any JSON value, checked as a `serde_json::Value` would be (escapes decoded, surrogates
+/// paired, numbers in range) without building it. `IgnoredAny` checks less, and a record it
+/// let through would fail later, after the event was published.
+struct Checked;
+
+impl<'de> Deserialize<'de> for Checked {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(Checked)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Checked {
+    type Value = Checked;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_unit<E>(self) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
+        while seq.next_element::<Checked>()?.is_some() {}
+        Ok(Checked)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
+        while map.next_entry::<Checked, Checked>()?.is_some() {}
+        Ok(Checked)
     }
 }
 
@@ -235,6 +279,10 @@ mod tests {
             format!(r#"{{"type":"vm.created",{ts}}}"#),
             format!(r#"{{"id":"e10","type":"vm.created",{ts},"extra":true}}"#),
             format!(r#"{{"id":"e11","type":"vm.created",{ts}}} trailing"#),
+            format!(r#"{{"id":"e12","type":"vm.created",{ts},"data":{{"s":"\ud800"}}}}"#),
+            format!(r#"{{"id":"e13","type":"vm.created",{ts},"data":{{"s":"\ud83d\ude80","n":1e400}}}}"#),
+            format!(r#"{{"id":"e14","type":"vm.created",{ts},"data":{{"s":"\x"}}}}"#),
+            format!(r#"{{"id":"e15","type":"vm.created",{ts},"data":{{"a":1,"a":2}}}}"#),
         ];
         for raw in &cases {
             let (head, full) = (EventHead::from_json(raw), Event::from_json(raw));
