@@ -3,6 +3,7 @@
 
 pub mod fixtures;
 pub mod github_fake;
+pub mod logs;
 pub mod redis_server;
 pub mod runner;
 pub mod runtime_api;

@@ -8,8 +8,7 @@ use aetherium::{App, Event, bus::MemoryBus};
 use aetherium_tests::config;
 use bytes::Bytes;
 use serde_json::json;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -19,19 +18,6 @@ const API_TOKEN: &str = "CANARY-api-token-77aa";
 const GH_TOKEN: &str = "CANARY-ghp-token-31f0";
 const BOT_TOKEN: &str = "CANARY-xoxb-token-c4d8";
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("lock").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 async fn send(app: &App, route: Route, req: http::request::Builder, body: &[u8], out: &mut Vec<String>) {
     let resp = api::handle(app, route, req.body(Bytes::copy_from_slice(body)).expect("req")).await;
     out.push(format!("{} {}", resp.status(), String::from_utf8_lossy(resp.body())));
@@ -39,16 +25,7 @@ async fn send(app: &App, route: Route, req: http::request::Builder, body: &[u8],
 
 #[test]
 fn no_secret_or_signature_reaches_a_log_line_or_a_response() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_max_level(tracing::Level::TRACE)
-        .with_current_span(true)
-        .with_span_list(true)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = aetherium_tests::logs::capture(tracing::Level::TRACE);
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let mut responses = Vec::new();
     let mut signatures = Vec::new();
@@ -170,7 +147,7 @@ fn no_secret_or_signature_reaches_a_log_line_or_a_response() {
         );
         d.process(&vm.to_json()).await.expect("slack message");
     });
-    let logs = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf8");
+    let logs = captured.text();
     assert!(
         logs.contains("webhook signature rejected") && logs.contains("slack signature rejected"),
         "the troubleshooting lines are there"

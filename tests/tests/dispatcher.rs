@@ -286,30 +286,9 @@ async fn a_poison_message_reaches_the_dead_letter_queue_and_its_neighbours_are_u
     assert_eq!(published.load(Ordering::SeqCst), 2, "both neighbours were dispatched once");
 }
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("lock").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[test]
 fn each_log_line_of_a_record_carries_its_event_id_even_behind_a_claim_check() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_max_level(tracing::Level::INFO)
-        .with_current_span(true)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = aetherium_tests::logs::capture(tracing::Level::INFO);
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     rt.block_on(async {
         let (d, _, store) = dispatcher(vec![Rule::new("custom.*", Fake::new("route", Behaviour::Ok))]);
@@ -320,7 +299,7 @@ fn each_log_line_of_a_record_carries_its_event_id_even_behind_a_claim_check() {
         let msg = queue.receive(1, Duration::from_secs(1)).await.expect("receive").remove(0);
         d.process_isolated(&msg.id, &msg.body).await.expect("dispatched");
     });
-    let text = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf8");
+    let text = captured.text();
     let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
     for message in ["route succeeded", "event dispatched"] {
         let line =

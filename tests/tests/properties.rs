@@ -139,8 +139,7 @@ impl Action for Counter {
 
 /// A real event record: GitHub's pull_request.opened example as an event's data.
 fn record() -> String {
-    let payload: serde_json::Value =
-        serde_json::from_slice(&fixtures::github("pull_request-opened")).expect("fixture");
+    let payload: serde_json::Value = serde_json::from_slice(&fixtures::github("pull_request-opened")).expect("fixture");
     let data = payload.as_object().cloned().unwrap_or_default();
     Event::new("github.pull_request.opened", "github", data).with_id("evt-prop").to_json()
 }
