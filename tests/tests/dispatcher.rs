@@ -185,13 +185,16 @@ async fn a_panicking_route_fails_only_its_own_record() {
 async fn a_route_that_panics_keeps_what_the_routes_before_it_did() {
     let first = Fake::new("first", Behaviour::Ok);
     let boom = Fake::new("boom", Behaviour::PanicOn("evt-p"));
-    let (d, _, _) = dispatcher(vec![Rule::new("vm.*", first.clone()), Rule::new("vm.*", boom.clone())]);
+    let (d, _, store) = dispatcher(vec![Rule::new("vm.*", first.clone()), Rule::new("vm.*", boom.clone())]);
     let record = event("evt-p", "vm.created");
     for _ in 0..2 {
         assert!(matches!(d.process_isolated("m-1", &record).await, Err(DispatchError::Panicked)));
     }
     assert_eq!(first.runs(), 1, "the route that succeeded is not run again");
-    assert_eq!(boom.runs(), 2);
+    assert_eq!(boom.runs(), 2, "the panicking route was released, so its retry ran it");
+    // Marked done, not left `running` for two minutes (which would also stop a rerun, but
+    // would hold every retry of the record back as locked).
+    assert_eq!(store.get("done:evt-p:first").await.expect("get").as_deref(), Some("done"));
 }
 
 #[tokio::test]
