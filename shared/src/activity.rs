@@ -42,8 +42,11 @@ impl ActivityLog {
     /// Append an entry. A store failure is logged, never returned: the log must not turn a
     /// success into a failure.
     pub async fn record(&self, component: &str, level: Level, message: impl Into<String>, event_id: Option<&str>) {
-        let line = line(component, level, message.into(), event_id);
-        if let Err(error) = self.store.log_append(KEY, &line, CAP).await {
+        self.append(Self::op(component, level, message, event_id)).await;
+    }
+
+    async fn append(&self, entry: Write) {
+        if let Err(error) = self.store.apply(&[entry]).await {
             tracing::warn!(%error, "could not append to the activity log");
         }
     }
@@ -62,11 +65,7 @@ impl ActivityLog {
         outcome: Result<(), &IntegrationError>,
         event_id: Option<&str>,
     ) {
-        if let Write::LogAppend { entry, .. } = Self::outcome_op(component, what, outcome, event_id)
-            && let Err(error) = self.store.log_append(KEY, &entry, CAP).await
-        {
-            tracing::warn!(%error, "could not append to the activity log");
-        }
+        self.append(Self::outcome_op(component, what, outcome, event_id)).await;
     }
 
     /// [`ActivityLog::outcome`] as a write for a batch ([`Store::apply`]).

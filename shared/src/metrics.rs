@@ -58,11 +58,8 @@ impl Metrics {
 
     /// Count one. A store failure is logged; metrics never fail the work they count.
     pub async fn incr(&self, name: &str, labels: &[(&str, &str)]) {
-        if let Err(error) = self.store.hash_incr(KEY, &series(name, labels), 1).await {
+        if let Err(error) = self.store.apply(&[self.op(name, labels)]).await {
             tracing::debug!(%error, metric = name, "metric not recorded");
-        }
-        if self.emf {
-            emit_emf(name, labels);
         }
     }
 

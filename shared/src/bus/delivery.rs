@@ -60,4 +60,9 @@ impl Subscription {
         let mailbox = Mailbox::spawn(id, pattern.to_owned(), handler);
         Self { id, pattern: pattern.to_owned(), glob: glob::is_glob(pattern), mailbox }
     }
+
+    /// Whether an event on `topic` is for this subscription, by Redis's rules.
+    pub(crate) fn matches(&self, topic: &str) -> bool {
+        if self.glob { glob::matches(&self.pattern, topic) } else { self.pattern == topic }
+    }
 }

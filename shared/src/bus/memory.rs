@@ -1,7 +1,7 @@
 //! The in-process bus: the embedded default and a test double with Redis's semantics.
 
 use super::delivery::Subscription;
-use super::{EventBus, Handler, SubscriptionId, glob};
+use super::{EventBus, Handler, SubscriptionId};
 use crate::error::BackendError;
 use crate::event::Event;
 use async_trait::async_trait;
@@ -25,8 +25,7 @@ impl EventBus for MemoryBus {
     async fn publish(&self, topic: &str, event: &Event) -> Result<(), BackendError> {
         let subs = self.subscriptions.lock().unwrap_or_else(|p| p.into_inner());
         for sub in subs.iter() {
-            let hit = if sub.glob { glob::matches(&sub.pattern, topic) } else { sub.pattern == topic };
-            if hit {
+            if sub.matches(topic) {
                 sub.mailbox.deliver(event.clone());
             }
         }
@@ -37,7 +36,7 @@ impl EventBus for MemoryBus {
         // Parsed only when a subscriber wants it.
         let wanted = {
             let subs = self.subscriptions.lock().unwrap_or_else(|p| p.into_inner());
-            subs.iter().any(|s| if s.glob { glob::matches(&s.pattern, topic) } else { s.pattern == topic })
+            subs.iter().any(|s| s.matches(topic))
         };
         if !wanted {
             return Ok(());

@@ -109,10 +109,15 @@ impl SlackClient {
             let error = result.as_ref().err().map(IntegrationError::from);
             writes.push(ActivityLog::outcome_op("slack", what, error.as_ref().map_or(Ok(()), Err), None));
         }
-        if let Err(error) = self.store.apply(&writes).await {
-            tracing::debug!(%error, "Slack call not counted");
-        }
+        self.record(&writes).await;
         result
+    }
+
+    /// The request counter and activity lines; a store failure never fails the call.
+    async fn record(&self, writes: &[Write]) {
+        if let Err(error) = self.store.apply(writes).await {
+            tracing::debug!(%error, "Slack call not recorded");
+        }
     }
 
     fn count_op(&self, method: &str, result: Result<(), &SlackError>) -> Write {
@@ -177,10 +182,7 @@ impl SlackClient {
                 LimitError::Backend(b) => SlackError::Unavailable(format!("pacing store: {b}")),
             };
             // No request was made, so none is counted.
-            let line = ActivityLog::outcome_op("slack", &what, Err(&IntegrationError::from(&e)), None);
-            if let Err(error) = self.store.apply(&[line]).await {
-                tracing::debug!(%error, "activity line not written");
-            }
+            self.record(&[ActivityLog::outcome_op("slack", &what, Err(&IntegrationError::from(&e)), None)]).await;
             return Err(e);
         }
         let mut body = json!({ "channel": channel, "text": text });
@@ -238,9 +240,7 @@ impl SlackClient {
         })
         .await;
         let result = outcome.map_err(SlackError::Unavailable).and_then(|r| r);
-        if let Err(error) = self.store.apply(&[self.count_op("response_url", result.as_ref().map(drop))]).await {
-            tracing::debug!(%error, "response_url call not counted");
-        }
+        self.record(&[self.count_op("response_url", result.as_ref().map(drop))]).await;
         result
     }
 }
