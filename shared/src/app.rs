@@ -93,6 +93,22 @@ impl App {
         Ok(app)
     }
 
+    /// For a long-running host (the local runner): open the store's connection once at start,
+    /// so that a setting the backend cannot work with (a Redis cluster given a database other
+    /// than 0) stops start-up with its message. A backend that is only down is left to heal
+    /// by itself. Lambda functions skip this: their cold start connects nothing, and the same
+    /// message is their first request's error.
+    pub async fn preflight(&self) -> Result<(), StartupError> {
+        match self.store.health().await {
+            Err(e @ BackendError::Misconfigured { .. }) => Err(StartupError::Setting(e.to_string())),
+            Err(error) => {
+                tracing::warn!(%error, store = self.store.kind(), "the store is not reachable yet; carrying on");
+                Ok(())
+            }
+            Ok(()) => Ok(()),
+        }
+    }
+
     /// Register the built-in integrations the config enables. A GitHub App key that cannot
     /// be read is a start-up error naming the setting.
     pub fn register_builtin(&self) -> Result<(), StartupError> {

@@ -71,14 +71,35 @@ pub struct Dispatcher {
     metrics: Metrics,
 }
 
+/// An event's keys all carry its id as one hash tag, `evt:{<id>}:...`, so that on a Redis
+/// cluster they share a slot and its route marks and done key change in one MULTI. The id is
+/// escaped (`%`, `{`, `}`, `:`), so no id, whatever its characters, can close the tag early
+/// or spell another event's key.
+fn event_key(event_id: &str, suffix: std::fmt::Arguments<'_>) -> String {
+    let mut key = String::with_capacity(event_id.len() + 16);
+    key.push_str("evt:{");
+    for c in event_id.chars() {
+        match c {
+            '%' => key.push_str("%25"),
+            ':' => key.push_str("%3A"),
+            '{' => key.push_str("%7B"),
+            '}' => key.push_str("%7D"),
+            c => key.push(c),
+        }
+    }
+    key.push_str("}:");
+    std::fmt::Write::write_fmt(&mut key, suffix).expect("writing to a String");
+    key
+}
+
 fn done_key(event_id: &str) -> String {
-    format!("done:{event_id}")
+    event_key(event_id, format_args!("done"))
 }
 
 /// One key per (event, route): `running` while a dispatcher holds it (the lock), then `done`
 /// or `failed`, so a retry or a second dispatcher claims and checks it in one step.
 fn route_key(event_id: &str, action: &str) -> String {
-    format!("done:{event_id}:{action}")
+    event_key(event_id, format_args!("route:{action}"))
 }
 
 const RUNNING: &str = "running";
@@ -274,5 +295,26 @@ pub async fn delay_retry(queue: &dyn WorkQueue, msg: &QueueMessage, error: &Disp
         && let Err(e) = queue.retry_after(&msg.receipt, after).await
     {
         tracing::warn!(error = %e, message_id = %msg.id, "could not delay the record's retry");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{done_key, route_key};
+    use crate::redis_conn::hash_tag;
+
+    #[test]
+    fn an_events_keys_share_one_hash_tag_and_no_id_reaches_another_events_keys() {
+        assert_eq!(done_key("evt-1"), "evt:{evt-1}:done");
+        assert_eq!(route_key("evt-1", "github.task_completed"), "evt:{evt-1}:route:github.task_completed");
+        assert_eq!(hash_tag(&done_key("a:b")), hash_tag(&route_key("a:b", "r")));
+        // A derived id used to be `<source>:<route>`, whose done key was the source's route mark.
+        assert_ne!(done_key("src:r"), route_key("src", "r"));
+        for id in ["x}:route:r", "x{y}", "100%", "a%3Ab"] {
+            let key = done_key(id);
+            assert_eq!(key.matches('{').count(), 1, "{key}");
+            assert_eq!(key.matches('}').count(), 1, "{key}");
+        }
+        assert_ne!(done_key("a%3Ab"), done_key("a:b"));
     }
 }

@@ -9,6 +9,9 @@ pub enum BackendError {
     Timeout { backend: &'static str },
     #[error("{backend} rejected the request: {reason}")]
     Rejected { backend: &'static str, reason: String },
+    /// A setting the backend cannot work with; the reason names the setting to change.
+    #[error("{backend} is misconfigured: {reason}")]
+    Misconfigured { backend: &'static str, reason: String },
 }
 
 impl BackendError {
@@ -26,6 +29,7 @@ impl BackendError {
             Self::Unavailable { .. } => "unreachable",
             Self::Timeout { .. } => "timed out",
             Self::Rejected { .. } => "request rejected",
+            Self::Misconfigured { .. } => "misconfigured",
         }
     }
 }

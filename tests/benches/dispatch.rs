@@ -6,6 +6,7 @@
 
 use aetherium::redis_conn::RedisHandle;
 use aetherium::{App, Event, bus::RedisBus, queue::MemoryQueue, store::RedisStore};
+use aetherium_tests::redis_server::Shape;
 use aetherium_tests::{RedisServer, config};
 use futures_util::StreamExt;
 use std::sync::Arc;
@@ -132,6 +133,15 @@ fn main() {
     let rate = run(1, n, 3 * n, &redis.url(), &slack, bare.to_str().expect("utf8"));
     println!("dispatcher, 1 instance, no route (bus and idempotency only): {rate:.0} events/s");
     rates.push(("dispatcher, no route".into(), rate));
+    // ElastiCache Serverless presents one cluster-mode endpoint owning every slot: the same
+    // load there, where an event's writes go as one MULTI per hash tag.
+    let cluster = rt.block_on(RedisServer::start_shape(Shape::OneNodeCluster));
+    let rate = run(1, n, 4 * n, &cluster.url(), &slack, routes);
+    println!("dispatcher, 1 instance, one-node cluster (the ElastiCache Serverless shape): {rate:.0} events/s");
+    if let Some((_, standalone)) = rates.first() {
+        println!("dispatcher, one-node cluster / standalone: {:.1}%", 100.0 * rate / standalone);
+    }
+    drop(cluster);
     let rate = rt.block_on(http_floor(&slack, n));
     println!("the HTTP call alone (reqwest to the stand-in Slack, {IN_FLIGHT} in flight): {rate:.0} calls/s");
 

@@ -1,71 +1,227 @@
-//! A private `redis-server` per test, on its own port, killed on drop.
+//! A private Redis deployment per test, on free ports, killed on drop: a standalone server,
+//! a one-node cluster owning all 16,384 slots (how ElastiCache Serverless presents itself),
+//! or a three-master cluster (how a sharded ElastiCache or a self-run cluster does).
 
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+/// The Redis shapes a user deploys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    Standalone,
+    /// `--cluster-enabled yes` with `CLUSTER ADDSLOTSRANGE 0 16383` on one node.
+    OneNodeCluster,
+    /// Three masters, no replicas, slots split in thirds.
+    ThreeMasters,
+}
+
+impl Shape {
+    pub const ALL: [Shape; 3] = [Shape::Standalone, Shape::OneNodeCluster, Shape::ThreeMasters];
+
+    fn nodes(self) -> usize {
+        match self {
+            Shape::Standalone | Shape::OneNodeCluster => 1,
+            Shape::ThreeMasters => 3,
+        }
+    }
+}
+
 #[derive(Debug)]
-pub struct RedisServer {
+struct Node {
     port: u16,
     child: Option<Child>,
 }
 
+#[derive(Debug)]
+pub struct RedisServer {
+    shape: Shape,
+    nodes: Vec<Node>,
+    /// Where cluster nodes keep `nodes.conf`, so a restarted node rejoins with its slots.
+    dir: PathBuf,
+}
+
 impl RedisServer {
-    /// Start `redis-server` (or `$REDIS_SERVER`) on a free port, without persistence, and
-    /// wait until it answers PING.
+    /// A standalone `redis-server` (or `$REDIS_SERVER`) without persistence, answering PING.
     pub async fn start() -> Self {
-        let mut server = Self { port: crate::free_port(), child: None };
-        server.spawn().await;
+        Self::start_shape(Shape::Standalone).await
+    }
+
+    /// A deployment of the given shape, ready: a cluster reports `cluster_state:ok` on every
+    /// node and every node knows every master.
+    pub async fn start_shape(shape: Shape) -> Self {
+        let dir = std::env::temp_dir().join(format!("aetherium-redis-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("temp dir for redis");
+        let nodes = (0..shape.nodes()).map(|_| Node { port: crate::free_port(), child: None }).collect();
+        let mut server = Self { shape, nodes, dir };
+        for i in 0..server.nodes.len() {
+            server.spawn(i).await;
+        }
+        if shape != Shape::Standalone {
+            server.form_cluster().await;
+        }
         server
     }
 
+    pub fn shape(&self) -> Shape {
+        self.shape
+    }
+
+    /// The first node's port.
     pub fn port(&self) -> u16 {
-        self.port
+        self.nodes[0].port
     }
 
+    /// The URL a user would configure: the first node, database 0.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
+        node_url(self.nodes[0].port)
     }
 
-    async fn spawn(&mut self) {
+    /// Every node's URL, the first one first.
+    pub fn node_urls(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| node_url(n.port)).collect()
+    }
+
+    fn cluster(&self) -> bool {
+        self.shape != Shape::Standalone
+    }
+
+    async fn spawn(&mut self, i: usize) {
         let binary = std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".to_owned());
-        let child = Command::new(&binary)
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot start `{binary}` ({e}); run the suite with scripts/test, which installs it")
-            });
-        self.child = Some(child);
-        let client = redis::Client::open(self.url()).expect("redis url");
-        let ready = crate::wait::until(Duration::from_secs(10), || {
-            let client = client.clone();
+        let port = self.nodes[i].port.to_string();
+        let mut args = vec!["--port", &port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"];
+        let conf = format!("nodes-{port}.conf");
+        let dir = self.dir.to_string_lossy().into_owned();
+        if self.cluster() {
+            args.extend(["--cluster-enabled", "yes", "--cluster-config-file", &conf, "--dir", &dir]);
+            args.extend(["--cluster-node-timeout", "2000"]);
+        }
+        let child =
+            Command::new(&binary).args(&args).stdout(Stdio::null()).stderr(Stdio::inherit()).spawn().unwrap_or_else(
+                |e| panic!("cannot start `{binary}` ({e}); run the suite with scripts/test, which installs it"),
+            );
+        self.nodes[i].child = Some(child);
+        let port = self.nodes[i].port;
+        let ready = crate::wait::until(Duration::from_secs(10), || async move {
+            command::<String>(port, &mut redis::cmd("PING")).await.ok()
+        })
+        .await;
+        assert!(ready.is_some(), "redis-server on port {port} did not answer PING within 10 s");
+    }
+
+    async fn form_cluster(&self) {
+        let n = self.nodes.len() as u32;
+        for (i, node) in self.nodes.iter().enumerate() {
+            let (first, last) = (16384 * i as u32 / n, 16384 * (i as u32 + 1) / n - 1);
+            command::<()>(node.port, redis::cmd("CLUSTER").arg("ADDSLOTSRANGE").arg(first).arg(last))
+                .await
+                .expect("CLUSTER ADDSLOTSRANGE");
+        }
+        for node in &self.nodes[1..] {
+            command::<()>(self.nodes[0].port, redis::cmd("CLUSTER").arg("MEET").arg("127.0.0.1").arg(node.port))
+                .await
+                .expect("CLUSTER MEET");
+        }
+        self.wait_cluster_ok().await;
+    }
+
+    /// Every node answers `cluster_state:ok` and knows all the masters.
+    async fn wait_cluster_ok(&self) {
+        let ports: Vec<u16> = self.nodes.iter().map(|n| n.port).collect();
+        let masters = ports.len();
+        let ok = crate::wait::until(Duration::from_secs(30), || {
+            let ports = ports.clone();
             async move {
-                let mut conn = client.get_multiplexed_async_connection().await.ok()?;
-                redis::cmd("PING").query_async::<String>(&mut conn).await.ok()
+                for port in ports {
+                    let info: String = command(port, redis::cmd("CLUSTER").arg("INFO")).await.ok()?;
+                    let known = format!("cluster_known_nodes:{masters}");
+                    if !(info.contains("cluster_state:ok") && info.contains(&known)) {
+                        return None;
+                    }
+                }
+                Some(())
             }
         })
         .await;
-        assert!(ready.is_some(), "redis-server on port {} did not answer PING within 10 s", self.port);
+        assert!(ok.is_some(), "the {:?} cluster on {ports:?} did not reach cluster_state:ok within 30 s", self.shape);
     }
 
-    /// Kill the server (SIGKILL: no goodbye to clients, as in a crash).
+    /// Kill every node (SIGKILL: no goodbye to clients, as in a crash).
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
+        for i in 0..self.nodes.len() {
+            self.kill_node(i);
+        }
+    }
+
+    /// Kill one node of the deployment.
+    pub fn kill_node(&mut self, i: usize) {
+        if let Some(mut child) = self.nodes[i].child.take() {
             let _ = child.kill();
             let _ = child.wait();
         }
     }
 
-    /// Start again on the same port, empty.
+    /// Start every node again on the same ports, with no data; a cluster keeps its
+    /// membership and slots (`nodes.conf`) and is ready when this returns.
     pub async fn restart(&mut self) {
         self.kill();
-        self.spawn().await;
+        for i in 0..self.nodes.len() {
+            self.spawn(i).await;
+        }
+        if self.cluster() {
+            self.wait_cluster_ok().await;
+        }
+    }
+
+    /// Start one killed node again; the cluster is ready when this returns.
+    pub async fn restart_node(&mut self, i: usize) {
+        self.kill_node(i);
+        self.spawn(i).await;
+        if self.cluster() {
+            self.wait_cluster_ok().await;
+        }
     }
 }
 
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+fn node_url(port: u16) -> String {
+    format!("redis://127.0.0.1:{port}/0")
+}
+
+/// One command on one node, over a fresh plain connection.
+async fn command<T: redis::FromRedisValue>(port: u16, cmd: &mut redis::Cmd) -> redis::RedisResult<T> {
+    let client = redis::Client::open(node_url(port))?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    cmd.query_async(&mut conn).await
+}
+
+/// Test bodies run once per Redis shape, each in its own test: `per_shape!(case, ...)`
+/// expands to a module per case with `standalone`, `one_node_cluster` and `three_masters`,
+/// each calling `case(RedisServer)`.
+#[macro_export]
+macro_rules! per_shape {
+    ($($case:ident),* $(,)?) => {
+        $(
+            mod $case {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn standalone() {
+                    super::$case($crate::RedisServer::start_shape($crate::redis_server::Shape::Standalone).await).await;
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn one_node_cluster() {
+                    super::$case($crate::RedisServer::start_shape($crate::redis_server::Shape::OneNodeCluster).await).await;
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn three_masters() {
+                    super::$case($crate::RedisServer::start_shape($crate::redis_server::Shape::ThreeMasters).await).await;
+                }
+            }
+        )*
+    };
 }

@@ -151,7 +151,25 @@ macro_rules! contract {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
-                    let server = aetherium_tests::RedisServer::start().await;
+                    let server = aetherium_tests::RedisServer::start_shape(aetherium_tests::redis_server::Shape::Standalone).await;
+                    super::$case(super::redis(&server)).await;
+                }
+            )*
+        }
+        mod one_node_cluster_bus {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let server = aetherium_tests::RedisServer::start_shape(aetherium_tests::redis_server::Shape::OneNodeCluster).await;
+                    super::$case(super::redis(&server)).await;
+                }
+            )*
+        }
+        mod three_masters_bus {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let server = aetherium_tests::RedisServer::start_shape(aetherium_tests::redis_server::Shape::ThreeMasters).await;
                     super::$case(super::redis(&server)).await;
                 }
             )*
@@ -168,38 +186,44 @@ contract!(
     a_failing_or_panicking_handler_stops_nothing,
 );
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_publish_uses_the_topic_as_channel_and_appends_to_the_stream() {
-    let server = RedisServer::start().await;
+/// `redis-cli SUBSCRIBE` on every node of the deployment hears a publish: classic pub/sub
+/// is cluster-wide, and the replay stream gets the event too.
+async fn publish_uses_the_topic_as_channel_and_appends_to_the_stream(server: RedisServer) {
     let bus = redis(&server);
-    // A plain Redis client, as `redis-cli SUBSCRIBE github.pull_request.opened` would be.
-    let client = redis::Client::open(server.url()).expect("url");
-    let (mut sink, mut stream) = client.get_async_pubsub().await.expect("pubsub").split();
-    sink.subscribe("github.pull_request.opened").await.expect("subscribe");
+    let mut listeners = Vec::new();
+    for url in server.node_urls() {
+        let client = redis::Client::open(url).expect("url");
+        let (mut sink, stream) = client.get_async_pubsub().await.expect("pubsub").split();
+        sink.subscribe("github.pull_request.opened").await.expect("subscribe");
+        listeners.push((sink, stream));
+    }
 
     let e = event("github.pull_request.opened", 7);
     bus.publish("github.pull_request.opened", &e).await.expect("publish");
 
     use futures_util::StreamExt;
-    let msg = tokio::time::timeout(WAIT, stream.next()).await.expect("message").expect("stream open");
-    assert_eq!(msg.get_channel_name(), "github.pull_request.opened");
-    let got: serde_json::Value = serde_json::from_slice(msg.get_payload_bytes()).expect("JSON payload");
-    assert_eq!(got["id"], e.id.as_str());
-    assert_eq!(got["type"], "github.pull_request.opened");
-    assert!(got["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')));
+    for (_, stream) in &mut listeners {
+        let msg = tokio::time::timeout(WAIT, stream.next()).await.expect("message on every node").expect("stream open");
+        assert_eq!(msg.get_channel_name(), "github.pull_request.opened");
+        let got: serde_json::Value = serde_json::from_slice(msg.get_payload_bytes()).expect("JSON payload");
+        assert_eq!(got["id"], e.id.as_str());
+        assert_eq!(got["type"], "github.pull_request.opened");
+        assert!(got["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')));
+    }
 
-    let mut conn = client.get_multiplexed_async_connection().await.expect("conn");
+    // A cluster-aware reader, as the stream may live on any node.
+    let reader = RedisHandle::open(&server.url()).expect("url");
     let entries: Vec<(String, Vec<(String, String)>)> =
-        redis::cmd("XRANGE").arg("aetherium:events").arg("-").arg("+").query_async(&mut conn).await.expect("xrange");
+        reader.query(redis::cmd("XRANGE").arg("aetherium:{events}").arg("-").arg("+")).await.expect("xrange");
     assert_eq!(entries.len(), 1);
     let fields: std::collections::HashMap<_, _> = entries[0].1.iter().cloned().collect();
     assert_eq!(fields["topic"], "github.pull_request.opened");
     assert_eq!(Event::from_json(&fields["event"]).expect("event"), e);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_subscriptions_survive_a_redis_restart() {
-    let mut server = RedisServer::start().await;
+/// The node the listener is connected to restarts (every node, standalone); exact and
+/// pattern subscriptions resume.
+async fn subscriptions_survive_a_node_restart(mut server: RedisServer) {
     let bus = redis(&server);
     let (exact, mut rx_exact) = collector();
     let (glob, mut rx_glob) = collector();
@@ -209,11 +233,12 @@ async fn redis_subscriptions_survive_a_redis_restart() {
     assert_eq!(next(&mut rx_exact).await.data["n"], 1);
     assert_eq!(next(&mut rx_glob).await.data["n"], 1);
 
-    server.restart().await;
+    // The listener subscribed through the URL's node.
+    server.restart_node(0).await;
 
     // Publish until the listener has resubscribed; every publish that lands must arrive.
     let after = event("vm.created", 2);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     let mut delivered = None;
     while delivered.is_none() && tokio::time::Instant::now() < deadline {
         if bus.publish("vm.created", &after).await.is_ok() {
@@ -235,12 +260,16 @@ async fn redis_subscriptions_survive_a_redis_restart() {
     assert!(via_glob.is_ok(), "the pattern subscription resumed after the restart");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_down_is_reported_by_health_and_publish() {
-    let mut server = RedisServer::start().await;
+async fn redis_down_is_reported_by_health_and_publish(mut server: RedisServer) {
     let bus = redis(&server);
     bus.health().await.expect("healthy while up");
     server.kill();
     assert!(bus.health().await.is_err(), "health fails while Redis is down");
     assert!(bus.publish("vm.created", &event("vm.created", 1)).await.is_err(), "publish fails while Redis is down");
 }
+
+aetherium_tests::per_shape!(
+    publish_uses_the_topic_as_channel_and_appends_to_the_stream,
+    subscriptions_survive_a_node_restart,
+    redis_down_is_reported_by_health_and_publish,
+);

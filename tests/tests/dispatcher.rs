@@ -1,13 +1,17 @@
 //! The dispatcher core: idempotency, route outcomes, panics contained per record, claim
 //! checks, and the dead-letter queue on the SQS emulator.
 
+use aetherium::bus::RedisBus;
 use aetherium::dispatch::{self, DispatchError, Dispatcher};
 use aetherium::integration::IntegrationError;
 use aetherium::queue::{MemoryQueue, SqsQueue, WorkQueue, claim};
+use aetherium::redis_conn::RedisHandle;
 use aetherium::routes::{Action, Routes, Rule};
+use aetherium::store::RedisStore;
 use aetherium::store::{MemoryStore, Store};
 use aetherium::{Event, bus::EventBus, bus::MemoryBus, bus::handler};
-use aetherium_tests::sqs;
+use aetherium_tests::redis_server::Shape;
+use aetherium_tests::{RedisServer, sqs};
 use async_trait::async_trait;
 use serde_json::json;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -89,7 +93,72 @@ fn dispatcher(rules: Vec<Rule>) -> (Dispatcher, Arc<MemoryBus>, Arc<MemoryStore>
     (Dispatcher::new(bus.clone(), store.clone(), Routes::new(rules).expect("routes")), bus, store)
 }
 
-async fn count_published(bus: &MemoryBus, pattern: &str) -> Arc<AtomicUsize> {
+/// What one dispatcher test runs on: the in-memory bus and store, or both on one Redis
+/// deployment of a given shape.
+#[derive(Debug)]
+struct Backends {
+    bus: Arc<dyn EventBus>,
+    store: Arc<dyn Store>,
+    _redis: Option<RedisServer>,
+}
+
+impl Backends {
+    fn memory() -> Self {
+        Self { bus: Arc::new(MemoryBus::new()), store: Arc::new(MemoryStore::new()), _redis: None }
+    }
+
+    async fn redis(shape: Shape) -> Self {
+        let server = RedisServer::start_shape(shape).await;
+        let handle = RedisHandle::open(&server.url()).expect("url");
+        Self {
+            bus: Arc::new(RedisBus::new(handle.clone())),
+            store: Arc::new(RedisStore::new(handle)),
+            _redis: Some(server),
+        }
+    }
+
+    fn dispatcher(&self, rules: Vec<Rule>) -> Dispatcher {
+        Dispatcher::new(self.bus.clone(), self.store.clone(), Routes::new(rules).expect("routes"))
+    }
+}
+
+/// Each case once on memory and once per Redis shape.
+macro_rules! on_every_backend {
+    ($($case:ident),* $(,)?) => {
+        $(
+            mod $case {
+                use super::{Backends, Shape};
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn memory() {
+                    super::$case(Backends::memory()).await;
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn standalone() {
+                    super::$case(Backends::redis(Shape::Standalone).await).await;
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn one_node_cluster() {
+                    super::$case(Backends::redis(Shape::OneNodeCluster).await).await;
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn three_masters() {
+                    super::$case(Backends::redis(Shape::ThreeMasters).await).await;
+                }
+            }
+        )*
+    };
+}
+
+/// Published events arrive asynchronously on Redis: wait for `want`, then a moment for any
+/// extra one.
+async fn settled_count(n: &AtomicUsize, want: usize) -> usize {
+    aetherium_tests::wait::until(Duration::from_secs(5), || async { (n.load(Ordering::SeqCst) >= want).then_some(()) })
+        .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    n.load(Ordering::SeqCst)
+}
+
+async fn count_published(bus: &dyn EventBus, pattern: &str) -> Arc<AtomicUsize> {
     let n = Arc::new(AtomicUsize::new(0));
     let c = n.clone();
     bus.subscribe(
@@ -107,49 +176,44 @@ async fn count_published(bus: &MemoryBus, pattern: &str) -> Arc<AtomicUsize> {
     n
 }
 
-#[tokio::test]
-async fn n_replays_of_one_event_cause_one_publish_and_one_side_effect() {
+async fn n_replays_of_one_event_cause_one_publish_and_one_side_effect(b: Backends) {
     let comment = Fake::new("comment", Behaviour::Ok);
-    let (d, bus, _) = dispatcher(vec![Rule::new("task.*", comment.clone())]);
-    let published = count_published(&bus, "task.completed").await;
+    let d = b.dispatcher(vec![Rule::new("task.*", comment.clone())]);
+    let published = count_published(b.bus.as_ref(), "task.completed").await;
     let record = event("evt-1", "task.completed");
     for _ in 0..5 {
         d.process(&record).await.expect("process");
     }
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(published.load(Ordering::SeqCst), 1);
+    assert_eq!(settled_count(&published, 1).await, 1);
     assert_eq!(comment.runs(), 1);
 }
 
-#[tokio::test]
-async fn a_transient_failure_retries_only_the_failed_route() {
+async fn a_transient_failure_retries_only_the_failed_route(b: Backends) {
     let ok = Fake::new("slack", Behaviour::Ok);
     let flaky = Fake::new("github", Behaviour::FlakyThenOk(2));
-    let (d, _, store) =
-        dispatcher(vec![Rule::new("task.completed", ok.clone()), Rule::new("task.completed", flaky.clone())]);
+    let d = b.dispatcher(vec![Rule::new("task.completed", ok.clone()), Rule::new("task.completed", flaky.clone())]);
+    let store = &b.store;
     let record = event("evt-2", "task.completed");
     assert!(matches!(d.process(&record).await, Err(DispatchError::Retry { .. })));
     assert!(matches!(d.process(&record).await, Err(DispatchError::Retry { .. })));
     d.process(&record).await.expect("third attempt succeeds");
     assert_eq!(flaky.runs(), 3);
     assert_eq!(ok.runs(), 1, "the route that succeeded is not run again");
-    assert!(store.get("done:evt-2").await.expect("get").is_some(), "marked done only now");
+    assert!(store.get("evt:{evt-2}:done").await.expect("get").is_some(), "marked done only now");
 }
 
-#[tokio::test]
-async fn a_permanent_failure_is_not_retried() {
+async fn a_permanent_failure_is_not_retried(b: Backends) {
     let bad = Fake::new("github", Behaviour::Permanent);
-    let (d, _, _) = dispatcher(vec![Rule::new("task.failed", bad.clone())]);
+    let d = b.dispatcher(vec![Rule::new("task.failed", bad.clone())]);
     let record = event("evt-3", "task.failed");
     d.process(&record).await.expect("a permanent failure does not fail the record");
     d.process(&record).await.expect("again");
     assert_eq!(bad.runs(), 1);
 }
 
-#[tokio::test]
-async fn a_requested_retry_delay_hides_the_record_that_long() {
+async fn a_requested_retry_delay_hides_the_record_that_long(b: Backends) {
     let limited = Fake::new("github", Behaviour::RetryAfter(Duration::from_secs(60)));
-    let (d, _, _) = dispatcher(vec![Rule::new("task.completed", limited)]);
+    let d = b.dispatcher(vec![Rule::new("task.completed", limited)]);
     let queue = MemoryQueue::new(Duration::from_millis(100), 5);
     queue.send(&event("evt-4", "task.completed")).await.expect("send");
     let msg = queue.receive(1, Duration::from_secs(1)).await.expect("receive").remove(0);
@@ -158,11 +222,10 @@ async fn a_requested_retry_delay_hides_the_record_that_long() {
     assert!(queue.receive(1, Duration::from_millis(400)).await.expect("receive").is_empty());
 }
 
-#[tokio::test]
-async fn a_panicking_route_fails_only_its_own_record() {
+async fn a_panicking_route_fails_only_its_own_record(b: Backends) {
     let route = Fake::new("boom", Behaviour::PanicOn("evt-bad"));
-    let (d, bus, _) = dispatcher(vec![Rule::new("vm.*", route.clone())]);
-    let published = count_published(&bus, "vm.*").await;
+    let d = b.dispatcher(vec![Rule::new("vm.*", route.clone())]);
+    let published = count_published(b.bus.as_ref(), "vm.*").await;
     let queue = MemoryQueue::new(Duration::from_millis(300), 5);
     for id in ["evt-a", "evt-bad", "evt-b"] {
         queue.send(&event(id, "vm.created")).await.expect("send");
@@ -173,19 +236,18 @@ async fn a_panicking_route_fails_only_its_own_record() {
         ok.push(dispatch::settle(&queue, &d, m).await);
     }
     assert_eq!(ok, vec![true, false, true]);
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(published.load(Ordering::SeqCst), 3, "the event was published before its route panicked");
+    assert_eq!(settled_count(&published, 3).await, 3, "the event was published before its route panicked");
     assert_eq!(queue.len(), 1, "only the failed record stays on the queue");
     let again = queue.receive(10, Duration::from_secs(5)).await.expect("the failed record again");
     assert!(!dispatch::settle(&queue, &d, &again[0]).await);
     assert_eq!(route.runs(), 4, "the panicking route released its claim, so its retry ran it again");
 }
 
-#[tokio::test]
-async fn a_route_that_panics_keeps_what_the_routes_before_it_did() {
+async fn a_route_that_panics_keeps_what_the_routes_before_it_did(b: Backends) {
     let first = Fake::new("first", Behaviour::Ok);
     let boom = Fake::new("boom", Behaviour::PanicOn("evt-p"));
-    let (d, _, store) = dispatcher(vec![Rule::new("vm.*", first.clone()), Rule::new("vm.*", boom.clone())]);
+    let d = b.dispatcher(vec![Rule::new("vm.*", first.clone()), Rule::new("vm.*", boom.clone())]);
+    let store = &b.store;
     let record = event("evt-p", "vm.created");
     for _ in 0..2 {
         assert!(matches!(d.process_isolated("m-1", &record).await, Err(DispatchError::Panicked)));
@@ -194,19 +256,14 @@ async fn a_route_that_panics_keeps_what_the_routes_before_it_did() {
     assert_eq!(boom.runs(), 2, "the panicking route was released, so its retry ran it");
     // Marked done, not left `running` for two minutes (which would also stop a rerun, but
     // would hold every retry of the record back as locked).
-    assert_eq!(store.get("done:evt-p:first").await.expect("get").as_deref(), Some("done"));
+    assert_eq!(store.get("evt:{evt-p}:route:first").await.expect("get").as_deref(), Some("done"));
 }
 
-#[tokio::test]
-async fn a_route_another_dispatcher_is_running_is_not_run_twice() {
+async fn a_route_another_dispatcher_is_running_is_not_run_twice(b: Backends) {
     let gate = Arc::new(tokio::sync::Semaphore::new(0));
     let held = Fake::new("deploy", Behaviour::Held(gate.clone()));
-    let store = Arc::new(MemoryStore::new());
     // Two Lambda instances holding the same record: one shared store.
-    let instance = || {
-        let routes = Routes::new(vec![Rule::new("task.*", held.clone())]).expect("routes");
-        Dispatcher::new(Arc::new(MemoryBus::new()), store.clone(), routes)
-    };
+    let instance = || b.dispatcher(vec![Rule::new("task.*", held.clone())]);
     let (a, b) = (instance(), instance());
     let record = event("evt-held", "task.completed");
     let first = tokio::spawn({
@@ -231,9 +288,8 @@ async fn a_route_another_dispatcher_is_running_is_not_run_twice() {
     assert_eq!(held.runs(), 1);
 }
 
-#[tokio::test]
-async fn a_claim_check_is_resolved_and_a_missing_claim_fails() {
-    let (d, bus, store) = dispatcher(vec![]);
+async fn a_claim_check_is_resolved_and_a_missing_claim_fails(b: Backends) {
+    let (d, bus, store) = (b.dispatcher(vec![]), &b.bus, &b.store);
     let blob = Arc::new(AtomicUsize::new(0));
     let seen = blob.clone();
     bus.subscribe(
@@ -252,20 +308,22 @@ async fn a_claim_check_is_resolved_and_a_missing_claim_fails() {
     let msg = queue.receive(1, Duration::from_secs(1)).await.expect("receive").remove(0);
     assert!(msg.body.len() < 200);
     assert_eq!(d.process(&msg.body).await.expect("resolved").topic, "custom.big");
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(blob.load(Ordering::SeqCst), 300 * 1024, "the whole event was published");
+    let whole = aetherium_tests::wait::until(Duration::from_secs(5), || async {
+        (blob.load(Ordering::SeqCst) == 300 * 1024).then_some(())
+    })
+    .await;
+    assert!(whole.is_some(), "the whole event was published");
     let err = d.process(r#"{"claim_check":"claim:gone"}"#).await.expect_err("missing");
     assert!(err.to_string().contains("claim:gone"), "{err}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_poison_message_reaches_the_dead_letter_queue_and_its_neighbours_are_unaffected() {
+async fn a_poison_message_reaches_the_dead_letter_queue_and_its_neighbours_are_unaffected(b: Backends) {
     let client = sqs::client();
     let (url, dlq_url) = sqs::create_queue_with_dlq(&client, 1, 2).await;
     let queue: Arc<dyn WorkQueue> = Arc::new(SqsQueue::with_client(client.clone(), url));
 
-    let (d, bus, _) = dispatcher(vec![]);
-    let published = count_published(&bus, "task.*").await;
+    let d = b.dispatcher(vec![]);
+    let published = count_published(b.bus.as_ref(), "task.*").await;
     queue.send(&event("good-1", "task.started")).await.expect("send");
     queue.send("{\"this is\": \"poison\"}").await.expect("send");
     queue.send(&event("good-2", "task.completed")).await.expect("send");
@@ -286,8 +344,20 @@ async fn a_poison_message_reaches_the_dead_letter_queue_and_its_neighbours_are_u
     loop_task.await.expect("loop stops");
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].body, "{\"this is\": \"poison\"}");
-    assert_eq!(published.load(Ordering::SeqCst), 2, "both neighbours were dispatched once");
+    assert_eq!(settled_count(&published, 2).await, 2, "both neighbours were dispatched once");
 }
+
+on_every_backend!(
+    n_replays_of_one_event_cause_one_publish_and_one_side_effect,
+    a_transient_failure_retries_only_the_failed_route,
+    a_permanent_failure_is_not_retried,
+    a_requested_retry_delay_hides_the_record_that_long,
+    a_panicking_route_fails_only_its_own_record,
+    a_route_that_panics_keeps_what_the_routes_before_it_did,
+    a_route_another_dispatcher_is_running_is_not_run_twice,
+    a_claim_check_is_resolved_and_a_missing_claim_fails,
+    a_poison_message_reaches_the_dead_letter_queue_and_its_neighbours_are_unaffected,
+);
 
 #[test]
 fn each_log_line_of_a_record_carries_its_event_id_even_behind_a_claim_check() {

@@ -8,6 +8,7 @@ use aetherium::redis_conn::RedisHandle;
 use aetherium::store::{MemoryStore, RedisStore};
 use aetherium::{App, Event, bus::MemoryBus, bus::RedisBus};
 use aetherium_tests::github_fake::Comments;
+use aetherium_tests::redis_server::Shape;
 use aetherium_tests::{RedisServer, Running, config, free_port, sqs};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -42,9 +43,10 @@ async fn drain_dlq(dlq: &SqsQueue, want: usize) -> Vec<String> {
     got
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_killed_mid_load_loses_no_acknowledged_event_and_doubles_no_comment() {
-    let mut redis = RedisServer::start().await;
+/// Standalone: the server is killed and restarts empty. A cluster: one master (not the
+/// node the URL names) is killed and restarts with its slots, empty.
+async fn redis_killed_mid_load_loses_no_acknowledged_event_and_doubles_no_comment(mut redis: RedisServer) {
+    let victim = if redis.shape() == Shape::ThreeMasters { 1 } else { 0 };
     let github = MockServer::start().await;
     let comments = Comments::default();
     for verb in ["GET", "POST"] {
@@ -70,10 +72,10 @@ async fn redis_killed_mid_load_loses_no_acknowledged_event_and_doubles_no_commen
     let mut acknowledged = Vec::new();
     for i in 0..40 {
         if i == 15 {
-            redis.kill();
+            redis.kill_node(victim);
         }
         if i == 25 {
-            redis.restart().await;
+            redis.restart_node(victim).await;
         }
         let body = json!({"id": format!("evt-{i}"), "type": "task.completed", "data": {"task_id": format!("T{i}"), "pull_request": "https://github.com/o/r/pull/1"}});
         let resp = http.post(running.url("/api/v1/events")).bearer_auth("tok").json(&body).send().await.expect("post");
@@ -103,6 +105,8 @@ async fn redis_killed_mid_load_loses_no_acknowledged_event_and_doubles_no_commen
         assert_eq!(per_task.get(t), Some(&1), "{t}: exactly one comment; all: {per_task:?}");
     }
 }
+
+aetherium_tests::per_shape!(redis_killed_mid_load_loses_no_acknowledged_event_and_doubles_no_comment);
 
 #[tokio::test]
 async fn with_the_queue_down_every_ingest_answers_503() {

@@ -157,9 +157,26 @@ macro_rules! contract {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
-                    let server = aetherium_tests::RedisServer::start().await;
-                    let store = super::RedisStore::new(super::RedisHandle::open(&server.url()).expect("url"));
-                    super::$case(std::sync::Arc::new(store)).await;
+                    let server = aetherium_tests::RedisServer::start_shape(aetherium_tests::redis_server::Shape::Standalone).await;
+                    super::$case(std::sync::Arc::new(super::RedisStore::new(super::RedisHandle::open(&server.url()).expect("url")))).await;
+                }
+            )*
+        }
+        mod one_node_cluster_store {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let server = aetherium_tests::RedisServer::start_shape(aetherium_tests::redis_server::Shape::OneNodeCluster).await;
+                    super::$case(std::sync::Arc::new(super::RedisStore::new(super::RedisHandle::open(&server.url()).expect("url")))).await;
+                }
+            )*
+        }
+        mod three_masters_store {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let server = aetherium_tests::RedisServer::start_shape(aetherium_tests::redis_server::Shape::ThreeMasters).await;
+                    super::$case(std::sync::Arc::new(super::RedisStore::new(super::RedisHandle::open(&server.url()).expect("url")))).await;
                 }
             )*
         }
@@ -178,9 +195,7 @@ contract!(
     apply_writes_a_batch_in_order,
 );
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_store_recovers_after_a_restart() {
-    let mut server = aetherium_tests::RedisServer::start().await;
+async fn redis_store_recovers_after_a_restart(mut server: aetherium_tests::RedisServer) {
     let store = RedisStore::new(RedisHandle::open(&server.url()).expect("url"));
     store.set("k", "v", None).await.expect("set");
     server.kill();
@@ -194,3 +209,5 @@ async fn redis_store_recovers_after_a_restart() {
     assert!(back.is_some(), "the store reconnects after Redis comes back");
     assert_eq!(store.get("k2").await.expect("get").as_deref(), Some("v2"));
 }
+
+aetherium_tests::per_shape!(redis_store_recovers_after_a_restart);

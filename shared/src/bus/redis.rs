@@ -1,5 +1,6 @@
 //! The Redis bus: `PUBLISH <topic> <event JSON>` plus an append to a capped stream of all
-//! events; subscriptions over SUBSCRIBE/PSUBSCRIBE that survive a Redis restart.
+//! events; subscriptions over SUBSCRIBE/PSUBSCRIBE that survive a Redis restart. On a
+//! cluster, classic pub/sub is cluster-wide: a subscriber on any node hears every PUBLISH.
 
 use super::delivery::Subscription;
 use super::{EventBus, Handler, SubscriptionId};
@@ -14,7 +15,8 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 /// The stream every published event is appended to, for replay.
-pub const DEFAULT_STREAM_KEY: &str = "aetherium:events";
+/// The hash tag keeps it on one slot under any future multi-key use on a cluster.
+pub const DEFAULT_STREAM_KEY: &str = "aetherium:{events}";
 pub const DEFAULT_STREAM_CAP: usize = 10_000;
 /// How long `subscribe` waits for Redis to confirm before giving up.
 const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -58,7 +60,7 @@ impl RedisBus {
     fn control(&self) -> &mpsc::UnboundedSender<Control> {
         self.listener.get_or_init(|| {
             let (tx, rx) = mpsc::unbounded_channel();
-            tokio::spawn(listen(self.redis.client().clone(), self.subs.clone(), rx));
+            tokio::spawn(listen(self.redis.clone(), self.subs.clone(), rx));
             tx
         })
     }
@@ -84,24 +86,20 @@ impl RedisBus {
 #[async_trait]
 impl EventBus for RedisBus {
     async fn publish_json(&self, topic: &str, json: &str) -> Result<(), BackendError> {
+        let mut publish = redis::cmd("PUBLISH");
+        publish.arg(topic).arg(json);
+        let mut append = redis::cmd("XADD");
+        append.arg(&self.stream_key).arg("MAXLEN").arg("~").arg(self.stream_cap).arg("*");
+        append.arg("topic").arg(topic).arg("event").arg(json);
+        if self.redis.is_cluster().await? {
+            // The channel and the stream hash to different slots, so no MULTI can hold both;
+            // a failure of either fails the publish, and the dispatcher's retry repeats it.
+            let (published, appended) = tokio::join!(self.redis.query::<()>(&publish), self.redis.query::<()>(&append));
+            return published.and(appended);
+        }
         // MULTI/EXEC: subscribers and the replay stream see the same set of events.
         let mut pipe = redis::pipe();
-        pipe.atomic()
-            .cmd("PUBLISH")
-            .arg(topic)
-            .arg(json)
-            .ignore()
-            .cmd("XADD")
-            .arg(&self.stream_key)
-            .arg("MAXLEN")
-            .arg("~")
-            .arg(self.stream_cap)
-            .arg("*")
-            .arg("topic")
-            .arg(topic)
-            .arg("event")
-            .arg(json)
-            .ignore();
+        pipe.atomic().add_command(publish).ignore().add_command(append).ignore();
         self.redis.query_pipe(&pipe).await
     }
 
@@ -144,11 +142,17 @@ impl EventBus for RedisBus {
 }
 
 /// The pub/sub connection's life: connect, (re)subscribe everything, deliver, and on loss
-/// reconnect with backoff. Ends when the bus is dropped.
-async fn listen(client: redis::Client, subs: Subscriptions, mut control: mpsc::UnboundedReceiver<Control>) {
+/// reconnect with backoff. On a cluster, reconnecting tries every node it has seen in turn,
+/// so losing the node it listened on does not end the subscriptions. Ends when the bus is
+/// dropped.
+async fn listen(redis: RedisHandle, subs: Subscriptions, mut control: mpsc::UnboundedReceiver<Control>) {
     let mut backoff = Duration::from_millis(50);
     let mut reconnecting = false;
+    let mut nodes = vec![redis.client().clone()];
+    let mut attempt = 0usize;
     loop {
+        let client = nodes[attempt % nodes.len()].clone();
+        attempt += 1;
         let (sink, mut stream) = match client.get_async_pubsub().await {
             Ok(pubsub) => pubsub.split(),
             Err(error) => {
@@ -159,6 +163,10 @@ async fn listen(client: redis::Client, subs: Subscriptions, mut control: mpsc::U
                 continue;
             }
         };
+        if let Some(seen) = cluster_nodes(&redis).await {
+            nodes = seen;
+            attempt = 0;
+        }
         let (channels, patterns) = {
             let subs = subs.lock().unwrap_or_else(|p| p.into_inner());
             let mut channels: Vec<String> = subs.iter().filter(|s| !s.glob).map(|s| s.pattern.clone()).collect();
@@ -248,4 +256,25 @@ fn deliver(subs: &Subscriptions, msg: &redis::Msg) {
             sub.mailbox.deliver(event.clone());
         }
     }
+}
+
+/// Every node of a cluster (masters and replicas), seed first, from `CLUSTER NODES`; `None`
+/// when Redis is standalone or does not say.
+async fn cluster_nodes(redis: &RedisHandle) -> Option<Vec<redis::Client>> {
+    if !redis.is_cluster().await.ok()? {
+        return None;
+    }
+    let text: String = redis.query(redis::cmd("CLUSTER").arg("NODES")).await.ok()?;
+    let mut nodes = vec![redis.client().clone()];
+    for line in text.lines() {
+        // `<id> <ip:port@cport[,hostname]> <flags> ...`; a node that failed has no address.
+        let Some(addr) = line.split_whitespace().nth(1) else { continue };
+        let addr = addr.split(['@', ',']).next().unwrap_or_default();
+        let Some((host, port)) = addr.rsplit_once(':') else { continue };
+        let (Ok(port), false) = (port.parse::<u16>(), host.is_empty()) else { continue };
+        if let Ok(client) = redis.node_client(host, port) {
+            nodes.push(client);
+        }
+    }
+    Some(nodes)
 }

@@ -21,6 +21,16 @@ pub enum Write {
     LogAppend { key: String, entry: String, cap: usize },
 }
 
+impl Write {
+    pub fn key(&self) -> &str {
+        match self {
+            Self::Set { key, .. } | Self::Delete { key } | Self::HashIncr { key, .. } | Self::LogAppend { key, .. } => {
+                key
+            }
+        }
+    }
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {
     async fn get(&self, key: &str) -> Result<Option<String>, BackendError>;
@@ -65,8 +75,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Add `by` to an integer field of a hash and return the new value.
     async fn hash_incr(&self, key: &str, field: &str, by: i64) -> Result<i64, BackendError>;
 
-    /// Several writes in one round trip, in order. Redis applies them in one MULTI; the
-    /// default applies them one by one and stops at the first error.
+    /// Several writes in one round trip, in order. Standalone Redis applies them in one MULTI;
+    /// a Redis cluster in one MULTI per hash tag (keys that must change together share one);
+    /// the default applies them one by one and stops at the first error.
     async fn apply(&self, writes: &[Write]) -> Result<(), BackendError> {
         for w in writes {
             match w {

@@ -3,7 +3,7 @@
 
 use super::{Store, Write};
 use crate::error::BackendError;
-use crate::redis_conn::RedisHandle;
+use crate::redis_conn::{RedisHandle, hash_tag};
 use async_trait::async_trait;
 use redis::cmd;
 use std::time::Duration;
@@ -122,33 +122,24 @@ impl Store for RedisStore {
         if writes.is_empty() {
             return Ok(());
         }
-        let mut pipe = redis::pipe();
-        // MULTI makes the batch all or nothing; one plain command is that already.
-        if writes.len() > 1 || matches!(writes[0], Write::LogAppend { .. }) {
-            pipe.atomic();
+        if !self.redis.is_cluster().await? {
+            return self.redis.query_pipe(&transaction(writes.iter())).await;
         }
+        // A cluster runs MULTI on one slot only. Writes that must change together share a
+        // hash tag (an event's keys: `evt:{<id>}:...`); each tag's writes go as one
+        // transaction, and the transactions go out together.
+        let mut groups: Vec<(&str, Vec<&Write>)> = Vec::new();
         for w in writes {
-            match w {
-                Write::Set { key, value, ttl } => {
-                    pipe.cmd("SET").arg(key).arg(value);
-                    if let Some(ttl) = ttl {
-                        pipe.arg("PX").arg(millis(*ttl));
-                    }
-                }
-                Write::Delete { key } => {
-                    pipe.cmd("DEL").arg(key);
-                }
-                Write::HashIncr { key, field, by } => {
-                    pipe.cmd("HINCRBY").arg(key).arg(field).arg(*by);
-                }
-                Write::LogAppend { key, entry, cap } => {
-                    pipe.cmd("LPUSH").arg(key).arg(entry).ignore();
-                    pipe.cmd("LTRIM").arg(key).arg(0).arg(cap.max(&1) - 1);
-                }
+            let tag = hash_tag(w.key());
+            match groups.iter_mut().find(|(t, _)| *t == tag) {
+                Some((_, group)) => group.push(w),
+                None => groups.push((tag, vec![w])),
             }
-            pipe.ignore();
         }
-        self.redis.query_pipe(&pipe).await
+        let sent = groups
+            .iter()
+            .map(|(_, group)| async move { self.redis.query_pipe::<()>(&transaction(group.iter().copied())).await });
+        futures_util::future::join_all(sent).await.into_iter().collect()
     }
 
     async fn health(&self) -> Result<(), BackendError> {
@@ -158,4 +149,36 @@ impl Store for RedisStore {
     fn kind(&self) -> &'static str {
         "redis"
     }
+}
+
+/// The writes as one pipeline: MULTI makes several all or nothing; one plain command is that
+/// already.
+fn transaction<'a>(writes: impl ExactSizeIterator<Item = &'a Write>) -> redis::Pipeline {
+    let mut pipe = redis::pipe();
+    let n = writes.len();
+    for (i, w) in writes.enumerate() {
+        if i == 0 && (n > 1 || matches!(w, Write::LogAppend { .. })) {
+            pipe.atomic();
+        }
+        match w {
+            Write::Set { key, value, ttl } => {
+                pipe.cmd("SET").arg(key).arg(value);
+                if let Some(ttl) = ttl {
+                    pipe.arg("PX").arg(millis(*ttl));
+                }
+            }
+            Write::Delete { key } => {
+                pipe.cmd("DEL").arg(key);
+            }
+            Write::HashIncr { key, field, by } => {
+                pipe.cmd("HINCRBY").arg(key).arg(field).arg(*by);
+            }
+            Write::LogAppend { key, entry, cap } => {
+                pipe.cmd("LPUSH").arg(key).arg(entry).ignore();
+                pipe.cmd("LTRIM").arg(key).arg(0).arg(cap.max(&1) - 1);
+            }
+        }
+        pipe.ignore();
+    }
+    pipe
 }
