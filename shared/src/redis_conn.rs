@@ -9,19 +9,20 @@ use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, ConnectionAddr, Pipeline, RedisFuture, Value};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::OnceCell;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// A Redis client whose connection is opened at first use, not at start, so a Lambda cold
 /// start pays nothing for Redis until a request needs it. The first connection asks the
-/// server whether it runs in cluster mode and keeps a cluster-aware connection if so (it
-/// follows `MOVED`/`ASK` and refreshes its slot map); either kind reconnects by itself.
+/// server how it is deployed ([`Shape`]) and keeps the connection that suits it; either kind
+/// reconnects by itself, and a `MOVED` answer (a cluster resharded under a plain connection)
+/// makes the next call look again.
 #[derive(Clone)]
 pub struct RedisHandle {
     client: redis::Client,
-    conn: Arc<OnceCell<Conn>>,
+    conn: Arc<std::sync::RwLock<Option<Conn>>>,
+    connecting: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for RedisHandle {
@@ -31,29 +32,48 @@ impl std::fmt::Debug for RedisHandle {
     }
 }
 
-/// The connection of either shape; both multiplex, so a clone is a cheap handle.
+/// How the server is deployed, as far as the client must care.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    Standalone,
+    /// Cluster mode with one node owning all 16,384 slots: ElastiCache Serverless's endpoint.
+    /// A plain connection reaches every key; a MULTI may still touch only one slot.
+    SingleShard,
+    /// Slots spread over several nodes: the cluster-aware connection routes each command.
+    Sharded,
+}
+
+/// The connection of either kind; both multiplex, so a clone is a cheap handle.
 #[derive(Clone)]
 pub enum Conn {
-    Standalone(ConnectionManager),
+    Plain(ConnectionManager, Shape),
     Cluster(ClusterConnection),
 }
 
 impl std::fmt::Debug for Conn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.is_cluster() { "Conn::Cluster" } else { "Conn::Standalone" })
+        write!(f, "Conn({:?})", self.shape())
     }
 }
 
 impl Conn {
-    pub fn is_cluster(&self) -> bool {
-        matches!(self, Self::Cluster(_))
+    pub fn shape(&self) -> Shape {
+        match self {
+            Self::Plain(_, shape) => *shape,
+            Self::Cluster(_) => Shape::Sharded,
+        }
+    }
+
+    /// A MULTI may touch only one slot.
+    pub fn cluster_mode(&self) -> bool {
+        self.shape() != Shape::Standalone
     }
 }
 
 impl ConnectionLike for Conn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
-            Self::Standalone(c) => c.req_packed_command(cmd),
+            Self::Plain(c, _) => c.req_packed_command(cmd),
             Self::Cluster(c) => c.req_packed_command(cmd),
         }
     }
@@ -65,14 +85,14 @@ impl ConnectionLike for Conn {
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
-            Self::Standalone(c) => c.req_packed_commands(pipeline, offset, count),
+            Self::Plain(c, _) => c.req_packed_commands(pipeline, offset, count),
             Self::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
         }
     }
 
     fn get_db(&self) -> i64 {
         match self {
-            Self::Standalone(c) => c.get_db(),
+            Self::Plain(c, _) => c.get_db(),
             Self::Cluster(c) => c.get_db(),
         }
     }
@@ -98,7 +118,7 @@ impl RedisHandle {
         }
         let client = redis::Client::open(url)
             .map_err(|e| BackendError::rejected("redis", format!("invalid Redis URL ({:?})", e.kind())))?;
-        Ok(Self { client, conn: Arc::new(OnceCell::new()) })
+        Ok(Self { client, conn: Arc::default(), connecting: Arc::default() })
     }
 
     pub fn client(&self) -> &redis::Client {
@@ -120,9 +140,28 @@ impl RedisHandle {
         Ok(redis::Client::open(info.set_addr(addr))?)
     }
 
-    /// The connection, opened (and its shape detected) on the first call.
+    fn current(&self) -> Option<Conn> {
+        self.conn.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The connection, opened (and the server's shape detected) on the first call.
     pub async fn conn(&self) -> Result<Conn, BackendError> {
-        Ok(self.conn.get_or_try_init(|| self.connect()).await?.clone())
+        if let Some(conn) = self.current() {
+            return Ok(conn);
+        }
+        let _one_at_a_time = self.connecting.lock().await;
+        if let Some(conn) = self.current() {
+            return Ok(conn);
+        }
+        let conn = self.connect().await?;
+        tracing::debug!(shape = ?conn.shape(), "redis connected");
+        *self.conn.write().unwrap_or_else(|p| p.into_inner()) = Some(conn.clone());
+        Ok(conn)
+    }
+
+    /// Forget the connection so that the next call detects the shape again.
+    fn reset(&self) {
+        *self.conn.write().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
     async fn connect(&self) -> Result<Conn, BackendError> {
@@ -132,58 +171,76 @@ impl RedisHandle {
             .set_response_timeout(Some(RESPONSE_TIMEOUT))
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_millis(500));
-        let mut standalone = match ConnectionManager::new_with_config(self.client.clone(), config).await {
+        let mut plain = match ConnectionManager::new_with_config(self.client.clone(), config).await {
             Ok(c) => c,
             // The handshake's SELECT is the first thing a cluster refuses.
             Err(e) if db != 0 && in_cluster_mode_refusal(&e) => return Err(cluster_db_error(db)),
             Err(e) => return Err(e.into()),
         };
-        if !cluster_enabled(&mut standalone).await? {
-            return Ok(Conn::Standalone(standalone));
+        if !cluster_enabled(&mut plain).await? {
+            return Ok(Conn::Plain(plain, Shape::Standalone));
         }
         if db != 0 {
             return Err(cluster_db_error(db));
+        }
+        if one_node_owns_every_slot(&mut plain).await? {
+            return Ok(Conn::Plain(plain, Shape::SingleShard));
         }
         let cluster = ClusterClient::builder([self.client.get_connection_info().clone()])
             .connection_timeout(CONNECT_TIMEOUT)
             .response_timeout(RESPONSE_TIMEOUT)
             .retries(3)
             .build()?;
-        let conn = cluster.get_async_connection().await?;
-        tracing::debug!("redis is in cluster mode; using the cluster-aware connection");
-        Ok(Conn::Cluster(conn))
+        Ok(Conn::Cluster(cluster.get_async_connection().await?))
     }
 
-    /// `true` when the server runs in cluster mode (opens the connection if needed).
-    pub async fn is_cluster(&self) -> Result<bool, BackendError> {
-        Ok(self.conn().await?.is_cluster())
+    /// How the server is deployed (opens the connection if needed).
+    pub async fn shape(&self) -> Result<Shape, BackendError> {
+        Ok(self.conn().await?.shape())
     }
 
     /// Run a command, retrying once when the connection dropped under it (Redis restarted):
     /// the connection reconnects in the background after the first failure.
     pub async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, BackendError> {
         let mut conn = self.conn().await?;
-        match cmd.query_async(&mut conn).await {
-            Err(e) if lost(&e) => {
-                tracing::debug!(error = %e, "redis connection lost; retrying once");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                Ok(cmd.query_async(&mut conn).await?)
-            }
-            other => Ok(other?),
+        let first = cmd.query_async(&mut conn).await;
+        match self.retry_worthy(&conn, first) {
+            Ok(outcome) => outcome,
+            Err(mut conn) => Ok(cmd.query_async(&mut conn).await?),
         }
     }
 
-    /// [`RedisHandle::query`] for a pipeline (MULTI/EXEC when built with `atomic()`). On a
-    /// cluster every key of one pipeline must hash to one slot.
+    /// [`RedisHandle::query`] for a pipeline (MULTI/EXEC when built with `atomic()`). In
+    /// cluster mode every key of one pipeline must hash to one slot.
     pub async fn query_pipe<T: redis::FromRedisValue>(&self, pipe: &redis::Pipeline) -> Result<T, BackendError> {
         let mut conn = self.conn().await?;
-        match pipe.query_async(&mut conn).await {
+        let first = pipe.query_async(&mut conn).await;
+        match self.retry_worthy(&conn, first) {
+            Ok(outcome) => outcome,
+            Err(mut conn) => Ok(pipe.query_async(&mut conn).await?),
+        }
+    }
+
+    /// The first attempt's outcome, or the connection to try once more on: after a dropped
+    /// connection (it reconnects in the background), or after `MOVED` on a plain connection
+    /// (the cluster was resharded: detect the shape again).
+    fn retry_worthy<T>(&self, conn: &Conn, first: redis::RedisResult<T>) -> Result<Result<T, BackendError>, Conn> {
+        match first {
             Err(e) if lost(&e) => {
                 tracing::debug!(error = %e, "redis connection lost; retrying once");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                Ok(pipe.query_async(&mut conn).await?)
+                Err(conn.clone())
             }
-            other => Ok(other?),
+            Err(e)
+                if matches!(conn, Conn::Plain(..))
+                    && e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::Moved) =>
+            {
+                tracing::warn!(
+                    "redis answered MOVED: the cluster has more than one shard now; reconnecting cluster-aware"
+                );
+                self.reset();
+                Ok(Err(e.into()))
+            }
+            other => Ok(other.map_err(BackendError::from)),
         }
     }
 }
@@ -196,6 +253,15 @@ async fn cluster_enabled(conn: &mut ConnectionManager) -> Result<bool, BackendEr
         Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ResponseError) => Ok(false),
         Err(e) => Err(e.into()),
     }
+}
+
+/// `CLUSTER SLOTS` lists one range, 0 to 16383, on one node: everything is one hop away.
+async fn one_node_owns_every_slot(conn: &mut ConnectionManager) -> Result<bool, BackendError> {
+    let ranges: Vec<Vec<redis::Value>> = redis::cmd("CLUSTER").arg("SLOTS").query_async(conn).await?;
+    let covers_all = |r: &Vec<redis::Value>| {
+        matches!((r.first(), r.get(1)), (Some(redis::Value::Int(0)), Some(redis::Value::Int(16383))))
+    };
+    Ok(ranges.len() == 1 && covers_all(&ranges[0]))
 }
 
 fn in_cluster_mode_refusal(e: &redis::RedisError) -> bool {

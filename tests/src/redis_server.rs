@@ -55,7 +55,14 @@ impl RedisServer {
         let nodes = (0..shape.nodes()).map(|_| Node { port: crate::free_port(), child: None }).collect();
         let mut server = Self { shape, nodes, dir };
         for i in 0..server.nodes.len() {
-            server.spawn(i).await;
+            // A port free a moment ago may be taken by another test's server: try another.
+            let mut tries = 0;
+            while !server.try_spawn(i).await {
+                tries += 1;
+                assert!(tries < 3, "redis-server did not answer PING within 10 s on three ports");
+                server.kill_node(i);
+                server.nodes[i].port = crate::free_port();
+            }
         }
         if shape != Shape::Standalone {
             server.form_cluster().await;
@@ -87,6 +94,12 @@ impl RedisServer {
     }
 
     async fn spawn(&mut self, i: usize) {
+        let port = self.nodes[i].port;
+        assert!(self.try_spawn(i).await, "redis-server on port {port} did not answer PING within 10 s");
+    }
+
+    /// Start node `i`; `true` once it answers PING.
+    async fn try_spawn(&mut self, i: usize) -> bool {
         let binary = std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".to_owned());
         let port = self.nodes[i].port.to_string();
         let mut args = vec!["--port", &port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"];
@@ -106,7 +119,7 @@ impl RedisServer {
             command::<String>(port, &mut redis::cmd("PING")).await.ok()
         })
         .await;
-        assert!(ready.is_some(), "redis-server on port {port} did not answer PING within 10 s");
+        ready.is_some()
     }
 
     async fn form_cluster(&self) {

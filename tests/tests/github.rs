@@ -225,9 +225,7 @@ async fn other_4xx_are_permanent_and_logged_not_retried() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_dispatchers_on_the_same_event_post_one_comment() {
-    let redis = RedisServer::start().await;
+async fn two_dispatchers_on_the_same_event_post_one_comment(redis: RedisServer) {
     let server = MockServer::start().await;
     let comments = Comments::default();
     mount_comments(&server, &comments, TOKEN).await;
@@ -485,6 +483,15 @@ async fn mount_mint(server: &MockServer, key: &AppKey, token: &str) {
 
 #[tokio::test]
 async fn github_app_flow_discovers_the_installation_mints_a_token_caches_it_and_refreshes_on_401() {
+    app_flow(Arc::new(MemoryStore::new())).await;
+}
+
+/// The token cache on each Redis shape.
+async fn github_app_token_cache_in_redis(redis: RedisServer) {
+    app_flow(Arc::new(RedisStore::new(RedisHandle::open(&redis.url()).expect("url")))).await;
+}
+
+async fn app_flow(store: Arc<dyn Store>) {
     let key = generate_app_key();
     let server = MockServer::start().await;
     Mock::given(method("GET"))
@@ -498,7 +505,6 @@ async fn github_app_flow_discovers_the_installation_mints_a_token_caches_it_and_
     let comments = Comments::default();
     mount_comments(&server, &comments, "ghs_installation_1").await;
 
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let app = app_with(&server, store.clone(), &[("GITHUB_APP_ID", "12345"), ("GITHUB_APP_PRIVATE_KEY", &key.pem)]);
     let d = app.dispatcher();
     d.process(&task_event("evt-app-1", "task.completed", json!({}))).await.expect("first comment");
@@ -533,9 +539,7 @@ async fn an_unreadable_app_key_is_a_startup_error_naming_the_setting() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_rate_limit_is_shared_by_every_instance_through_redis() {
-    let redis = RedisServer::start().await;
+async fn the_rate_limit_is_shared_by_every_instance_through_redis(redis: RedisServer) {
     let store = || -> Arc<dyn Store> { Arc::new(RedisStore::new(RedisHandle::open(&redis.url()).expect("url"))) };
     let (a, b) = (
         aetherium::ratelimit::RateLimiter::new(store(), "github", 5, Duration::ZERO),
@@ -587,3 +591,9 @@ async fn a_github_enterprise_base_url_and_pr_host_work() {
     app.dispatcher().process(&ev.to_json()).await.expect("a foreign host is refused permanently, not retried");
     assert_eq!(comments.bodies().len(), 1);
 }
+
+aetherium_tests::per_shape!(
+    github_app_token_cache_in_redis,
+    two_dispatchers_on_the_same_event_post_one_comment,
+    the_rate_limit_is_shared_by_every_instance_through_redis,
+);

@@ -6,7 +6,7 @@ use super::delivery::Subscription;
 use super::{EventBus, Handler, SubscriptionId};
 use crate::error::BackendError;
 use crate::event::Event;
-use crate::redis_conn::RedisHandle;
+use crate::redis_conn::{Conn, RedisHandle, Shape};
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -91,15 +91,21 @@ impl EventBus for RedisBus {
         let mut append = redis::cmd("XADD");
         append.arg(&self.stream_key).arg("MAXLEN").arg("~").arg(self.stream_cap).arg("*");
         append.arg("topic").arg(topic).arg("event").arg(json);
-        if self.redis.is_cluster().await? {
-            // The channel and the stream hash to different slots, so no MULTI can hold both;
-            // a failure of either fails the publish, and the dispatcher's retry repeats it.
+        let conn = self.redis.conn().await?;
+        if let Conn::Cluster(_) = conn {
+            // The channel and the stream hash to different slots on different nodes; either
+            // failing fails the publish, and the dispatcher's retry repeats it.
             let (published, appended) = tokio::join!(self.redis.query::<()>(&publish), self.redis.query::<()>(&append));
             return published.and(appended);
         }
-        // MULTI/EXEC: subscribers and the replay stream see the same set of events.
+        // One round trip. Standalone: MULTI/EXEC, so subscribers and the replay stream see
+        // the same set of events. A single-shard cluster refuses a MULTI across slots, so
+        // there the two commands are only pipelined.
         let mut pipe = redis::pipe();
-        pipe.atomic().add_command(publish).ignore().add_command(append).ignore();
+        if !conn.cluster_mode() {
+            pipe.atomic();
+        }
+        pipe.add_command(publish).ignore().add_command(append).ignore();
         self.redis.query_pipe(&pipe).await
     }
 
@@ -261,7 +267,7 @@ fn deliver(subs: &Subscriptions, msg: &redis::Msg) {
 /// Every node of a cluster (masters and replicas), seed first, from `CLUSTER NODES`; `None`
 /// when Redis is standalone or does not say.
 async fn cluster_nodes(redis: &RedisHandle) -> Option<Vec<redis::Client>> {
-    if !redis.is_cluster().await.ok()? {
+    if redis.shape().await.ok()? == Shape::Standalone {
         return None;
     }
     let text: String = redis.query(redis::cmd("CLUSTER").arg("NODES")).await.ok()?;

@@ -122,7 +122,7 @@ impl Store for RedisStore {
         if writes.is_empty() {
             return Ok(());
         }
-        if !self.redis.is_cluster().await? {
+        if !self.redis.conn().await?.cluster_mode() {
             return self.redis.query_pipe(&transaction(writes.iter())).await;
         }
         // A cluster runs MULTI on one slot only. Writes that must change together share a
