@@ -16,7 +16,7 @@ as_root() {
 
 ensure_redis() {
   if ! command -v redis-server >/dev/null; then
-    log "installing redis-server (apt)"
+    log "installing redis-server with apt-get (first run only; needs root or sudo; about a minute)"
     as_root apt-get update -qq
     DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq redis-server >/dev/null
   fi
@@ -28,13 +28,28 @@ ensure_redis() {
 ensure_venv() {
   local req="$root/scripts/requirements-test.txt" stamp="$venv/.requirements"
   if [ ! -x "$venv/bin/python" ] || ! cmp -s "$req" "$stamp"; then
-    log "installing Python tools into $venv"
+    log "installing the Python test tools into $venv (first run, or when scripts/requirements-test.txt changes):"
+    log "  moto[server] (the SQS emulator) and aws-sam-cli (sam validate --lint), about 400 MB; a minute or two"
     rm -rf "$venv"
     mkdir -p "$tools"
     python3 -m venv "$venv"
     "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
     cp "$req" "$stamp"
   fi
+}
+
+# GitHub's published webhook examples (every example of every event), from the npm package
+# @octokit/webhooks-examples; sets AETHERIUM_GITHUB_EXAMPLES to its api.github.com index.
+GITHUB_EXAMPLES_VERSION=7.6.1
+ensure_github_examples() {
+  local dir="$tools/github-examples" index
+  index="$dir/node_modules/@octokit/webhooks-examples/api.github.com/index.json"
+  if [ ! -f "$index" ] || ! grep -q "\"version\": \"$GITHUB_EXAMPLES_VERSION\"" "$dir/node_modules/@octokit/webhooks-examples/package.json"; then
+    log "installing GitHub's webhook examples (npm @octokit/webhooks-examples@$GITHUB_EXAMPLES_VERSION, about 2 MB)"
+    mkdir -p "$dir"
+    npm install --silent --no-audit --no-fund --prefix "$dir" "@octokit/webhooks-examples@$GITHUB_EXAMPLES_VERSION" >/dev/null
+  fi
+  export AETHERIUM_GITHUB_EXAMPLES="$index"
 }
 
 free_port() {

@@ -37,6 +37,68 @@ pub fn fill_missing_secrets(config: &mut Config) -> Vec<Generated> {
     generated
 }
 
+/// The sample the banner suggests sending first (`scripts/send` re-signs it).
+pub const FIRST_SAMPLE: &str = "events/github-webhook/pull_request-opened.json";
+
+/// The start-up banner, ending with the `Ready.` line: backends, enabled integrations, the
+/// event routes (name, topic, action), every HTTP route's URL, the secrets generated for this
+/// run, and a first sample to send.
+pub fn banner(app: &App, local: std::net::SocketAddr, generated: &[Generated]) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(out, "Aetherium local runner on http://{local}");
+    let _ =
+        writeln!(out, "  event bus: {}   store: {}   queue: {}", app.bus.kind(), app.store.kind(), app.queue.kind());
+    let integrations = app.registry.list();
+    if integrations.is_empty() {
+        let _ = writeln!(
+            out,
+            "  integrations: none (GITHUB_TOKEN or a GitHub App enables github, SLACK_BOT_TOKEN slack; webhooks work without them)"
+        );
+    } else {
+        let _ = writeln!(out, "  integrations: {}", integrations.join(", "));
+    }
+    let routes = app.routes();
+    let rules = routes.rules();
+    let name_width = rules.iter().map(|r| r.action.name().chars().count()).max().unwrap_or(0);
+    let topic_width = rules.iter().map(|r| r.on.chars().count()).max().unwrap_or(0);
+    let _ = writeln!(out, "  event routes (name, topic, action):{}", if rules.is_empty() { " none" } else { "" });
+    for rule in rules {
+        let action = match rule.action.integration() {
+            Some(integration) => format!("{} → {integration}", rule.action.kind()),
+            None => rule.action.kind().to_owned(),
+        };
+        let _ = writeln!(out, "    {:<name_width$}  {:<topic_width$}  {action}", rule.action.name(), rule.on);
+    }
+    let _ = writeln!(out, "  HTTP routes:");
+    for r in Route::ALL {
+        let _ = writeln!(out, "    {:<4} http://{local}{}", r.method().as_str(), r.path());
+    }
+    let _ = writeln!(
+        out,
+        "  point GitHub at http://{local}{} and Slack at http://{local}{} (through an HTTPS tunnel: docs/operations.md)",
+        Route::GithubWebhook.path(),
+        Route::SlackWebhook.path()
+    );
+    for g in generated {
+        let _ = writeln!(out, "  {} was not set; generated for this run: {}", g.variable, g.value.expose());
+    }
+    // scripts/send signs with the same variables, defaulting to the README's example values.
+    let mut env = String::new();
+    if let Some(g) = generated.iter().find(|g| g.variable == "GITHUB_WEBHOOK_SECRET") {
+        let _ = write!(env, "GITHUB_WEBHOOK_SECRET={} ", g.value.expose());
+    }
+    if aetherium::config::DEFAULT_ADDR.parse().ok() != Some(local) {
+        let _ = write!(env, "RUNNER_URL=http://{local} ");
+    }
+    let _ = writeln!(out, "  try it: {env}scripts/send {FIRST_SAMPLE}");
+    if app.bus.kind() == "redis" {
+        let _ = writeln!(out, "  and watch it on the bus: redis-cli SUBSCRIBE github.pull_request.opened");
+    }
+    let _ = writeln!(out, "Ready. Ctrl-C to stop.");
+    out
+}
+
 async fn route(app: App, req: axum::extract::Request) -> axum::response::Response {
     let (parts, body) = req.into_parts();
     let Some(route) = Route::at(parts.uri.path()) else {
@@ -97,5 +159,73 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn app(env: &[(&str, &str)]) -> (App, Vec<Generated>) {
+        let env: HashMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut config = Config::load(&move |k| env.get(k).cloned()).expect("config");
+        let generated = fill_missing_secrets(&mut config);
+        (App::from_config(config).expect("app"), generated)
+    }
+
+    /// The banner line for route `name`, split into its columns' words.
+    fn row<'a>(banner: &'a str, name: &str) -> Vec<&'a str> {
+        banner
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .find(|words| words.first() == Some(&name))
+            .unwrap_or_else(|| panic!("no route {name} in:\n{banner}"))
+    }
+
+    #[tokio::test]
+    async fn the_banner_lists_integrations_routes_and_urls() {
+        let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/aetherium.yaml");
+        let (app, generated) = app(&[
+            ("AETHERIUM_CONFIG", sample),
+            ("GITHUB_TOKEN", "ghp_x"),
+            ("SLACK_BOT_TOKEN", "xoxb-x"),
+            ("GITHUB_WEBHOOK_SECRET", "aetherium-example-secret"),
+            ("SLACK_SIGNING_SECRET", "aetherium-example-slack-secret"),
+            ("AETHERIUM_API_TOKEN", "aetherium-example-token"),
+        ]);
+        assert!(generated.is_empty());
+        let text = banner(&app, "127.0.0.1:8080".parse().expect("addr"), &generated);
+        assert!(text.starts_with("Aetherium local runner on http://127.0.0.1:8080\n"), "{text}");
+        assert!(text.contains("\n  integrations: github, slack\n"), "{text}");
+        // The configured routes (name, topic, action), and the defaults they leave in place.
+        assert_eq!(row(&text, "deployments"), ["deployments", "custom.deployed", "notify", "→", "slack"]);
+        assert_eq!(row(&text, "github.handle"), ["github.handle", "task.*", "handle", "→", "github"]);
+        assert_eq!(row(&text, "approve-deploy"), ["approve-deploy", "task.completed", "notify", "→", "slack"]);
+        assert_eq!(row(&text, "release-pr"), ["release-pr", "custom.release_ready", "artifact", "→", "github"]);
+        assert_eq!(row(&text, "pr-test-vm"), ["pr-test-vm", "github.pull_request.opened", "publish"]);
+        assert_eq!(row(&text, "slack.vm_created"), ["slack.vm_created", "vm.created", "notify", "→", "slack"]);
+        assert_eq!(row(&text, "vm.registry"), ["vm.registry", "vm.*", "vm", "registry"]);
+        for r in Route::ALL {
+            assert!(text.contains(&format!(" http://127.0.0.1:8080{}\n", r.path())), "{} in:\n{text}", r.path());
+        }
+        // The example secrets are set, and the runner is where scripts/send looks by default.
+        assert!(text.contains(&format!("\n  try it: scripts/send {FIRST_SAMPLE}\n")), "{text}");
+        assert!(text.ends_with("\nReady. Ctrl-C to stop.\n"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn without_integrations_the_banner_says_so_and_the_try_line_carries_what_send_needs() {
+        let (app, generated) = app(&[]);
+        let text = banner(&app, "127.0.0.1:9999".parse().expect("addr"), &generated);
+        assert!(text.contains("\n  integrations: none ("), "{text}");
+        assert_eq!(row(&text, "vm.registry"), ["vm.registry", "vm.*", "vm", "registry"]);
+        let secret = &generated.iter().find(|g| g.variable == "GITHUB_WEBHOOK_SECRET").expect("generated").value;
+        let want = format!(
+            "\n  try it: GITHUB_WEBHOOK_SECRET={} RUNNER_URL=http://127.0.0.1:9999 scripts/send {FIRST_SAMPLE}\n",
+            secret.expose()
+        );
+        assert!(text.contains(&want), "{text}");
+        assert!(!text.contains("redis-cli"), "{text}");
     }
 }

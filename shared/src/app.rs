@@ -217,7 +217,15 @@ impl App {
         Some(match &spec.action {
             RouteAction::Notify(n) => {
                 let (template, target) = (Template::parse(&n.message).ok()?, Template::parse(&n.target).ok()?);
-                Notify::new(spec.name.clone(), integration(&n.integration)?, target, template)
+                let mut buttons = Vec::with_capacity(n.actions.len());
+                for b in &n.actions {
+                    buttons.push([
+                        Template::parse(&b.text).ok()?,
+                        Template::parse(&b.action_id).ok()?,
+                        Template::parse(&b.value).ok()?,
+                    ]);
+                }
+                Notify::with_buttons(spec.name.clone(), integration(&n.integration)?, target, template, buttons)
             }
             RouteAction::Handle(name) => Handle::named(spec.name.clone(), integration(name)?),
             RouteAction::Artifact(a) => {

@@ -71,6 +71,23 @@ pub struct Dispatcher {
     metrics: Metrics,
 }
 
+/// `integration.webhook_received` for a record a webhook accepted (a `github.*` or `slack.*`
+/// event from that source): the source, the delivery or event id, the original event type
+/// (the topic without the source's prefix: `pull_request.opened`, `event.app_mention`) and
+/// the topic. Its id derives from the webhook's, so a retried record derives the same one.
+fn webhook_received(head: &EventHead<'_>) -> Option<String> {
+    let source = head.source.as_ref();
+    let event_type = head.kind.strip_prefix(source)?.strip_prefix('.')?;
+    if !matches!(source, "github" | "slack") {
+        return None;
+    }
+    let data = serde_json::json!({"source": source, "id": head.id, "event_type": event_type, "topic": head.kind});
+    let data = data.as_object().cloned().unwrap_or_default();
+    let event = Event::new(crate::event::topics::INTEGRATION_WEBHOOK_RECEIVED, "aetherium", data)
+        .with_id(crate::routes::derived_id(&head.id, crate::event::topics::INTEGRATION_WEBHOOK_RECEIVED));
+    Some(event.to_json())
+}
+
 /// An event's keys all carry its id as one hash tag, `evt:{<id>}:...`, so that on a Redis
 /// cluster they share a slot and its route marks and done key change in one MULTI. The id is
 /// escaped (`%`, `{`, `}`, `:`), so no id, whatever its characters, can close the tag early
@@ -118,14 +135,30 @@ impl Dispatcher {
     /// Process one queue message. An error leaves the record to be retried.
     pub async fn process(&self, message: &str) -> Result<Processed, DispatchError> {
         let record = claim::resolve(self.store.as_ref(), message).await?;
+        self.process_record(&record).await
+    }
+
+    async fn process_record(&self, record: &str) -> Result<Processed, DispatchError> {
         // Routing needs only the envelope; the payload is built only when a route reads it.
-        let head = EventHead::from_json(&record).map_err(|e| DispatchError::Malformed(e.to_string()))?;
+        let head = match EventHead::from_json(record) {
+            Ok(head) => head,
+            // Well-formed JSON that a full parse refuses (a lone surrogate, `1e400`) passes the
+            // webhooks, which read only what they route on: repair it rather than dead-letter
+            // a delivery the sender was told we accepted.
+            Err(e) => match crate::json_repair::repair(record) {
+                Some(repaired) => {
+                    tracing::warn!("record repaired: a lone surrogate escape or an out-of-range number was replaced");
+                    return Box::pin(self.process_record(&repaired)).await;
+                }
+                None => return Err(DispatchError::Malformed(e.to_string())),
+            },
+        };
         tracing::Span::current().record("event_id", &*head.id);
         let done = |outcome| Processed { id: head.id.to_string(), topic: head.kind.to_string(), outcome };
         if self.store.get(&done_key(&head.id)).await?.is_some() {
             return Ok(done(Outcome::AlreadyDone));
         }
-        self.bus.publish_json(&head.kind, &record).await?;
+        self.bus.publish_json(&head.kind, record).await?;
         // What the routes did, the counters and the activity lines are written together: one
         // round trip per event rather than one per write.
         let mut writes = vec![self.metrics.op(metrics::PUBLISHED, &[("topic", &head.kind)])];
@@ -133,8 +166,14 @@ impl Dispatcher {
         let routed = if rules.is_empty() {
             Ok(())
         } else {
-            let event = Event::from_json(&record).map_err(|e| DispatchError::Malformed(e.to_string()))?;
+            let event = Event::from_json(record).map_err(|e| DispatchError::Malformed(e.to_string()))?;
             self.run_routes(&event, &rules, &mut writes).await
+        };
+        // A webhook's arrival is an event of its own; its routes run (once, under its own id)
+        // before the webhook is marked done, so a failure there retries the record.
+        let routed = match (routed, webhook_received(&head)) {
+            (Ok(()), Some(arrival)) => Box::pin(self.process_record(&arrival)).await.map(drop),
+            (routed, _) => routed,
         };
         if routed.is_ok() {
             writes.push(Write::Set { key: done_key(&head.id), value: "1".into(), ttl: Some(DONE_TTL) });

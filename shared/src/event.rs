@@ -53,11 +53,58 @@ pub mod topics {
         }
     }
 
+    /// One topic segment from an outside name that may hold anything (a GitHub
+    /// `repository_dispatch` type, a Slack `action_id`): ASCII letters lower-cased, digits
+    /// kept, every run of other characters one `_`, `_` trimmed from the ends, at most 64
+    /// characters; `unknown` when nothing is left. `On-Demand Test.v2!` → `on_demand_test_v2`.
+    pub fn segment(raw: &str) -> String {
+        let mut out = String::with_capacity(raw.len().min(64));
+        let mut gap = false;
+        for c in raw.chars() {
+            if !c.is_ascii_alphanumeric() {
+                gap = true;
+                continue;
+            }
+            let sep = gap && !out.is_empty();
+            if out.len() + usize::from(sep) >= 64 {
+                break;
+            }
+            if sep {
+                out.push('_');
+            }
+            gap = false;
+            out.push(c.to_ascii_lowercase());
+        }
+        if out.is_empty() { "unknown".to_owned() } else { out }
+    }
+
     /// The family of a topic (`vm` for `vm.created`), when it has a non-empty one.
     pub fn family(topic: &str) -> Option<&str> {
         match topic.split_once('.') {
             Some((family, rest)) if !family.is_empty() && !rest.is_empty() => Some(family),
             _ => None,
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn any_name_becomes_one_segment() {
+            for (raw, want) in [
+                ("opened", "opened"),
+                ("on-demand-test", "on_demand_test"),
+                ("On Demand.Test: v2!!", "on_demand_test_v2"),
+                ("__a__b__", "a_b"),
+                ("snake_case_stays", "snake_case_stays"),
+                ("déploiement prod", "d_ploiement_prod"),
+                ("!!!", "unknown"),
+                ("", "unknown"),
+            ] {
+                assert_eq!(super::segment(raw), want, "{raw}");
+            }
+            assert_eq!(super::segment(&"x".repeat(300)).len(), 64);
+            let long = super::segment(&"ab ".repeat(100));
+            assert!(long.len() <= 64 && !long.ends_with('_'), "{long}");
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod github;
 pub mod health;
 pub mod http_client;
 pub mod integration;
+pub mod json_repair;
 pub mod lambda;
 pub mod metrics;
 pub mod queue;

@@ -20,6 +20,12 @@ pub trait Action: Send + Sync + std::fmt::Debug {
     fn integration(&self) -> Option<&str> {
         None
     }
+
+    /// What kind of action this is (`handle`, `notify`, `artifact`, `publish`), for the
+    /// local runner's start-up banner.
+    fn kind(&self) -> &str {
+        "custom"
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -65,6 +71,11 @@ impl Routes {
     pub fn is_empty(&self) -> bool {
         self.rules.is_empty()
     }
+
+    /// Every rule, in the order they were given.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
 }
 
 /// The `handle` route: hand the event to an integration's `handle_event`.
@@ -97,6 +108,10 @@ impl Action for Handle {
     fn integration(&self) -> Option<&str> {
         Some(self.integration.name())
     }
+
+    fn kind(&self) -> &str {
+        "handle"
+    }
 }
 
 /// The `notify` route: a message rendered from the event's data, sent by an integration to
@@ -107,6 +122,8 @@ pub struct Notify {
     integration: Arc<dyn Integration>,
     target: Template,
     template: Template,
+    /// Buttons: `text`, `action_id` and `value`, each rendered from the event.
+    buttons: Vec<[Template; 3]>,
 }
 
 impl Notify {
@@ -116,7 +133,18 @@ impl Notify {
         target: Template,
         template: Template,
     ) -> Arc<Self> {
-        Arc::new(Self { name: name.into(), integration, target, template })
+        Self::with_buttons(name, integration, target, template, Vec::new())
+    }
+
+    /// A notify route with buttons under the message: `[text, action_id, value]` each.
+    pub fn with_buttons(
+        name: impl Into<String>,
+        integration: Arc<dyn Integration>,
+        target: Template,
+        template: Template,
+        buttons: Vec<[Template; 3]>,
+    ) -> Arc<Self> {
+        Arc::new(Self { name: name.into(), integration, target, template, buttons })
     }
 }
 
@@ -133,11 +161,27 @@ impl Action for Notify {
         };
         let message = self.template.render(&event.data).map_err(fail)?;
         let target = self.target.render(&event.data).map_err(fail)?;
-        self.integration.send_notification(&Notification::message(target, message)).await
+        let mut notification = Notification::message(target, message);
+        if !self.buttons.is_empty() {
+            let mut buttons = Vec::with_capacity(self.buttons.len());
+            for [text, action_id, value] in &self.buttons {
+                buttons.push(serde_json::json!({
+                    "text": text.render(&event.data).map_err(fail)?,
+                    "action_id": action_id.render(&event.data).map_err(fail)?,
+                    "value": value.render(&event.data).map_err(fail)?,
+                }));
+            }
+            notification.data.insert("actions".into(), serde_json::Value::Array(buttons));
+        }
+        self.integration.send_notification(&notification).await
     }
 
     fn integration(&self) -> Option<&str> {
         Some(self.integration.name())
+    }
+
+    fn kind(&self) -> &str {
+        "notify"
     }
 }
 
@@ -186,6 +230,10 @@ impl Action for CreateArtifact {
     fn integration(&self) -> Option<&str> {
         Some(self.integration.name())
     }
+
+    fn kind(&self) -> &str {
+        "artifact"
+    }
 }
 
 /// The `publish` route: derive a new event and queue it, so it is dispatched (and routed)
@@ -211,6 +259,18 @@ impl Publish {
     }
 }
 
+/// The id of the event that `route` derives from event `source_id`: its own id (so its keys
+/// never meet the source's), and the same on every retry of the source (so a retried source
+/// derives the same event, which the dispatcher then runs once).
+pub fn derived_id(source_id: &str, route: &str) -> String {
+    const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6a3c_1f0e_9b2d_4c57_8e61_d0a4_b7f3_2c19);
+    let mut name = Vec::with_capacity(source_id.len() + route.len() + 1);
+    name.extend_from_slice(source_id.as_bytes());
+    name.push(0);
+    name.extend_from_slice(route.as_bytes());
+    uuid::Uuid::new_v5(&NAMESPACE, &name).to_string()
+}
+
 #[async_trait]
 impl Action for Publish {
     fn name(&self) -> &str {
@@ -228,7 +288,7 @@ impl Action for Publish {
             serde_json::Value::Object(m) => m,
             _ => serde_json::Map::new(),
         };
-        let derived = Event::new(self.kind.clone(), "aetherium", data).with_id(format!("{}:{}", event.id, self.name));
+        let derived = Event::new(self.kind.clone(), "aetherium", data).with_id(derived_id(&event.id, &self.name));
         crate::queue::claim::enqueue(self.queue.as_ref(), self.store.as_ref(), &derived.to_json())
             .await
             .map(drop)
@@ -237,5 +297,9 @@ impl Action for Publish {
                 reason: e.to_string(),
                 retry_after: None,
             })
+    }
+
+    fn kind(&self) -> &str {
+        "publish"
     }
 }

@@ -30,6 +30,10 @@ impl Action for VmRegistry {
         "vm.registry"
     }
 
+    fn kind(&self) -> &str {
+        "vm registry"
+    }
+
     /// created → listed as `created`; started → `running`; stopped or failed → no longer active.
     async fn run(&self, event: &Event) -> Result<(), IntegrationError> {
         let Some(id) = event.data_str("vm_id") else {

@@ -303,3 +303,56 @@ async fn an_event_over_the_queue_limit_travels_by_claim_check() {
     let ev = Event::from_json(&record).expect("event");
     assert_eq!(ev.data["payload"], pr);
 }
+
+/// Every example of every event in GitHub's published corpus (@octokit/webhooks-examples,
+/// installed by scripts/test), plus free-form `repository_dispatch` types: each is accepted,
+/// queued on the topic its event and action name, and the queued record dispatches.
+#[tokio::test]
+async fn every_example_github_publishes_is_accepted_queued_and_dispatched() {
+    let index = std::env::var("AETHERIUM_GITHUB_EXAMPLES")
+        .expect("AETHERIUM_GITHUB_EXAMPLES names GitHub's examples corpus; run the suite with scripts/test");
+    let corpus: Vec<Value> =
+        serde_json::from_slice(&std::fs::read(&index).expect("the examples corpus")).expect("corpus JSON");
+    let mut cases: Vec<(String, Vec<u8>)> = Vec::new();
+    for event in &corpus {
+        let name = event["name"].as_str().expect("event name");
+        for example in event["examples"].as_array().expect("examples") {
+            cases.push((name.to_owned(), serde_json::to_vec(example).expect("bytes")));
+        }
+    }
+    for free_form in ["on-demand-test", "Deploy Prod: v2.1 (canary)!", "release.v1.2.3", "UPPER lower", "…☃…"] {
+        let body = serde_json::json!({"action": free_form, "branch": "main", "client_payload": {}});
+        cases.push(("repository_dispatch".into(), serde_json::to_vec(&body).expect("bytes")));
+    }
+    assert!(cases.len() > 300, "the corpus has every example: {}", cases.len());
+
+    let s = setup();
+    let dispatcher = aetherium::dispatch::Dispatcher::new(
+        Arc::new(MemoryBus::new()),
+        s.store.clone(),
+        aetherium::routes::Routes::default(),
+    );
+    for (i, (event, body)) in cases.iter().enumerate() {
+        let delivery = format!("example-{i}");
+        let (status, answer) = signed(&s.app, event, &delivery, body).await;
+        let raw: Value = serde_json::from_slice(body).expect("json");
+        if event == "ping" {
+            assert_eq!(status, 200, "{event} #{i}: {answer}");
+            continue;
+        }
+        assert_eq!(status, 202, "{event} #{i} ({:?}): {answer}", raw.get("action"));
+        let want = match raw["action"].as_str() {
+            Some("closed") if raw["pull_request"]["merged"] == true => "github.pull_request.merged".to_owned(),
+            Some(action) => format!("github.{event}.{}", aetherium::event::topics::segment(action)),
+            None => format!("github.{event}"),
+        };
+        assert_eq!(answer["type"], want.as_str(), "{event} #{i}");
+        aetherium::event::topics::validate(&want, aetherium::event::topics::FAMILIES).expect("a valid topic");
+        let msgs = s.queue.receive(1, Duration::from_millis(50)).await.expect("receive");
+        let queued = Event::from_json(&msgs[0].body).expect("the record is an event");
+        assert_eq!(queued.data.get("action"), raw.get("action"), "the action is kept verbatim");
+        let done = dispatcher.process(&msgs[0].body).await.unwrap_or_else(|e| panic!("{event} #{i}: {e}"));
+        assert_eq!(done.topic, want);
+        s.queue.delete(&msgs[0].receipt).await.expect("delete");
+    }
+}

@@ -245,7 +245,11 @@ async fn every_kind_of_route_does_what_it_says() {
         .collect();
     assert_eq!(derived.len(), 1, "published once");
     assert_eq!(derived[0].kind, "task.created");
-    assert_eq!(derived[0].id, "gh-delivery-1:pr-vm");
+    assert_eq!(
+        derived[0].id,
+        aetherium::routes::derived_id("gh-delivery-1", "pr-vm"),
+        "its own id, the same on a retry"
+    );
     assert_eq!(derived[0].data["parameters"], json!({"name": "pr-42", "vcpus": 2, "memory_mb": 2048}));
     assert_eq!(derived[0].data["pull_request"], "https://github.com/acme/widgets/pull/42");
 }

@@ -39,9 +39,10 @@ async fn slack_posts(server: &MockServer) -> Vec<Value> {
         .collect()
 }
 
-async fn event(http: &reqwest::Client, running: &Running, body: Value) {
+/// Post a platform event; `status` is 202 for a new id, 200 for a copy of one already queued.
+async fn event(http: &reqwest::Client, running: &Running, body: Value, status: u16) {
     let resp = http.post(running.url("/api/v1/events")).bearer_auth(TOKEN).json(&body).send().await.expect("post");
-    assert_eq!(resp.status(), 202, "{}", resp.text().await.unwrap_or_default());
+    assert_eq!(resp.status(), status, "{}", resp.text().await.unwrap_or_default());
 }
 
 /// Slack's documented slash command with `command` replaced, signed now.
@@ -106,6 +107,7 @@ async fn whole_product(redis: RedisServer) {
         &http,
         &running,
         json!({"id": "e2e-vm", "type": "vm.created", "data": {"vm_id": "vm-7", "vm_name": "web-7"}}),
+        202,
     )
     .await;
     let pr = "https://github.com/o/r/pull/1";
@@ -113,6 +115,7 @@ async fn whole_product(redis: RedisServer) {
         &http,
         &running,
         json!({"id": "e2e-task", "type": "task.completed", "data": {"task_id": "T-7", "pull_request": pr}}),
+        202,
     )
     .await;
     let both = aetherium_tests::wait::until(Duration::from_secs(20), || {
@@ -121,17 +124,19 @@ async fn whole_product(redis: RedisServer) {
     })
     .await;
     assert!(both.is_some(), "a Slack message and a PR comment within 20 s");
-    // Redeliveries of both: still one effect each.
+    // Redeliveries of both: answered as duplicates, still one effect each.
     event(
         &http,
         &running,
         json!({"id": "e2e-vm", "type": "vm.created", "data": {"vm_id": "vm-7", "vm_name": "web-7"}}),
+        200,
     )
     .await;
     event(
         &http,
         &running,
         json!({"id": "e2e-task", "type": "task.completed", "data": {"task_id": "T-7", "pull_request": pr}}),
+        200,
     )
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await;

@@ -1,4 +1,5 @@
-//! The SAM template: valid for `sam validate --lint`, and one function per function crate.
+//! The SAM template: valid for `sam validate --lint`, one function per function crate, its
+//! alarms and dashboard; and the Slack and GitHub App manifests filled with the stack's URLs.
 
 use serde_yaml_ng::Value;
 use std::collections::BTreeSet;
@@ -162,5 +163,243 @@ fn the_slack_manifest_is_filled_with_the_deployed_url() {
     }
     let refused =
         Command::new(root().join("scripts/slack-manifest")).args(["--url", "http://insecure"]).output().expect("run");
+    assert!(!refused.status.success());
+}
+
+/// `!Ref X`, `!GetAtt X.Y`, `!Sub ...` (CloudFormation's short forms): the function's name and
+/// its argument.
+fn intrinsic(v: &Value) -> Option<(String, &Value)> {
+    match v {
+        Value::Tagged(t) => Some((t.tag.to_string().trim_start_matches('!').to_owned(), &t.value)),
+        _ => None,
+    }
+}
+
+fn is(v: &Value, function: &str, arg: &str) -> bool {
+    intrinsic(v).is_some_and(|(f, a)| f == function && a.as_str() == Some(arg))
+}
+
+fn resources_of_type<'a>(t: &'a Value, kind: &str) -> Vec<(&'a str, &'a Value)> {
+    t["Resources"]
+        .as_mapping()
+        .expect("Resources")
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some(kind))
+        .map(|(k, r)| (k.as_str().expect("name"), r))
+        .collect()
+}
+
+#[test]
+fn the_alarms_watch_dead_letters_queue_age_errors_and_throttles() {
+    let t = template();
+    let res = &t["Resources"];
+
+    // AlarmEmail is optional: with it, an SNS topic with an email subscription; without it, no topic.
+    assert_eq!(t["Parameters"]["AlarmEmail"]["Default"].as_str(), Some(""));
+    let condition = serde_yaml_ng::to_string(&t["Conditions"]["HasAlarmEmail"]).expect("yaml");
+    assert!(condition.contains("!Not") && condition.contains("!Equals") && condition.contains("!Ref AlarmEmail"));
+    let topic = &res["AlarmTopic"];
+    assert_eq!(topic["Type"].as_str(), Some("AWS::SNS::Topic"));
+    assert_eq!(topic["Condition"].as_str(), Some("HasAlarmEmail"));
+    assert_eq!(topic["Properties"]["Subscription"][0]["Protocol"].as_str(), Some("email"));
+    assert!(is(&topic["Properties"]["Subscription"][0]["Endpoint"], "Ref", "AlarmEmail"));
+
+    // Every alarm notifies the topic when it exists, and has no action otherwise.
+    let action: Value =
+        serde_yaml_ng::from_str("!If [HasAlarmEmail, [!Ref AlarmTopic], !Ref AWS::NoValue]").expect("yaml");
+    let alarms = resources_of_type(&t, "AWS::CloudWatch::Alarm");
+    for (name, alarm) in &alarms {
+        let p = &alarm["Properties"];
+        assert_eq!(p["AlarmActions"], action, "{name}");
+        assert_eq!(p["ComparisonOperator"].as_str(), Some("GreaterThanThreshold"), "{name}");
+        assert_eq!(p["TreatMissingData"].as_str(), Some("notBreaching"), "{name}");
+        assert!(p["AlarmDescription"].as_str().is_some_and(|d| !d.is_empty()), "{name} says what to do");
+    }
+
+    // One metric each: (alarm, namespace, metric, dimension, its value, threshold).
+    let queue_age = t["Parameters"]["QueueAgeAlarmSeconds"]["Default"].as_u64();
+    assert_eq!(queue_age, Some(300));
+    let single = [
+        (
+            "DeadLetterAlarm",
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            "QueueName",
+            ("GetAtt", "DeadLetterQueue.QueueName"),
+        ),
+        ("QueueAgeAlarm", "AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", ("GetAtt", "WorkQueue.QueueName")),
+        ("DispatcherErrorsAlarm", "AWS/Lambda", "Errors", "FunctionName", ("Ref", "DispatcherFunction")),
+        ("GithubWebhookErrorsAlarm", "AWS/Lambda", "Errors", "FunctionName", ("Ref", "GithubWebhookFunction")),
+        ("SlackWebhookErrorsAlarm", "AWS/Lambda", "Errors", "FunctionName", ("Ref", "SlackWebhookFunction")),
+    ];
+    for (name, namespace, metric, dimension, (function, arg)) in single {
+        let p = &res[name]["Properties"];
+        assert_eq!(res[name]["Type"].as_str(), Some("AWS::CloudWatch::Alarm"), "{name}");
+        assert_eq!(p["Namespace"].as_str(), Some(namespace), "{name}");
+        assert_eq!(p["MetricName"].as_str(), Some(metric), "{name}");
+        assert_eq!(p["Dimensions"][0]["Name"].as_str(), Some(dimension), "{name}");
+        assert!(is(&p["Dimensions"][0]["Value"], function, arg), "{name} watches {arg}");
+        if name == "QueueAgeAlarm" {
+            assert!(is(&p["Threshold"], "Ref", "QueueAgeAlarmSeconds"), "{name}");
+        } else {
+            assert_eq!(p["Threshold"].as_f64(), Some(0.0), "{name}: any is too many");
+        }
+    }
+
+    // Throttles on any function: one alarm summing every function's Throttles.
+    let functions: BTreeSet<&str> =
+        resources_of_type(&t, "AWS::Serverless::Function").into_iter().map(|(name, _)| name).collect();
+    let p = &res["ThrottlesAlarm"]["Properties"];
+    let metrics = p["Metrics"].as_sequence().expect("metric math");
+    let sum = metrics.iter().find(|m| m["ReturnData"].as_bool() == Some(true)).expect("the returned expression");
+    let expression = sum["Expression"].as_str().expect("expression");
+    assert!(expression.starts_with("SUM(["), "{expression}");
+    let mut watched = BTreeSet::new();
+    for m in metrics.iter().filter(|m| m["ReturnData"].as_bool() == Some(false)) {
+        let stat = &m["MetricStat"];
+        assert_eq!(stat["Metric"]["Namespace"].as_str(), Some("AWS/Lambda"));
+        assert_eq!(stat["Metric"]["MetricName"].as_str(), Some("Throttles"));
+        assert_eq!(stat["Stat"].as_str(), Some("Sum"));
+        let id = m["Id"].as_str().expect("id");
+        assert!(expression.contains(id), "{id} is in {expression}");
+        let (f, arg) = intrinsic(&stat["Metric"]["Dimensions"][0]["Value"]).expect("!Ref");
+        assert_eq!(f, "Ref");
+        watched.insert(arg.as_str().expect("function"));
+    }
+    assert_eq!(watched, functions, "every function's throttles");
+    assert_eq!(p["Threshold"].as_f64(), Some(0.0));
+
+    let mut names: Vec<&str> = alarms.iter().map(|(n, _)| *n).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "DeadLetterAlarm",
+            "DispatcherErrorsAlarm",
+            "GithubWebhookErrorsAlarm",
+            "QueueAgeAlarm",
+            "SlackWebhookErrorsAlarm",
+            "ThrottlesAlarm"
+        ]
+    );
+}
+
+/// The dashboard body, a `!Sub` of JSON, with each `${X}` replaced by `X` (a Number parameter
+/// by its default, so the JSON parses). Every `${X}` must name a parameter, a resource (or its
+/// attribute) or a pseudo parameter.
+fn dashboard(t: &Value) -> serde_json::Value {
+    let (function, body) = intrinsic(&t["Resources"]["Dashboard"]["Properties"]["DashboardBody"]).expect("a !Sub");
+    assert_eq!(function, "Sub");
+    let mut rest = body.as_str().expect("a string");
+    let mut json = String::new();
+    while let Some(start) = rest.find("${") {
+        json.push_str(&rest[..start]);
+        let end = rest[start..].find('}').expect("closing }") + start;
+        let name = &rest[start + 2..end];
+        let root = name.split('.').next().unwrap_or(name);
+        let param = &t["Parameters"][root];
+        if param["Type"].as_str() == Some("Number") {
+            json.push_str(&param["Default"].as_u64().expect("a default").to_string());
+        } else {
+            assert!(
+                !param.is_null() || !t["Resources"][root].is_null() || root.starts_with("AWS::"),
+                "${{{name}}} names nothing in the template"
+            );
+            json.push_str(name);
+        }
+        rest = &rest[end + 1..];
+    }
+    json.push_str(rest);
+    serde_json::from_str(&json).unwrap_or_else(|e| panic!("the dashboard body is not JSON: {e}\n{json}"))
+}
+
+#[test]
+fn the_dashboard_shows_the_counters_the_queues_and_the_functions() {
+    use aetherium::metrics::{CONSUMED, PUBLISHED, REQUESTS, emf_line};
+    let t = template();
+    assert_eq!(t["Resources"]["Dashboard"]["Type"].as_str(), Some("AWS::CloudWatch::Dashboard"));
+    let body = dashboard(&t);
+    let widgets = body["widgets"].as_array().expect("widgets");
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    let mut searches: Vec<String> = Vec::new();
+    for w in widgets.iter().filter(|w| w["type"] == "metric") {
+        assert!(w["properties"]["title"].as_str().is_some_and(|s| !s.is_empty()), "{w}");
+        assert_eq!(w["properties"]["region"], "AWS::Region");
+        for row in w["properties"]["metrics"].as_array().expect("metrics") {
+            let row = row.as_array().expect("a row");
+            match row[0]["expression"].as_str() {
+                Some(e) => searches.push(e.to_owned()),
+                None => rows.push(row.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()),
+            }
+        }
+    }
+    let has = |want: &[&str]| rows.iter().any(|r| r.iter().map(String::as_str).eq(want.iter().copied()));
+
+    // The guide's three counters, from the namespace and with the dimensions the functions
+    // write in their EMF lines.
+    for (name, labels) in [
+        (PUBLISHED, &[("topic", "t")][..]),
+        (CONSUMED, &[("topic", "t"), ("integration", "i")][..]),
+        (REQUESTS, &[("integration", "i"), ("method", "m"), ("outcome", "o")][..]),
+    ] {
+        let emf: serde_json::Value = serde_json::from_str(&emf_line(name, labels, 0)).expect("emf");
+        let declared = &emf["_aws"]["CloudWatchMetrics"][0];
+        let namespace = declared["Namespace"].as_str().expect("namespace");
+        let dims: Vec<&str> =
+            declared["Dimensions"][0].as_array().expect("dims").iter().filter_map(|d| d.as_str()).collect();
+        let want = format!("SEARCH('{{{namespace},{}}} MetricName=\"{name}\"'", dims.join(","));
+        assert!(searches.iter().any(|s| s.starts_with(&want)), "{want} in {searches:?}");
+    }
+    // Queue depth and age, and the dead letters.
+    assert!(has(&["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", "WorkQueue.QueueName"]));
+    assert!(has(&["AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", "WorkQueue.QueueName"]));
+    assert!(has(&["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", "DeadLetterQueue.QueueName"]));
+    // Every function's errors and duration.
+    for (function, _) in resources_of_type(&t, "AWS::Serverless::Function") {
+        for metric in ["Errors", "Duration"] {
+            assert!(has(&["AWS/Lambda", metric, "FunctionName", function]), "{metric} of {function}");
+        }
+    }
+    // And every alarm's state.
+    let shown: BTreeSet<String> = widgets
+        .iter()
+        .filter(|w| w["type"] == "alarm")
+        .flat_map(|w| w["properties"]["alarms"].as_array().cloned().unwrap_or_default())
+        .filter_map(|a| a.as_str().and_then(|a| a.strip_suffix(".Arn")).map(str::to_owned))
+        .collect();
+    let alarms: BTreeSet<String> =
+        resources_of_type(&t, "AWS::CloudWatch::Alarm").into_iter().map(|(n, _)| n.to_owned()).collect();
+    assert_eq!(shown, alarms);
+}
+
+#[test]
+fn the_github_app_manifest_is_filled_with_the_deployed_url() {
+    let raw = std::fs::read_to_string(root().join("deploy/github-app-manifest.json")).expect("manifest");
+    let _: serde_json::Value = serde_json::from_str(&raw).expect("the manifest in deploy/ is JSON");
+    let url = "https://abcdefghij.lambda-url.us-east-1.on.aws/";
+    let out = Command::new(root().join("scripts/github-app-manifest"))
+        .args(["--url", url])
+        .output()
+        .expect("run scripts/github-app-manifest");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let m: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a JSON manifest");
+    assert_eq!(m["hook_attributes"]["url"], url);
+    assert_eq!(m["hook_attributes"]["active"], true);
+    assert!(m["url"].as_str().is_some_and(|u| u.starts_with("https://")), "a homepage: {m}");
+    assert!(m["name"].as_str().is_some_and(|n| !n.is_empty()));
+    assert_eq!(m["public"], false);
+    let mut events: Vec<&str> =
+        m["default_events"].as_array().expect("events").iter().filter_map(|e| e.as_str()).collect();
+    events.sort_unstable();
+    assert_eq!(events, ["issue_comment", "pull_request", "push", "repository_dispatch"]);
+    assert_eq!(
+        m["default_permissions"],
+        serde_json::json!({"contents": "write", "issues": "write", "metadata": "read", "pull_requests": "write"})
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("__"), "every placeholder is filled");
+    let refused = Command::new(root().join("scripts/github-app-manifest"))
+        .args(["--url", "http://insecure"])
+        .output()
+        .expect("run");
     assert!(!refused.status.success());
 }

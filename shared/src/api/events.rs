@@ -1,5 +1,6 @@
 //! `POST /api/v1/events`: the authenticated ingest of platform events.
 
+use super::ingest::{self, Queued};
 use super::{ApiError, Request, Response, auth, json};
 use crate::app::App;
 use crate::event::{Event, topics};
@@ -58,10 +59,17 @@ pub async fn handle(app: &App, req: Request) -> Result<Response, ApiError> {
     }
     let incoming: Incoming =
         serde_json::from_slice(body).map_err(|e| bad(format!("the body is not a valid event object: {e}")))?;
+    let sender_id = incoming.id.is_some();
     let event = validate(incoming)?;
-    claim::enqueue(app.queue.as_ref(), app.store.as_ref(), &event.to_json())
-        .await
-        .map_err(|e| ApiError::Unavailable(format!("enqueue failed: {e}")))?;
+    if !sender_id {
+        // An id we just made up cannot repeat: no dedup round trip.
+        claim::enqueue(app.queue.as_ref(), app.store.as_ref(), &event.to_json())
+            .await
+            .map_err(|e| ApiError::Unavailable(format!("enqueue failed: {e}")))?;
+    } else if ingest::enqueue_once(app, "platform", &event.id, &event.to_json()).await? == Queued::Duplicate {
+        let body = serde_json::json!({ "id": event.id, "type": event.kind, "status": "duplicate" });
+        return Ok(json(StatusCode::OK, &body));
+    }
     tracing::info!(event_id = %event.id, topic = %event.kind, "platform event queued");
     Ok(json(StatusCode::ACCEPTED, &serde_json::json!({ "id": event.id, "type": event.kind })))
 }

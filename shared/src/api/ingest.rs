@@ -15,22 +15,33 @@ pub enum Queued {
     Duplicate,
 }
 
-/// Queue `record` unless delivery `id` from `source` was queued already. The id is recorded
-/// only after the queue has the record, so a failed enqueue (503) leaves the sender's
-/// redelivery working; a store outage queues anyway and the dispatcher dedups by event id.
+/// How long a claim on a delivery id waits for its enqueue before a copy may try again.
+const PENDING_TTL: Duration = Duration::from_secs(60);
+
+/// Queue `record` unless delivery `id` from `source` was queued already. Copies arriving
+/// together race for one `SET NX` claim (`pending`); only the winner enqueues, and marks the id
+/// `queued` once the queue has the record. A failed enqueue releases the claim, so the sender's
+/// retry (after our 503) is queued rather than dropped as a duplicate. A store outage queues
+/// anyway: the dispatcher dedups by event id.
 pub async fn enqueue_once(app: &App, source: &str, id: &str, record: &str) -> Result<Queued, ApiError> {
     let key = format!("delivery:{source}:{id}");
-    match app.store.get(&key).await {
+    let claimed = match app.store.set_if_absent_or_get(&key, "pending", PENDING_TTL).await {
         Ok(Some(_)) => {
-            tracing::info!(source, delivery = id, "redelivery of a queued delivery; not queued again");
+            tracing::info!(source, delivery = id, "copy of a delivery already accepted; not queued again");
             return Ok(Queued::Duplicate);
         }
-        Ok(None) => {}
-        Err(error) => tracing::warn!(%error, source, delivery = id, "dedup store unavailable; queueing anyway"),
+        Ok(None) => true,
+        Err(error) => {
+            tracing::warn!(%error, source, delivery = id, "dedup store unavailable; queueing anyway");
+            false
+        }
+    };
+    if let Err(e) = claim::enqueue(app.queue.as_ref(), app.store.as_ref(), record).await {
+        if claimed && let Err(error) = app.store.delete(&key).await {
+            tracing::warn!(%error, source, delivery = id, "could not release the delivery claim; it expires in 60 s");
+        }
+        return Err(ApiError::Unavailable(format!("enqueue of {source} delivery {id} failed: {e}")));
     }
-    claim::enqueue(app.queue.as_ref(), app.store.as_ref(), record)
-        .await
-        .map_err(|e| ApiError::Unavailable(format!("enqueue of {source} delivery {id} failed: {e}")))?;
     if let Err(error) = app.store.set(&key, "queued", Some(DELIVERY_TTL)).await {
         tracing::warn!(%error, source, delivery = id, "could not record the delivery id; a redelivery would be queued again");
     }

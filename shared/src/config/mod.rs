@@ -107,7 +107,7 @@ pub struct Config {
 // ---- the file's shape ----
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 struct RawFile {
     integrations: BTreeMap<String, Yaml>,
     events: RawEvents,
@@ -440,10 +440,15 @@ impl Config {
         }
 
         // Event bus and store: REDIS_URL wins; else the file's events.redis.
-        let redis_url = e("REDIS_URL").or(nonempty(file.events.redis.url)).or_else(|| {
+        // The environment wins over the file, a provider choice included: REDIS_URL means Redis
+        // even where the file says `provider: memory` (the sample does, for a first run).
+        let redis_from_env = e("REDIS_URL");
+        let from_env = redis_from_env.is_some();
+        let redis_url = redis_from_env.or(nonempty(file.events.redis.url)).or_else(|| {
             nonempty(file.events.redis.addr).map(|addr| format!("redis://{addr}/{}", file.events.redis.db.unwrap_or(0)))
         });
         let bus = match nonempty(file.events.provider).as_deref() {
+            _ if from_env => BusProvider::Redis,
             None if redis_url.is_some() => BusProvider::Redis,
             None | Some("memory") => BusProvider::Memory,
             Some("redis") => BusProvider::Redis,

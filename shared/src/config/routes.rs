@@ -36,6 +36,19 @@ pub struct NotifySpec {
     pub integration: String,
     pub target: String,
     pub message: String,
+    /// Buttons under the message (Slack): each one's `text`, `action_id` and `value` are
+    /// templates; a click arrives as `slack.action.<action_id>`.
+    #[serde(default)]
+    pub actions: Vec<ButtonSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ButtonSpec {
+    pub text: String,
+    pub action_id: String,
+    #[serde(default)]
+    pub value: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -130,6 +143,16 @@ pub fn validate(raw: Vec<RawRoute>, integrations: &[String], problems: &mut Vec<
             if let Err(e) = template::Template::parse(&n.target) {
                 bad(format!("notify.target: {e}"));
             }
+            if !n.actions.is_empty() && n.integration != "slack" {
+                bad("notify.actions: buttons are a Slack feature; use integration: slack".into());
+            }
+            for (j, b) in n.actions.iter().enumerate() {
+                for (field, text) in [("text", &b.text), ("action_id", &b.action_id), ("value", &b.value)] {
+                    if let Err(e) = template::Template::parse(text) {
+                        bad(format!("notify.actions[{j}].{field}: {e}"));
+                    }
+                }
+            }
             RouteAction::Notify(n)
         } else if let Some(h) = r.handle {
             known(&h, &mut bad);
@@ -153,5 +176,54 @@ pub fn validate(raw: Vec<RawRoute>, integrations: &[String], problems: &mut Vec<
         };
         out.push(RouteSpec { name, on, action });
     }
+    if let Some(cycle) = publish_loop(&out) {
+        problems.push(Problem {
+            key: "routes".into(),
+            message: format!(
+                "publish routes form a loop ({}): each event would publish the next forever; \
+                 change one route's `on` or `publish.type`",
+                cycle.join(" → ")
+            ),
+        });
+    }
     out
+}
+
+fn topic_matches(pattern: &str, topic: &str) -> bool {
+    if glob::is_glob(pattern) { glob::matches(pattern, topic) } else { pattern == topic }
+}
+
+/// The names of `publish` routes that lead back to the first of them, if any do: route A
+/// publishes a topic that route B listens on, and so on back to A.
+pub fn publish_loop(routes: &[RouteSpec]) -> Option<Vec<String>> {
+    (0..routes.len()).filter(|&i| publishes(&routes[i]).is_some()).find_map(|i| walk(routes, &mut vec![i]))
+}
+
+fn publishes(r: &RouteSpec) -> Option<&str> {
+    match &r.action {
+        RouteAction::Publish(p) => Some(p.kind.as_str()),
+        _ => None,
+    }
+}
+
+/// Depth first from the last route of `path` along "publishes a topic the next one listens
+/// on"; the loop's names when the walk comes back to a route on the path.
+fn walk(routes: &[RouteSpec], path: &mut Vec<usize>) -> Option<Vec<String>> {
+    let topic = publishes(&routes[*path.last()?])?;
+    for (next, r) in routes.iter().enumerate() {
+        if publishes(r).is_none() || !topic_matches(&r.on, topic) {
+            continue;
+        }
+        if let Some(at) = path.iter().position(|&p| p == next) {
+            let mut names: Vec<String> = path[at..].iter().map(|&p| routes[p].name.clone()).collect();
+            names.push(routes[next].name.clone());
+            return Some(names);
+        }
+        path.push(next);
+        if let Some(found) = walk(routes, path) {
+            return Some(found);
+        }
+        path.pop();
+    }
+    None
 }

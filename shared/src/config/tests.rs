@@ -146,6 +146,22 @@ fn a_typo_in_a_known_section_is_named() {
 }
 
 #[test]
+fn an_unknown_top_level_key_is_named() {
+    let err = Config::from_yaml("integration:\n  github: {}\n", "t", &env_of(&[])).expect_err("unknown key");
+    let text = err.to_string();
+    assert!(text.contains("integration") && text.contains("unknown field"), "{text}");
+}
+
+#[test]
+fn redis_url_in_the_environment_beats_a_memory_provider_in_the_file() {
+    let env = env_of(&[("REDIS_URL", "redis://127.0.0.1:7000/0")]);
+    let c = Config::from_yaml("events:\n  provider: memory\n", "t", &env).expect("valid");
+    assert_eq!(c.bus, BusProvider::Redis);
+    let c = Config::from_yaml("events:\n  provider: memory\n", "t", &env_of(&[])).expect("valid");
+    assert_eq!(c.bus, BusProvider::Memory);
+}
+
+#[test]
 fn redis_provider_without_an_address_says_what_to_set() {
     let err = Config::from_yaml("events:\n  provider: redis\n", "t", &env_of(&[])).expect_err("no addr");
     assert!(err.to_string().contains("REDIS_URL"), "{err}");

@@ -13,8 +13,6 @@ pub enum WebhookError {
     NotUtf8,
     #[error("the body is not a JSON object: {0}")]
     NotJson(String),
-    #[error("`action` is not a valid topic segment (lower-case letters, digits and _)")]
-    BadAction,
 }
 
 /// Only what we route on and hand to subscribers; everything else is skipped by serde
@@ -129,14 +127,14 @@ pub fn normalize(event: &str, delivery: &str, body: &[u8]) -> Result<Normalized,
     let text = std::str::from_utf8(body).map_err(|_| WebhookError::NotUtf8)?;
     let view: View<'_> = serde_json::from_str(text).map_err(|e| WebhookError::NotJson(e.to_string()))?;
 
-    let action = match view.action.as_deref() {
-        Some(a) if !segment_ok(a) => return Err(WebhookError::BadAction),
-        other => other,
-    };
+    // GitHub's actions are snake_case, but `repository_dispatch`'s is the sender's free-form
+    // `event_type`: the topic gets a segment made from it, the data keeps it verbatim.
+    let action = view.action.as_deref();
     let merged = view.pull_request.as_ref().and_then(|p| p.merged).unwrap_or(false);
     let topic = match (event, action) {
         ("pull_request", Some("closed")) if merged => "github.pull_request.merged".to_owned(),
-        (e, Some(a)) => format!("github.{e}.{a}"),
+        (e, Some(a)) if segment_ok(a) => format!("github.{e}.{a}"),
+        (e, Some(a)) => format!("github.{e}.{}", crate::event::topics::segment(a)),
         (e, None) => format!("github.{e}"),
     };
 
@@ -250,6 +248,15 @@ mod tests {
         assert!(matches!(normalize("push", "d", b"not json"), Err(WebhookError::NotJson(_))));
         assert!(matches!(normalize("push", "d", b"[1,2]"), Err(WebhookError::NotJson(_))));
         assert!(matches!(normalize("push", "d", b"{} trailing"), Err(WebhookError::NotJson(_))));
-        assert_eq!(normalize("push", "d", br#"{"action":"Bad Action"}"#), Err(WebhookError::BadAction));
+    }
+
+    #[test]
+    fn a_free_form_action_gets_a_safe_segment_and_stays_verbatim_in_the_data() {
+        let body = br#"{"action":"Deploy Prod: v2.1 (canary)!","branch":"main"}"#;
+        let n = normalize("repository_dispatch", "d", body).expect("accepted");
+        assert_eq!(n.topic, "github.repository_dispatch.deploy_prod_v2_1_canary");
+        assert_eq!(n.data["action"], "Deploy Prod: v2.1 (canary)!");
+        let ev = Event::from_json(&n.record).expect("event");
+        assert_eq!(ev.data["payload"]["action"], "Deploy Prod: v2.1 (canary)!");
     }
 }

@@ -3,6 +3,7 @@
 
 use super::commands::Command;
 use crate::event::Event;
+use crate::event::topics::segment;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -67,12 +68,6 @@ struct ActionItem {
     action_id: String,
     value: Option<String>,
     action_ts: Option<String>,
-}
-
-/// A topic segment from an arbitrary Slack identifier: lower-case, `[a-z0-9_]` only.
-pub fn segment(raw: &str) -> String {
-    let s: String = raw.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect();
-    if s.is_empty() { "unknown".into() } else { s.chars().take(64).collect() }
 }
 
 fn field(pairs: &[(String, String)], name: &str) -> Option<String> {
