@@ -38,6 +38,20 @@ ensure_venv() {
   fi
 }
 
+# cargo-lambda (and the Zig it cross-compiles with) in a venv of its own, so that changing
+# its pin does not rebuild the test tools; sets CARGO_LAMBDA.
+CARGO_LAMBDA_VERSION=1.9.2
+ensure_cargo_lambda() {
+  local dir="$tools/lambda-venv"
+  if ! "$dir/bin/cargo-lambda" lambda --version 2>/dev/null | grep -q "cargo-lambda $CARGO_LAMBDA_VERSION "; then
+    log "installing cargo-lambda $CARGO_LAMBDA_VERSION from PyPI into $dir (with Zig, about 60 MB)"
+    rm -rf "$dir"
+    python3 -m venv "$dir"
+    "$dir/bin/pip" install -q --disable-pip-version-check "cargo-lambda==$CARGO_LAMBDA_VERSION"
+  fi
+  export CARGO_LAMBDA="$dir/bin/cargo-lambda"
+}
+
 # GitHub's published webhook examples (every example of every event), from the npm package
 # @octokit/webhooks-examples; sets AETHERIUM_GITHUB_EXAMPLES to its api.github.com index.
 GITHUB_EXAMPLES_VERSION=7.6.1

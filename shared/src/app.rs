@@ -159,6 +159,7 @@ impl App {
             };
             if let Some(name) = needed
                 && self.registry.get(name).is_none()
+                && !self.config.is_disabled(name)
             {
                 return Err(StartupError::Setting(format!(
                     "route `{}`: integration `{name}` is not available",
@@ -209,8 +210,14 @@ impl App {
     fn action(&self, spec: &RouteSpec) -> Option<Arc<dyn Action>> {
         let integration = |name: &str| {
             let found = self.registry.get(name);
-            if found.is_none() {
-                tracing::error!(route = %spec.name, integration = name, "route names an integration that is not registered; skipped");
+            match found {
+                Some(_) => {}
+                None if self.config.is_disabled(name) => {
+                    tracing::debug!(route = %spec.name, integration = name, "route inactive: its integration is disabled");
+                }
+                None => {
+                    tracing::error!(route = %spec.name, integration = name, "route names an integration that is not registered; skipped");
+                }
             }
             found
         };

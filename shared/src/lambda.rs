@@ -1,6 +1,9 @@
 //! Lambda envelopes and their adapters: function URL requests to [`crate::api`], SQS batches
-//! to the dispatcher. The envelope types are our own, parsing only what we use: lambda_http's
-//! conversion panics on a body flagged base64 that is not, where we must answer 400.
+//! to the dispatcher. The SQS batch, its answer and the function URL response are
+//! `aws_lambda_events`' types, and the request reads `aws_lambda_events`' request context, so
+//! whatever AWS or the ecosystem's emulators send (cargo lambda watch sends `rawQueryString:
+//! null` and expects `cookies` back) is read as they read it. The body is ours to decode:
+//! lambda_http's conversion panics on a body flagged base64 that is not, where we answer 400.
 
 use crate::api::{self, ApiError, Route};
 use crate::app::App;
@@ -8,71 +11,36 @@ use crate::config::Config;
 use crate::dispatch::{self, Dispatcher};
 use crate::integration::IntegrationFactory;
 use crate::queue::{QueueMessage, WorkQueue};
+use aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequestContext;
+pub use aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlResponse as UrlResponse;
+pub use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use base64::Engine;
 use bytes::Bytes;
-use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use serde::Deserialize;
+use std::collections::HashMap;
 
-/// A function URL (API Gateway HTTP API payload 2.0) request.
-#[derive(Debug, Deserialize)]
+/// A function URL request: `aws_lambda_events`' `LambdaFunctionUrlRequest` with the fields we
+/// read, and its request context as is. It accepts everything that type accepts, and also
+/// `headers` and `isBase64Encoded` null or absent, so that no envelope fails before our
+/// handler can answer it.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UrlRequest {
     #[serde(default)]
-    pub raw_path: String,
+    pub raw_path: Option<String>,
     #[serde(default)]
-    pub raw_query_string: String,
+    pub raw_query_string: Option<String>,
     #[serde(default)]
-    pub headers: HashMap<String, String>,
-    pub request_context: UrlContext,
+    pub headers: Option<HashMap<String, String>>,
+    pub request_context: LambdaFunctionUrlRequestContext,
     #[serde(default)]
     pub body: Option<String>,
     #[serde(default)]
-    pub is_base64_encoded: bool,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct UrlContext {
-    pub http: UrlHttp,
-    #[serde(default)]
-    pub request_id: Option<String>,
-    /// Set by Lambda when the function URL's AuthType is AWS_IAM and the caller's SigV4
-    /// signature checked out; never present on an AuthType NONE URL.
-    #[serde(default)]
-    pub authorizer: Option<UrlAuthorizer>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct UrlAuthorizer {
-    #[serde(default)]
-    pub iam: Option<IamCaller>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct IamCaller {
-    #[serde(default)]
-    pub user_arn: Option<String>,
-    #[serde(default)]
-    pub account_id: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct UrlHttp {
-    pub method: String,
-}
-
-#[derive(Debug, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub struct UrlResponse {
-    pub status_code: u16,
-    pub headers: BTreeMap<String, String>,
-    pub body: String,
-    pub is_base64_encoded: bool,
+    pub is_base64_encoded: Option<bool>,
 }
 
 fn to_http(req: UrlRequest) -> Result<api::Request, ApiError> {
-    let body = match (req.body, req.is_base64_encoded) {
+    let body = match (req.body, req.is_base64_encoded.unwrap_or(false)) {
         (None, _) => Bytes::new(),
         (Some(b), false) => Bytes::from(b),
         (Some(b), true) => {
@@ -81,22 +49,23 @@ fn to_http(req: UrlRequest) -> Result<api::Request, ApiError> {
             })?)
         }
     };
-    let uri = if req.raw_query_string.is_empty() {
-        req.raw_path
-    } else {
-        format!("{}?{}", req.raw_path, req.raw_query_string)
+    let path = req.raw_path.unwrap_or_default();
+    let uri = match req.raw_query_string.as_deref() {
+        None | Some("") => path,
+        Some(query) => format!("{path}?{query}"),
     };
-    let mut builder = http::Request::builder().method(req.request_context.http.method.as_str());
+    let context = req.request_context;
+    let method = context.http.method.as_deref().unwrap_or("GET");
+    let mut builder = http::Request::builder().method(method);
     if !uri.is_empty() {
         builder = builder.uri(uri);
     }
-    for (k, v) in &req.headers {
+    for (k, v) in req.headers.iter().flatten() {
         builder = builder.header(k.as_str(), v.as_str());
     }
-    let caller = req.request_context.authorizer.and_then(|a| a.iam).and_then(|iam| iam.user_arn);
     let mut request =
         builder.body(body).map_err(|_| ApiError::BadRequest("the request line or a header is malformed".into()))?;
-    if let Some(arn) = caller {
+    if let Some(arn) = context.authorizer.and_then(|a| a.iam).and_then(|iam| iam.user_arn) {
         request.extensions_mut().insert(api::auth::IamCaller(arn));
     }
     Ok(request)
@@ -104,20 +73,17 @@ fn to_http(req: UrlRequest) -> Result<api::Request, ApiError> {
 
 fn from_http(resp: api::Response) -> UrlResponse {
     let (parts, body) = resp.into_parts();
-    let headers = parts
-        .headers
-        .iter()
-        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_owned(), v.to_owned())))
-        .collect();
+    let mut out = UrlResponse::default();
+    out.status_code = i64::from(parts.status.as_u16());
+    out.headers = parts.headers;
     match String::from_utf8(body.to_vec()) {
-        Ok(text) => UrlResponse { status_code: parts.status.as_u16(), headers, body: text, is_base64_encoded: false },
-        Err(raw) => UrlResponse {
-            status_code: parts.status.as_u16(),
-            headers,
-            body: base64::engine::general_purpose::STANDARD.encode(raw.into_bytes()),
-            is_base64_encoded: true,
-        },
+        Ok(text) => out.body = Some(text),
+        Err(raw) => {
+            out.body = Some(base64::engine::general_purpose::STANDARD.encode(raw.into_bytes()));
+            out.is_base64_encoded = true;
+        }
     }
+    out
 }
 
 /// Answer one function URL request on `route` (a function serves one route, whatever the
@@ -133,36 +99,6 @@ pub async fn respond(app: &App, route: Route, req: UrlRequest) -> UrlResponse {
     from_http(resp)
 }
 
-/// An SQS event (the dispatcher's trigger).
-#[derive(Debug, Deserialize)]
-pub struct SqsEvent {
-    #[serde(rename = "Records")]
-    pub records: Vec<SqsRecord>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SqsRecord {
-    pub message_id: String,
-    pub receipt_handle: String,
-    #[serde(default)]
-    pub body: String,
-    #[serde(default)]
-    pub attributes: HashMap<String, String>,
-}
-
-#[derive(Debug, Default, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub struct SqsBatchResponse {
-    pub batch_item_failures: Vec<ItemFailure>,
-}
-
-#[derive(Debug, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub struct ItemFailure {
-    pub item_identifier: String,
-}
-
 /// Process a batch; only the records that failed are reported back (ReportBatchItemFailures),
 /// so SQS retries those alone and moves them to the dead-letter queue after maxReceiveCount.
 pub async fn dispatch_batch(dispatcher: &Dispatcher, queue: &dyn WorkQueue, event: SqsEvent) -> SqsBatchResponse {
@@ -171,9 +107,9 @@ pub async fn dispatch_batch(dispatcher: &Dispatcher, queue: &dyn WorkQueue, even
         .into_iter()
         .map(|r| QueueMessage {
             receive_count: r.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok()).unwrap_or(1),
-            id: r.message_id,
-            receipt: r.receipt_handle,
-            body: r.body,
+            id: r.message_id.unwrap_or_default(),
+            receipt: r.receipt_handle.unwrap_or_default(),
+            body: r.body.unwrap_or_default(),
         })
         .collect();
     let outcomes = futures_util::future::join_all(messages.iter().map(|m| async move {
@@ -188,14 +124,13 @@ pub async fn dispatch_batch(dispatcher: &Dispatcher, queue: &dyn WorkQueue, even
         }
     }))
     .await;
-    SqsBatchResponse {
-        batch_item_failures: messages
-            .iter()
-            .zip(outcomes)
-            .filter(|(_, ok)| !ok)
-            .map(|(m, _)| ItemFailure { item_identifier: m.id.clone() })
-            .collect(),
+    let mut response = SqsBatchResponse::default();
+    for (m, ok) in messages.iter().zip(outcomes) {
+        if !ok {
+            response.add_failure(m.id.clone());
+        }
     }
+    response
 }
 
 /// Config, backends and integrations, once per cold start. A failure is logged naming the

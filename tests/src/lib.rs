@@ -7,6 +7,7 @@ pub mod logs;
 pub mod redis_server;
 pub mod runner;
 pub mod runtime_api;
+pub mod samples;
 pub mod sqs;
 pub mod wait;
 

@@ -3,49 +3,8 @@
 
 use aetherium_tests::fixtures::envelope;
 use aetherium_tests::runtime_api::{Function, Outcome, RuntimeApi};
-use serde_json::{Value, json};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
-
-const EXAMPLE_ENV: &[(&str, &str)] = &[
-    ("GITHUB_WEBHOOK_SECRET", "aetherium-example-secret"),
-    ("AETHERIUM_API_TOKEN", "aetherium-example-token"),
-    ("SLACK_SIGNING_SECRET", "aetherium-example-slack-secret"),
-];
-
-/// Every file under events/, as `function/file.json`.
-fn all_envelopes() -> Vec<String> {
-    let root = aetherium_tests::fixtures::root().join("events");
-    let mut out = Vec::new();
-    for dir in std::fs::read_dir(&root).expect("events/").filter_map(Result::ok) {
-        for f in std::fs::read_dir(dir.path()).expect("dir").filter_map(Result::ok) {
-            out.push(format!("{}/{}", dir.file_name().to_string_lossy(), f.file_name().to_string_lossy()));
-        }
-    }
-    out.sort();
-    out
-}
-
-/// Slack refuses old timestamps: re-sign a Slack envelope for now, as Slack would send it.
-fn fresh(file: &str) -> String {
-    let raw = envelope(file);
-    if !file.starts_with("slack-webhook/") {
-        return raw;
-    }
-    let mut doc: Value = serde_json::from_str(&raw).expect("json");
-    let body = doc["body"].as_str().expect("body").to_owned();
-    let bytes = if doc["isBase64Encoded"] == true {
-        use base64::Engine;
-        base64::engine::general_purpose::STANDARD.decode(&body).expect("base64")
-    } else {
-        body.into_bytes()
-    };
-    let now = chrono::Utc::now().timestamp();
-    doc["headers"]["x-slack-request-timestamp"] = now.to_string().into();
-    doc["headers"]["x-slack-signature"] =
-        aetherium::signature::sign_slack("aetherium-example-slack-secret", now, &bytes).into();
-    doc.to_string()
-}
+use aetherium_tests::samples::{self, EXAMPLE_ENV, expected_status, fresh};
+use serde_json::Value;
 
 fn status_of(outcome: &Outcome) -> (u16, Value) {
     let Outcome::Response(body) = outcome else { panic!("the function failed: {outcome:?}") };
@@ -58,25 +17,12 @@ fn status_of(outcome: &Outcome) -> (u16, Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_envelope_through_its_functions_binary() {
-    let github = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/repos/myorg/myrepo/pulls"))
-        .respond_with(
-            ResponseTemplate::new(201)
-                .set_body_json(json!({"number": 5, "html_url": "https://github.com/myorg/myrepo/pull/5"})),
-        )
-        .mount(&github)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/rate_limit"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
-        .mount(&github)
-        .await;
+    let github = samples::github_stand_in().await;
     let gh_url = github.uri();
     let mut env = EXAMPLE_ENV.to_vec();
     env.extend([("GITHUB_API_URL", gh_url.as_str()), ("GITHUB_TOKEN", "ghp_example")]);
 
-    let files = all_envelopes();
+    let files = samples::all();
     let functions: std::collections::BTreeSet<&str> = files.iter().filter_map(|f| f.split('/').next()).collect();
     let crates: std::collections::BTreeSet<String> =
         std::fs::read_dir(aetherium_tests::fixtures::root().join("functions"))
@@ -106,12 +52,7 @@ async fn every_envelope_through_its_functions_binary() {
             continue;
         }
         let (status, body) = status_of(&outcome);
-        let want = match file.as_str() {
-            f if f.starts_with("github-webhook/ping") => 200,
-            f if f.starts_with("github-webhook/") || f.starts_with("events/") => 202,
-            f if f.starts_with("github-pr/") => 201,
-            _ => 200,
-        };
+        let want = expected_status(file);
         assert_eq!(status, want, "{file}: {body}");
     }
 }

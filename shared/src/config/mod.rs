@@ -290,16 +290,42 @@ fn section<T: Default + serde::de::DeserializeOwned>(name: &str, raw: Option<Yam
     }
 }
 
+/// The YAML compiled into every binary (see shared/build.rs), read when `AETHERIUM_CONFIG`
+/// is `embedded`: how a deployed function gets the configuration `sam build` cannot package.
+pub const EMBEDDED: &str = include_str!(concat!(env!("OUT_DIR"), "/embedded-config.yaml"));
+
 impl Config {
+    /// An integration configured but switched off (`enabled: false`, or GitHub / Slack without
+    /// credentials): its routes are inactive.
+    pub fn is_disabled(&self, name: &str) -> bool {
+        match name {
+            "github" => !self.github.enabled,
+            "slack" => !self.slack.enabled,
+            other => self.custom.get(other).is_some_and(|c| !c.enabled),
+        }
+    }
+
     /// Load from the process environment (and the file `AETHERIUM_CONFIG` names, if any).
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::load(&|name| std::env::var(name).ok())
     }
 
-    /// Load with an injected environment; reads the file that `AETHERIUM_CONFIG` names.
+    /// Load with an injected environment; reads the file that `AETHERIUM_CONFIG` names, or
+    /// the configuration compiled in ([`EMBEDDED`]) when it says `embedded`.
     pub fn load(env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         match nonempty(env("AETHERIUM_CONFIG")) {
             None => Self::from_yaml("", "(none)", env),
+            Some(embedded) if embedded == "embedded" => {
+                if EMBEDDED.trim().is_empty() {
+                    return Err(ConfigError::Read {
+                        path: "embedded".into(),
+                        reason: "this binary was built without a configuration: set AETHERIUM_EMBED_CONFIG \
+                                 (.cargo/config.toml) to a YAML file and build again"
+                            .into(),
+                    });
+                }
+                Self::from_yaml(EMBEDDED, "the embedded configuration (AETHERIUM_EMBED_CONFIG at build time)", env)
+            }
             Some(path) => {
                 let text = std::fs::read_to_string(&path)
                     .map_err(|e| ConfigError::Read { path: path.clone(), reason: e.to_string() })?;
@@ -504,7 +530,9 @@ impl Config {
         if slack.enabled {
             enabled.push("slack".into());
         }
-        let routes = routes::validate(std::mem::take(&mut file.routes), &enabled, problems);
+        let mut disabled: Vec<String> = custom.iter().filter(|(_, c)| !c.enabled).map(|(n, _)| n.clone()).collect();
+        disabled.extend(["github", "slack"].into_iter().filter(|n| !enabled.iter().any(|e| e == n)).map(String::from));
+        let routes = routes::validate(std::mem::take(&mut file.routes), &enabled, &disabled, problems);
 
         let max_body_bytes = file.webhooks.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES);
         if !(1024..=6 * 1024 * 1024).contains(&max_body_bytes) {

@@ -103,9 +103,16 @@ fn pattern_ok(on: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Validate every route; `integrations` are the enabled integrations' names. Problems name
+/// Validate every route; `integrations` are the enabled integrations' names, `disabled` those
+/// configured with `enabled: false` (a route to one is inactive, not an error, so an
+/// integration can be switched by its variable without editing its routes). Problems name
 /// the route as `routes[i]` and its name.
-pub fn validate(raw: Vec<RawRoute>, integrations: &[String], problems: &mut Vec<Problem>) -> Vec<RouteSpec> {
+pub fn validate(
+    raw: Vec<RawRoute>,
+    integrations: &[String],
+    disabled: &[String],
+    problems: &mut Vec<Problem>,
+) -> Vec<RouteSpec> {
     let mut out = Vec::new();
     let mut names = std::collections::BTreeSet::new();
     for (i, r) in raw.into_iter().enumerate() {
@@ -131,7 +138,7 @@ pub fn validate(raw: Vec<RawRoute>, integrations: &[String], problems: &mut Vec<
             continue;
         }
         let known = |integration: &str, bad: &mut dyn FnMut(String)| {
-            if !integrations.iter().any(|n| n == integration) {
+            if !integrations.iter().chain(disabled).any(|n| n == integration) {
                 bad(format!("integration `{integration}` is not enabled (configure integrations.{integration})"));
             }
         };

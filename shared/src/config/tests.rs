@@ -197,3 +197,15 @@ fn settings_from_variables_are_typed() {
     let err = Config::from_yaml(yaml, "t", &env_of(&[("GH_ON", "yes")])).expect_err("not a bool");
     assert!(err.to_string().contains("`yes` is not true or false"), "{err}");
 }
+
+#[test]
+fn the_embedded_config_is_the_sample_and_loads_as_deployed() {
+    let sample = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../config/aetherium.yaml"))
+        .expect("config/aetherium.yaml");
+    assert_eq!(super::EMBEDDED, sample, "AETHERIUM_EMBED_CONFIG (.cargo/config.toml) compiles the sample in");
+    let env = env_of(&[("AETHERIUM_CONFIG", "embedded"), ("REDIS_URL", "rediss://cache.example:6379/0")]);
+    let c = Config::load(&env).expect("the embedded config loads with no secret set");
+    assert!(c.routes.iter().any(|r| r.name == "pr-test-vm"), "{:?}", c.routes);
+    assert_eq!(c.bus, BusProvider::Redis, "the stack's REDIS_URL beats the sample's memory provider");
+    assert!(c.is_disabled("audit-hook"), "its route is inactive until AUDIT_WEBHOOK_ENABLED is set");
+}
