@@ -72,9 +72,26 @@ async fn every_envelope_through_its_functions_binary() {
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
         .mount(&github)
         .await;
+    // The repository hook github-redeliver watches: one delivery that failed.
+    let failed = aetherium_tests::github_fake::delivery(88, "guid-lost", chrono::Utc::now(), 502);
+    Mock::given(method("GET"))
+        .and(path("/repos/myorg/myrepo/hooks/1/deliveries"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([failed])))
+        .mount(&github)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/repos/myorg/myrepo/hooks/1/deliveries/88/attempts"))
+        .respond_with(ResponseTemplate::new(202).set_body_json(json!({})))
+        .expect(1)
+        .mount(&github)
+        .await;
     let gh_url = github.uri();
     let mut env = EXAMPLE_ENV.to_vec();
-    env.extend([("GITHUB_API_URL", gh_url.as_str()), ("GITHUB_TOKEN", "ghp_example")]);
+    env.extend([
+        ("GITHUB_API_URL", gh_url.as_str()),
+        ("GITHUB_TOKEN", "ghp_example"),
+        ("GITHUB_REDELIVERY_HOOK", "myorg/myrepo#1"),
+    ]);
 
     let files = all_envelopes();
     let functions: std::collections::BTreeSet<&str> = files.iter().filter_map(|f| f.split('/').next()).collect();
@@ -105,6 +122,12 @@ async fn every_envelope_through_its_functions_binary() {
             );
             continue;
         }
+        if function == "github-redeliver" {
+            let Outcome::Response(body) = &outcome else { panic!("{file}: {outcome:?}") };
+            let report: Value = serde_json::from_str(body).expect("json");
+            assert_eq!((&report["status"], &report["redelivered"]), (&json!("done"), &json!(1)), "{file}: {report}");
+            continue;
+        }
         let (status, body) = status_of(&outcome);
         let want = match file.as_str() {
             f if f.starts_with("github-webhook/ping") => 200,
@@ -114,6 +137,7 @@ async fn every_envelope_through_its_functions_binary() {
         };
         assert_eq!(status, want, "{file}: {body}");
     }
+    github.verify().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
