@@ -83,11 +83,12 @@ async fn only_the_failed_delivery_our_ingest_never_saw_is_redelivered() {
     let server = MockServer::start().await;
     let key = generate_app_key();
     let deliveries = app_deliveries(&server, &key).await;
-    // Oldest first; the fake lists the newest first, as GitHub does.
-    deliveries.push(delivery(10, "guid-ok", ago(600), 202));
-    deliveries.push(delivery(20, "guid-unseen", ago(500), 503));
-    deliveries.push(delivery(30, "guid-slow", ago(400), 0));
-    for (id, secs) in [(41, 300), (42, 200), (43, 100)] {
+    // Oldest first (the fake lists the newest first, as GitHub does), all within the last
+    // minute, so that the next run lists them again.
+    deliveries.push(delivery(10, "guid-ok", ago(50), 202));
+    deliveries.push(delivery(20, "guid-unseen", ago(40), 503));
+    deliveries.push(delivery(30, "guid-slow", ago(30), 0));
+    for (id, secs) in [(41, 25), (42, 20), (43, 10)] {
         let mut attempt = delivery(id, "guid-tired", ago(secs), 502);
         attempt["redelivery"] = (id > 41).into();
         deliveries.push(attempt);
@@ -122,9 +123,16 @@ async fn only_the_failed_delivery_our_ingest_never_saw_is_redelivered() {
         "the shared client counted the call: {text}"
     );
 
-    // The same list again: nothing new to do for any GUID.
-    job.run().await.expect("a second run");
+    // The same deliveries listed again (GitHub has not listed its new attempt yet): nothing
+    // new to do for any GUID.
+    let report = job.run().await.expect("a second run");
     assert_eq!(deliveries.attempts(), [20]);
+    assert_eq!(
+        (report.listed, report.waiting, report.delivered, report.accepted, report.gave_up),
+        (6, 2, 1, 1, 0),
+        "{report:?}"
+    );
+    assert_eq!(activity(&app).await.iter().filter(|e| e.message.contains("gave up")).count(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -91,10 +91,9 @@ impl Delivery {
 struct GuidRecord {
     /// Redeliveries GitHub accepted for this GUID.
     requested: u32,
-    /// The listed delivery the job last acted on: until GitHub lists a newer attempt, there
-    /// is nothing new to do for this GUID.
+    /// The listed delivery the job last acted on (asked for, or gave up at): until GitHub
+    /// lists a newer attempt, there is nothing new to do for this GUID.
     last: u64,
-    gave_up: bool,
 }
 
 /// What a run decides for one GUID.
@@ -104,10 +103,10 @@ pub enum Decision {
     Delivered,
     /// Our ingest accepted it; GitHub only saw a slow answer.
     Accepted,
-    /// The job already acted on its newest attempt and waits for GitHub's next one.
+    /// The job already acted on its newest attempt: it waits for GitHub's next one, or gave up.
     Waiting,
-    /// `max_attempts` reached, now (`first: true`) or in an earlier run.
-    GaveUp { attempts: u32, first: bool },
+    /// `max_attempts` reached.
+    GaveUp { attempts: u32 },
     /// Ask GitHub to send `delivery` again, as attempt number `attempt`.
     Redeliver { delivery: u64, attempt: u32 },
 }
@@ -124,16 +123,13 @@ fn decide(attempts: &[Delivery], accepted: bool, record: GuidRecord, max_attempt
     let Some(newest) = attempts.iter().max_by_key(|d| (d.delivered_at, d.id)) else {
         return Decision::Delivered;
     };
-    if record.gave_up {
-        return Decision::GaveUp { attempts: record.requested + 1, first: false };
-    }
     if record.last == newest.id {
         return Decision::Waiting;
     }
     // Older attempts may lie before the watermark: the record counts what this job asked for.
     let made = u32::try_from(attempts.len()).unwrap_or(u32::MAX).max(record.requested + 1);
     if made >= max_attempts {
-        return Decision::GaveUp { attempts: made, first: true };
+        return Decision::GaveUp { attempts: made };
     }
     Decision::Redeliver { delivery: newest.id, attempt: made + 1 }
 }
@@ -430,10 +426,9 @@ impl Redeliverer {
             Decision::Delivered => report.delivered += 1,
             Decision::Accepted => report.accepted += 1,
             Decision::Waiting => report.waiting += 1,
-            Decision::GaveUp { first: false, .. } => report.gave_up += 1,
-            Decision::GaveUp { attempts, first: true } => {
+            Decision::GaveUp { attempts } => {
                 report.gave_up += 1;
-                self.save(&key, GuidRecord { last: newest.id, gave_up: true, ..record }).await?;
+                self.save(&key, GuidRecord { last: newest.id, ..record }).await?;
                 self.count("gave_up").await;
                 let message = format!("redelivery: gave up on {what}: {attempts} attempts failed");
                 self.activity.record("github", Level::Error, message, Some(guid)).await;
@@ -447,7 +442,7 @@ impl Redeliverer {
                 match self.client.post_empty("redeliver", &path, who).await {
                     Ok(_) => {
                         report.redelivered += 1;
-                        let updated = GuidRecord { requested: record.requested + 1, last: delivery, gave_up: false };
+                        let updated = GuidRecord { requested: record.requested + 1, last: delivery };
                         self.save(&key, updated).await?;
                         self.count("ok").await;
                         let message = format!("redelivery requested: {what}, attempt {attempt}");
@@ -540,7 +535,7 @@ mod tests {
         assert_eq!(decide(&[delivery(1, 60, 503), delivery(2, 30, 202)], false, none, 3), Decision::Delivered);
         assert_eq!(decide(&first, true, none, 3), Decision::Accepted);
         // Asked for delivery 1 already: wait for GitHub's attempt to be listed.
-        let asked = GuidRecord { requested: 1, last: 1, gave_up: false };
+        let asked = GuidRecord { requested: 1, last: 1 };
         assert_eq!(decide(&first, false, asked, 3), Decision::Waiting);
         // The second attempt failed too: the newest is redelivered, as attempt 3.
         let two = [delivery(1, 60, 503), delivery(2, 30, 503)];
@@ -548,14 +543,12 @@ mod tests {
         // Only the newest attempt is listed (the first lies before the watermark): the record counts.
         assert_eq!(decide(&[delivery(2, 30, 503)], false, asked, 3), Decision::Redeliver { delivery: 2, attempt: 3 });
         let three = [delivery(1, 90, 503), delivery(2, 60, 503), delivery(3, 30, 503)];
-        assert_eq!(decide(&three, false, none, 3), Decision::GaveUp { attempts: 3, first: true });
-        let asked_twice = GuidRecord { requested: 2, last: 2, gave_up: false };
-        assert_eq!(
-            decide(&[delivery(3, 30, 503)], false, asked_twice, 3),
-            Decision::GaveUp { attempts: 3, first: true }
-        );
-        let gave_up = GuidRecord { gave_up: true, ..asked_twice };
-        assert_eq!(decide(&three, false, gave_up, 3), Decision::GaveUp { attempts: 3, first: false });
+        assert_eq!(decide(&three, false, none, 3), Decision::GaveUp { attempts: 3 });
+        let asked_twice = GuidRecord { requested: 2, last: 2 };
+        assert_eq!(decide(&[delivery(3, 30, 503)], false, asked_twice, 3), Decision::GaveUp { attempts: 3 });
+        // Given up at delivery 3: nothing more until GitHub lists another attempt.
+        let gave_up = GuidRecord { last: 3, ..asked_twice };
+        assert_eq!(decide(&three, false, gave_up, 3), Decision::Waiting);
         assert_eq!(decide(&three, false, none, 5), Decision::Redeliver { delivery: 3, attempt: 4 });
     }
 
