@@ -86,6 +86,11 @@ async fn only_the_failed_delivery_our_ingest_never_saw_is_redelivered() {
     // Oldest first (the fake lists the newest first, as GitHub does), all within the last
     // minute, so that the next run lists them again.
     deliveries.push(delivery(10, "guid-ok", ago(50), 202));
+    // Failed, then delivered by a redelivery (by hand, say): settled, whatever the ingest recalls.
+    deliveries.push(delivery(15, "guid-retried", ago(48), 500));
+    let mut retried = delivery(16, "guid-retried", ago(45), 202);
+    retried["redelivery"] = true.into();
+    deliveries.push(retried);
     deliveries.push(delivery(20, "guid-unseen", ago(40), 503));
     deliveries.push(delivery(30, "guid-slow", ago(30), 0));
     for (id, secs) in [(41, 25), (42, 20), (43, 10)] {
@@ -101,7 +106,7 @@ async fn only_the_failed_delivery_our_ingest_never_saw_is_redelivered() {
     assert_eq!(deliveries.attempts(), [20], "one redelivery, of the delivery nobody received: {report:?}");
     assert_eq!(
         (report.status.as_str(), report.redelivered, report.delivered, report.accepted, report.gave_up),
-        ("done", 1, 1, 1, 1),
+        ("done", 1, 2, 1, 1),
         "{report:?}"
     );
     let log = activity(&app).await;
@@ -129,7 +134,7 @@ async fn only_the_failed_delivery_our_ingest_never_saw_is_redelivered() {
     assert_eq!(deliveries.attempts(), [20]);
     assert_eq!(
         (report.listed, report.waiting, report.delivered, report.accepted, report.gave_up),
-        (6, 2, 1, 1, 0),
+        (8, 2, 2, 1, 0),
         "{report:?}"
     );
     assert_eq!(activity(&app).await.iter().filter(|e| e.message.contains("gave up")).count(), 1);
