@@ -35,7 +35,8 @@ const FIRST_LOOKBACK: chrono::Duration = chrono::Duration::hours(1);
 /// GitHub redelivers deliveries of the past 3 days (7 on Enterprise Server); a GUID's record
 /// is useless after that.
 const GUID_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
-/// A bound on one run's listing (10,000 deliveries), in case a cursor never ends.
+/// A bound on one run's listing: 10,000 deliveries, the newest. Older ones are left
+/// unexamined (and said so) rather than leave a run that never finishes listing.
 const MAX_PAGES: u32 = 100;
 
 /// What the job knows about one GUID: how often it asked, and for which listed delivery last.
@@ -137,8 +138,9 @@ fn decide(attempts: &[Delivery], accepted: bool, record: GuidRecord, max_attempt
 /// How a run ended, as the Lambda function answers and the runner logs it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Report {
-    /// `done`, `rate_limited`, `unavailable`, `capped` (max_per_run reached), `stopped`,
-    /// `busy` (another run holds the lock) or `off`.
+    /// `done`, `rate_limited`, `unavailable`, `capped` (max_per_run reached), `incomplete`
+    /// (more deliveries than one run lists), `stopped`, `busy` (another run holds the lock) or
+    /// `off`.
     pub status: String,
     pub pages: u32,
     /// Deliveries listed since the watermark.
@@ -304,11 +306,10 @@ impl Redeliverer {
         let mut report = Report::with_status("done");
 
         let listed = match self.list_since(since, &mut report).await {
-            Ok(Some(listed)) => listed,
-            // Incomplete: the watermark stays, and the next run lists the same span again.
-            Ok(None) => return Ok(report),
+            Ok(listed) => listed,
+            // The watermark stays: the next run lists the same span again.
             Err(GithubError::RateLimited { retry_after }) => {
-                self.paused("listing deliveries", retry_after, &mut report).await;
+                self.paused("listing deliveries", retry_after, None, &mut report).await;
                 return Ok(report);
             }
             Err(e) => {
@@ -365,21 +366,20 @@ impl Redeliverer {
         Ok(report)
     }
 
-    /// Every delivery at or after `since`, following the `Link` cursor; `None` when the list
-    /// could not be read to `since`.
-    async fn list_since(
-        &self,
-        since: DateTime<Utc>,
-        report: &mut Report,
-    ) -> Result<Option<Vec<Delivery>>, GithubError> {
+    /// Every delivery at or after `since` (up to [`MAX_PAGES`] pages), following the `Link` cursor.
+    async fn list_since(&self, since: DateTime<Utc>, report: &mut Report) -> Result<Vec<Delivery>, GithubError> {
         let base = self.source.deliveries_path();
         let mut cursor: Option<String> = None;
         let mut listed = Vec::new();
         loop {
             if report.pages >= MAX_PAGES {
-                tracing::warn!(pages = report.pages, "more deliveries than one run reads; the next run starts over");
                 report.status = "incomplete".into();
-                return Ok(None);
+                let message = format!(
+                    "redelivery: more than {} deliveries since the last run; older ones were not examined",
+                    listed.len()
+                );
+                self.activity.record("github", Level::Warn, message, None).await;
+                return Ok(listed);
             }
             let mut path = format!("{base}?per_page=100");
             if let Some(c) = &cursor {
@@ -404,7 +404,7 @@ impl Redeliverer {
             // GitHub lists newest first: a page reaching past the watermark is the last needed.
             match page.next_cursor {
                 Some(next) if !reached && cursor.as_deref() != Some(next.as_str()) => cursor = Some(next),
-                _ => return Ok(Some(listed)),
+                _ => return Ok(listed),
             }
         }
     }
@@ -450,7 +450,7 @@ impl Redeliverer {
                     }
                     Err(GithubError::RateLimited { retry_after }) => {
                         self.count("rate_limited").await;
-                        self.paused(&format!("redelivering {what}"), retry_after, report).await;
+                        self.paused(&format!("redelivering {what}"), retry_after, Some(guid), report).await;
                         return Err(Halt::Paused);
                     }
                     Err(GithubError::Unavailable(reason)) => {
@@ -491,14 +491,14 @@ impl Redeliverer {
         self.metrics.incr(metrics::REDELIVERIES, &[("outcome", outcome)]).await;
     }
 
-    async fn paused(&self, what: &str, retry_after: Duration, report: &mut Report) {
+    async fn paused(&self, what: &str, retry_after: Duration, guid: Option<&str>, report: &mut Report) {
         report.status = "rate_limited".into();
         report.retry_after_secs = Some(retry_after.as_secs());
         let message = format!(
             "redelivery paused while {what}: GitHub asked to wait {}s (rate limit); the next run continues",
             retry_after.as_secs()
         );
-        self.activity.record("github", Level::Warn, message, None).await;
+        self.activity.record("github", Level::Warn, message, guid).await;
     }
 }
 
