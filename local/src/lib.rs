@@ -4,6 +4,7 @@
 use aetherium::api::{self, ApiError, Route};
 use aetherium::config::Config;
 use aetherium::dispatch;
+use aetherium::github::redeliver::Redeliverer;
 use aetherium::{App, Secret};
 use axum::body::Body;
 use bytes::Bytes;
@@ -57,6 +58,9 @@ pub fn banner(app: &App, local: std::net::SocketAddr, generated: &[Generated]) -
         );
     } else {
         let _ = writeln!(out, "  integrations: {}", integrations.join(", "));
+    }
+    if let Ok(Some(job)) = Redeliverer::from_app(app) {
+        let _ = writeln!(out, "  GitHub redelivery: every {} s, watching {}", job.interval().as_secs(), job.watching());
     }
     let routes = app.routes();
     let rules = routes.rules();
@@ -128,11 +132,23 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
+    // The same redelivery job the scheduled Lambda function runs, on the configured interval.
+    let redeliver = match Redeliverer::from_app(&app) {
+        Ok(Some(job)) => Some(tokio::spawn(job.run_every(stop_rx.clone()))),
+        Ok(None) => None,
+        Err(error) => {
+            tracing::warn!(%error, "GitHub redelivery is off");
+            None
+        }
+    };
     let dispatcher = tokio::spawn(dispatch::run_loop(app.queue.clone(), app.dispatcher(), stop_rx));
     let served = axum::serve(listener, router(app.clone())).with_graceful_shutdown(shutdown).await;
     tracing::info!("HTTP server stopped; draining the dispatcher");
     let _ = stop_tx.send(true);
     let _ = dispatcher.await;
+    if let Some(job) = redeliver {
+        let _ = job.await;
+    }
     for (name, error) in app.registry.close_all().await {
         tracing::warn!(integration = %name, %error, "integration did not close cleanly");
     }
@@ -227,5 +243,17 @@ mod tests {
         );
         assert!(text.contains(&want), "{text}");
         assert!(!text.contains("redis-cli"), "{text}");
+        assert!(!text.contains("redelivery"), "no GitHub credentials, no redelivery job: {text}");
+    }
+
+    #[tokio::test]
+    async fn the_banner_says_what_the_redelivery_job_watches_and_how_often() {
+        let (app, generated) = app(&[
+            ("GITHUB_TOKEN", "ghp_x"),
+            ("GITHUB_REDELIVERY_HOOK", "octo/hello#7"),
+            ("GITHUB_REDELIVERY_INTERVAL_SECS", "60"),
+        ]);
+        let text = banner(&app, "127.0.0.1:8080".parse().expect("addr"), &generated);
+        assert!(text.contains("\n  GitHub redelivery: every 60 s, watching octo/hello#7\n"), "{text}");
     }
 }

@@ -171,3 +171,29 @@ pub async fn run_dispatcher(integrations: &[&dyn IntegrationFactory]) -> Result<
     }))
     .await
 }
+
+/// The scheduled GitHub redelivery function: each EventBridge invocation (its event is not
+/// read) is one run, answered with the run's report. A run that fails (GitHub refusing the
+/// listing, the store down) fails the invocation, so it shows in the function's errors.
+pub async fn run_redeliver(integrations: &[&dyn IntegrationFactory]) -> Result<(), lambda_runtime::Error> {
+    use crate::github::redeliver::{Redeliverer, Report};
+    crate::telemetry::init(true);
+    let app = start(integrations).await?;
+    let job = Redeliverer::from_app(&app).map_err(|e| {
+        tracing::error!(error = %e, "start-up failed");
+        lambda_runtime::Error::from(e.to_string())
+    })?;
+    let off = Redeliverer::off_reason(&app.config).unwrap_or("no webhook to watch");
+    let job = &job;
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |_: lambda_runtime::LambdaEvent<serde_json::Value>| async move {
+            let report = match job {
+                Some(job) => job.run().await?,
+                None => Report::off(off),
+            };
+            tracing::info!(?report, "GitHub redelivery run");
+            Ok::<_, lambda_runtime::Error>(report)
+        },
+    ))
+    .await
+}

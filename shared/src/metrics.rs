@@ -12,11 +12,13 @@ pub const KEY: &str = "metrics:counters";
 pub const PUBLISHED: &str = "event_bus_messages_published_total";
 pub const CONSUMED: &str = "event_bus_messages_consumed_total";
 pub const REQUESTS: &str = "integration_requests_total";
+pub const REDELIVERIES: &str = "github_redeliveries_total";
 
 const HELP: &[(&str, &str)] = &[
     (PUBLISHED, "Events published on the event bus, by topic."),
     (CONSUMED, "Events consumed by an integration's route, by topic and integration."),
     (REQUESTS, "Calls to an integration's API, by integration, method and outcome."),
+    (REDELIVERIES, "GitHub deliveries the redelivery job asked GitHub to send again, by outcome."),
 ];
 
 #[derive(Debug, Clone)]

@@ -2,6 +2,7 @@
 //! reach its server fails with a message saying how to get it; it never skips.
 
 pub mod fixtures;
+pub mod github_app;
 pub mod github_fake;
 pub mod logs;
 pub mod redis_server;

@@ -55,6 +55,25 @@ pub fn body(doc: &Value) -> Vec<u8> {
     }
 }
 
+/// Functions invoked by an event source rather than through a function URL.
+pub fn is_url_function(function: &str) -> bool {
+    !matches!(function, "dispatcher" | "github-redeliver")
+}
+
+/// What a deployed function answers a non-URL sample with, checked: the dispatcher's batch
+/// has one failure (its second record is not an event); github-redeliver reports a run.
+pub fn check_event_answer(file: &str, answer: &Value) {
+    match function(file) {
+        "dispatcher" => {
+            assert_eq!(answer["batchItemFailures"].as_array().map(Vec::len), Some(1), "{file}: {answer}")
+        }
+        "github-redeliver" => {
+            assert!(answer["status"].is_string(), "{file}: a run report: {answer}")
+        }
+        other => panic!("{other} is a function URL function"),
+    }
+}
+
 /// The status a deployed function answers a sample with (function URL samples only).
 pub fn expected_status(file: &str) -> u16 {
     match file {

@@ -87,13 +87,13 @@ async fn every_function_answers_every_sample_under_cargo_lambda_watch() {
 
     for file in samples::all() {
         let doc: Value = serde_json::from_str(&fresh(&file)).expect("json");
-        if samples::function(&file) == "dispatcher" {
-            // Not a function URL: an SQS batch through the emulator's Invoke API.
-            let url = format!("http://127.0.0.1:{}/2015-03-31/functions/dispatcher/invocations", watch.port);
+        let function = samples::function(&file);
+        if !samples::is_url_function(function) {
+            // An SQS batch or a schedule's event: through the emulator's Invoke API.
+            let url = format!("http://127.0.0.1:{}/2015-03-31/functions/{function}/invocations", watch.port);
             let resp = http.post(url).json(&doc).send().await.expect("invoke");
             assert_eq!(resp.status(), 200, "{file}: {}", logs());
-            let answer: Value = resp.json().await.expect("json");
-            assert_eq!(answer["batchItemFailures"].as_array().map(Vec::len), Some(1), "{file}: {answer}");
+            samples::check_event_answer(&file, &resp.json().await.expect("json"));
             continue;
         }
         let resp = request(&http, &watch, &file, &doc, "").send().await.expect("send");

@@ -4,7 +4,9 @@
 use aetherium_tests::fixtures::envelope;
 use aetherium_tests::runtime_api::{Function, Outcome, RuntimeApi};
 use aetherium_tests::samples::{self, EXAMPLE_ENV, expected_status, fresh};
-use serde_json::Value;
+use serde_json::{Value, json};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, ResponseTemplate};
 
 fn status_of(outcome: &Outcome) -> (u16, Value) {
     let Outcome::Response(body) = outcome else { panic!("the function failed: {outcome:?}") };
@@ -18,9 +20,26 @@ fn status_of(outcome: &Outcome) -> (u16, Value) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_envelope_through_its_functions_binary() {
     let github = samples::github_stand_in().await;
+    // The repository hook github-redeliver watches: one delivery that failed.
+    let failed = aetherium_tests::github_fake::delivery(88, "guid-lost", chrono::Utc::now(), 502);
+    Mock::given(method("GET"))
+        .and(path("/repos/myorg/myrepo/hooks/1/deliveries"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([failed])))
+        .mount(&github)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/repos/myorg/myrepo/hooks/1/deliveries/88/attempts"))
+        .respond_with(ResponseTemplate::new(202).set_body_json(json!({})))
+        .expect(1)
+        .mount(&github)
+        .await;
     let gh_url = github.uri();
     let mut env = EXAMPLE_ENV.to_vec();
-    env.extend([("GITHUB_API_URL", gh_url.as_str()), ("GITHUB_TOKEN", "ghp_example")]);
+    env.extend([
+        ("GITHUB_API_URL", gh_url.as_str()),
+        ("GITHUB_TOKEN", "ghp_example"),
+        ("GITHUB_REDELIVERY_HOOK", "myorg/myrepo#1"),
+    ]);
 
     let files = samples::all();
     let functions: std::collections::BTreeSet<&str> = files.iter().filter_map(|f| f.split('/').next()).collect();
@@ -51,10 +70,17 @@ async fn every_envelope_through_its_functions_binary() {
             );
             continue;
         }
+        if function == "github-redeliver" {
+            let Outcome::Response(body) = &outcome else { panic!("{file}: {outcome:?}") };
+            let report: Value = serde_json::from_str(body).expect("json");
+            assert_eq!((&report["status"], &report["redelivered"]), (&json!("done"), &json!(1)), "{file}: {report}");
+            continue;
+        }
         let (status, body) = status_of(&outcome);
         let want = expected_status(file);
         assert_eq!(status, want, "{file}: {body}");
     }
+    github.verify().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -91,7 +91,7 @@ fn the_template_keeps_its_deploy_promises() {
         let want = match bin {
             "github-webhook" | "slack-webhook" | "health" => Some("NONE"),
             "events" | "github-pr" | "logs-query" | "metrics" => Some("AWS_IAM"),
-            "dispatcher" => None,
+            "dispatcher" | "github-redeliver" => None,
             other => panic!("unexpected function {other}"),
         };
         assert_eq!(auth, want, "{name}");
@@ -164,6 +164,58 @@ fn the_slack_manifest_is_filled_with_the_deployed_url() {
     let refused =
         Command::new(root().join("scripts/slack-manifest")).args(["--url", "http://insecure"]).output().expect("run");
     assert!(!refused.status.success());
+}
+
+#[test]
+fn github_redeliver_runs_on_a_schedule_that_a_parameter_turns_off() {
+    let t = template();
+    let f = &t["Resources"]["GithubRedeliverFunction"];
+    assert_eq!(f["Type"].as_str(), Some("AWS::Serverless::Function"));
+    assert_eq!(f["Metadata"]["BuildProperties"]["Binary"].as_str(), Some("github-redeliver"));
+    assert!(f["Properties"]["FunctionUrlConfig"].is_null(), "no URL: only the schedule invokes it");
+    assert!(f["Properties"]["Timeout"].as_u64().is_some_and(|t| t >= 60), "time for 100 redeliveries at 5 a second");
+
+    // The schedule: every RedeliverySchedule, enabled while RedeliveryEnabled is true.
+    let events = f["Properties"]["Events"].as_mapping().expect("Events");
+    assert_eq!(events.len(), 1);
+    let schedule = events.values().next().expect("one event");
+    assert_eq!(schedule["Type"].as_str(), Some("Schedule"));
+    assert!(is(&schedule["Properties"]["Schedule"], "Ref", "RedeliverySchedule"));
+    let state: Value = serde_yaml_ng::from_str("!If [RedeliveryOn, ENABLED, DISABLED]").expect("yaml");
+    assert_eq!(schedule["Properties"]["State"], state);
+    let condition: Value = serde_yaml_ng::from_str(r#"!Equals [!Ref RedeliveryEnabled, "true"]"#).expect("yaml");
+    assert_eq!(t["Conditions"]["RedeliveryOn"], condition);
+
+    let p = &t["Parameters"];
+    assert_eq!(p["RedeliverySchedule"]["Default"].as_str(), Some("rate(5 minutes)"));
+    assert_eq!(p["RedeliveryEnabled"]["Default"].as_str(), Some("true"));
+    let allowed: Vec<&str> = p["RedeliveryEnabled"]["AllowedValues"]
+        .as_sequence()
+        .expect("values")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(allowed, ["true", "false"]);
+    assert_eq!(p["GithubRedeliveryHook"]["Default"].as_str(), Some(""));
+
+    // The settings reach the function as the variables the config reads.
+    let env = &f["Properties"]["Environment"]["Variables"];
+    for (variable, parameter) in [
+        ("GITHUB_TOKEN", "GithubToken"),
+        ("GITHUB_APP_ID", "GithubAppId"),
+        ("GITHUB_APP_PRIVATE_KEY", "GithubAppPrivateKey"),
+        ("GITHUB_APP_INSTALLATION_ID", "GithubAppInstallationId"),
+        ("GITHUB_REDELIVERY_ENABLED", "RedeliveryEnabled"),
+        ("GITHUB_REDELIVERY_HOOK", "GithubRedeliveryHook"),
+    ] {
+        assert!(is(&env[variable], "Ref", parameter), "{variable} = !Ref {parameter}");
+    }
+    let sample = |hook: &str| {
+        let env = [("GITHUB_TOKEN", "t"), ("GITHUB_REDELIVERY_HOOK", hook)];
+        let map: std::collections::HashMap<&str, &str> = env.into_iter().collect();
+        aetherium::config::Config::load(&|k| map.get(k).map(|v| (*v).to_owned())).is_ok()
+    };
+    assert!(sample("octo/hello-world#123") && sample("org:octo#9") && !sample("octo#9"));
 }
 
 /// `!Ref X`, `!GetAtt X.Y`, `!Sub ...` (CloudFormation's short forms): the function's name and
@@ -315,7 +367,7 @@ fn dashboard(t: &Value) -> serde_json::Value {
 
 #[test]
 fn the_dashboard_shows_the_counters_the_queues_and_the_functions() {
-    use aetherium::metrics::{CONSUMED, PUBLISHED, REQUESTS, emf_line};
+    use aetherium::metrics::{CONSUMED, PUBLISHED, REDELIVERIES, REQUESTS, emf_line};
     let t = template();
     assert_eq!(t["Resources"]["Dashboard"]["Type"].as_str(), Some("AWS::CloudWatch::Dashboard"));
     let body = dashboard(&t);
@@ -335,12 +387,13 @@ fn the_dashboard_shows_the_counters_the_queues_and_the_functions() {
     }
     let has = |want: &[&str]| rows.iter().any(|r| r.iter().map(String::as_str).eq(want.iter().copied()));
 
-    // The guide's three counters, from the namespace and with the dimensions the functions
-    // write in their EMF lines.
+    // The guide's three counters and the redeliveries, from the namespace and with the
+    // dimensions the functions write in their EMF lines.
     for (name, labels) in [
         (PUBLISHED, &[("topic", "t")][..]),
         (CONSUMED, &[("topic", "t"), ("integration", "i")][..]),
         (REQUESTS, &[("integration", "i"), ("method", "m"), ("outcome", "o")][..]),
+        (REDELIVERIES, &[("outcome", "o")][..]),
     ] {
         let emf: serde_json::Value = serde_json::from_str(&emf_line(name, labels, 0)).expect("emf");
         let declared = &emf["_aws"]["CloudWatchMetrics"][0];

@@ -70,6 +70,77 @@ pub struct GithubConfig {
     pub requests_per_second: u32,
     /// Per-request timeout for GitHub calls.
     pub timeout_ms: u64,
+    pub redelivery: RedeliveryConfig,
+}
+
+/// Which GitHub webhook the redelivery job watches, when not the App's own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HookRef {
+    /// `owner/repo#123`
+    Repo { owner: String, repo: String, id: u64 },
+    /// `org:name#123`
+    Org { org: String, id: u64 },
+}
+
+impl HookRef {
+    /// `owner/repo#123` or `org:name#123`; owner, repo and org names are GitHub's characters.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let bad = || format!("`{text}` is not owner/repo#<hook id> or org:<name>#<hook id>");
+        let (target, id) = text.trim().rsplit_once('#').ok_or_else(bad)?;
+        let id: u64 = id.parse().ok().filter(|id| *id > 0).ok_or_else(bad)?;
+        // Dots alone (`..`) would climb out of the path the name is spliced into.
+        let name_ok = |s: &str| {
+            s.len() <= 100
+                && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+                && s.chars().any(|c| c != '.')
+        };
+        if let Some(org) = target.strip_prefix("org:") {
+            return if name_ok(org) { Ok(Self::Org { org: org.to_owned(), id }) } else { Err(bad()) };
+        }
+        match target.split_once('/') {
+            Some((owner, repo)) if name_ok(owner) && name_ok(repo) => {
+                Ok(Self::Repo { owner: owner.to_owned(), repo: repo.to_owned(), id })
+            }
+            _ => Err(bad()),
+        }
+    }
+
+    /// The hook's deliveries endpoint.
+    pub fn deliveries_path(&self) -> String {
+        match self {
+            Self::Repo { owner, repo, id } => format!("/repos/{owner}/{repo}/hooks/{id}/deliveries"),
+            Self::Org { org, id } => format!("/orgs/{org}/hooks/{id}/deliveries"),
+        }
+    }
+}
+
+impl fmt::Display for HookRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Repo { owner, repo, id } => write!(f, "{owner}/{repo}#{id}"),
+            Self::Org { org, id } => write!(f, "org:{org}#{id}"),
+        }
+    }
+}
+
+/// `integrations.github.redelivery`: the job that asks GitHub to redeliver what failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedeliveryConfig {
+    pub enabled: bool,
+    /// A repository or organization webhook; `None` watches the GitHub App's webhook.
+    pub hook: Option<HookRef>,
+    /// Redelivery requests per run.
+    pub max_per_run: u32,
+    /// Deliveries of one GUID, the first one included, after which the job gives up.
+    pub max_attempts: u32,
+    /// How often the local runner runs the job (Lambda: the template's RedeliverySchedule).
+    pub interval_secs: u64,
+}
+
+impl Default for RedeliveryConfig {
+    fn default() -> Self {
+        Self { enabled: true, hook: None, max_per_run: 100, max_attempts: 3, interval_secs: 300 }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -136,6 +207,21 @@ struct RawGithub {
     requests_per_second: Option<u32>,
     #[serde(deserialize_with = "lenient::number")]
     timeout_ms: Option<u64>,
+    redelivery: RawRedelivery,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawRedelivery {
+    #[serde(deserialize_with = "lenient::bool")]
+    enabled: Option<bool>,
+    hook: Option<String>,
+    #[serde(deserialize_with = "lenient::number")]
+    max_per_run: Option<u32>,
+    #[serde(deserialize_with = "lenient::number")]
+    max_attempts: Option<u32>,
+    #[serde(deserialize_with = "lenient::number")]
+    interval_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -294,6 +380,91 @@ fn section<T: Default + serde::de::DeserializeOwned>(name: &str, raw: Option<Yam
 /// is `embedded`: how a deployed function gets the configuration `sam build` cannot package.
 pub const EMBEDDED: &str = include_str!(concat!(env!("OUT_DIR"), "/embedded-config.yaml"));
 
+/// A whole number from the environment, or the file's; a malformed variable is named.
+fn env_number<T: std::str::FromStr>(
+    var: &str,
+    key: &str,
+    file: Option<T>,
+    env: &dyn Fn(&str) -> Option<String>,
+    problems: &mut Vec<Problem>,
+) -> Option<T> {
+    match nonempty(env(var)) {
+        None => file,
+        Some(text) => text.parse().map(Some).unwrap_or_else(|_| {
+            problems
+                .push(Problem { key: format!("{key} ({var})"), message: format!("`{text}` is not a whole number") });
+            file
+        }),
+    }
+}
+
+fn redelivery(
+    raw: RawRedelivery,
+    env: &dyn Fn(&str) -> Option<String>,
+    problems: &mut Vec<Problem>,
+) -> RedeliveryConfig {
+    const KEY: &str = "integrations.github.redelivery";
+    let defaults = RedeliveryConfig::default();
+    let enabled = match nonempty(env("GITHUB_REDELIVERY_ENABLED")).as_deref() {
+        None => raw.enabled,
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        Some(other) => {
+            problems.push(Problem {
+                key: format!("{KEY}.enabled (GITHUB_REDELIVERY_ENABLED)"),
+                message: format!("`{other}` is not true or false"),
+            });
+            raw.enabled
+        }
+    };
+    let hook = nonempty(env("GITHUB_REDELIVERY_HOOK")).or(nonempty(raw.hook)).and_then(|text| {
+        HookRef::parse(&text)
+            .map_err(|message| problems.push(Problem { key: format!("{KEY}.hook (GITHUB_REDELIVERY_HOOK)"), message }))
+            .ok()
+    });
+    let mut number = |var: &str, name: &str, file: Option<u64>, default: u64, range: std::ops::RangeInclusive<u64>| {
+        let key = format!("{KEY}.{name}");
+        let value = env_number(var, &key, file, env, problems).unwrap_or(default);
+        if !range.contains(&value) {
+            problems.push(Problem {
+                key: format!("{key} ({var})"),
+                message: format!("must be {} to {}", range.start(), range.end()),
+            });
+            return default;
+        }
+        value
+    };
+    let max_per_run = number(
+        "GITHUB_REDELIVERY_MAX_PER_RUN",
+        "max_per_run",
+        raw.max_per_run.map(u64::from),
+        defaults.max_per_run.into(),
+        1..=1000,
+    );
+    let max_attempts = number(
+        "GITHUB_REDELIVERY_MAX_ATTEMPTS",
+        "max_attempts",
+        raw.max_attempts.map(u64::from),
+        defaults.max_attempts.into(),
+        2..=20,
+    );
+    let interval_secs = number(
+        "GITHUB_REDELIVERY_INTERVAL_SECS",
+        "interval_secs",
+        raw.interval_secs,
+        defaults.interval_secs,
+        1..=86_400,
+    );
+    RedeliveryConfig {
+        enabled: enabled.unwrap_or(defaults.enabled),
+        hook,
+        // The ranges above keep both within u32.
+        max_per_run: max_per_run as u32,
+        max_attempts: max_attempts as u32,
+        interval_secs,
+    }
+}
+
 impl Config {
     /// An integration configured but switched off (`enabled: false`, or GitHub / Slack without
     /// credentials): its routes are inactive.
@@ -372,6 +543,7 @@ impl Config {
             ),
             requests_per_second: gh.requests_per_second.unwrap_or(5),
             timeout_ms: gh.timeout_ms.unwrap_or(10_000),
+            redelivery: redelivery(gh.redelivery, env, problems),
             enabled: false,
         };
         let github = GithubConfig {

@@ -209,3 +209,54 @@ fn the_embedded_config_is_the_sample_and_loads_as_deployed() {
     assert_eq!(c.bus, BusProvider::Redis, "the stack's REDIS_URL beats the sample's memory provider");
     assert!(c.is_disabled("audit-hook"), "its route is inactive until AUDIT_WEBHOOK_ENABLED is set");
 }
+
+#[test]
+fn redelivery_defaults_and_overrides() {
+    let c = Config::load(&env_of(&[("GITHUB_TOKEN", "t")])).expect("valid");
+    assert_eq!(c.github.redelivery, RedeliveryConfig::default());
+    assert_eq!((c.github.redelivery.max_per_run, c.github.redelivery.max_attempts), (100, 3));
+    assert_eq!(c.github.redelivery.interval_secs, 300);
+
+    let yaml = "integrations:\n  github:\n    redelivery:\n      hook: octo/hello-world#123\n      max_per_run: 10\n      max_attempts: 5\n      interval_secs: 60\n";
+    let c = Config::from_yaml(yaml, "t", &env_of(&[])).expect("valid");
+    let r = &c.github.redelivery;
+    assert_eq!(r.hook, Some(HookRef::Repo { owner: "octo".into(), repo: "hello-world".into(), id: 123 }));
+    assert_eq!((r.max_per_run, r.max_attempts, r.interval_secs), (10, 5, 60));
+    assert_eq!(
+        r.hook.as_ref().map(HookRef::deliveries_path).as_deref(),
+        Some("/repos/octo/hello-world/hooks/123/deliveries")
+    );
+
+    let env = env_of(&[
+        ("GITHUB_REDELIVERY_HOOK", "org:my-org#9"),
+        ("GITHUB_REDELIVERY_ENABLED", "false"),
+        ("GITHUB_REDELIVERY_MAX_PER_RUN", "7"),
+        ("GITHUB_REDELIVERY_INTERVAL_SECS", "2"),
+    ]);
+    let c = Config::from_yaml(yaml, "t", &env).expect("valid");
+    let r = &c.github.redelivery;
+    assert_eq!(r.hook, Some(HookRef::Org { org: "my-org".into(), id: 9 }));
+    assert_eq!(r.hook.as_ref().map(HookRef::deliveries_path).as_deref(), Some("/orgs/my-org/hooks/9/deliveries"));
+    assert!(!r.enabled);
+    assert_eq!((r.max_per_run, r.max_attempts, r.interval_secs), (7, 5, 2));
+}
+
+#[test]
+fn a_bad_redelivery_setting_is_named() {
+    for (var, value, key) in [
+        ("GITHUB_REDELIVERY_HOOK", "octo/hello#abc", "integrations.github.redelivery.hook"),
+        ("GITHUB_REDELIVERY_HOOK", "../etc#1", "integrations.github.redelivery.hook"),
+        ("GITHUB_REDELIVERY_HOOK", "org:#1", "integrations.github.redelivery.hook"),
+        ("GITHUB_REDELIVERY_ENABLED", "yes", "integrations.github.redelivery.enabled"),
+        ("GITHUB_REDELIVERY_MAX_PER_RUN", "0", "integrations.github.redelivery.max_per_run"),
+        ("GITHUB_REDELIVERY_MAX_ATTEMPTS", "1", "integrations.github.redelivery.max_attempts"),
+        ("GITHUB_REDELIVERY_INTERVAL_SECS", "soon", "integrations.github.redelivery.interval_secs"),
+    ] {
+        let err = Config::load(&env_of(&[(var, value)])).expect_err(value);
+        let ConfigError::Invalid(problems) = &err else { panic!("{err}") };
+        assert!(problems.iter().any(|p| p.key.starts_with(key) && p.key.contains(var)), "{var}={value}: {err}");
+    }
+    let err = Config::from_yaml("integrations:\n  github:\n    redelivery:\n      hok: a/b#1\n", "t", &env_of(&[]))
+        .expect_err("unknown key");
+    assert!(err.to_string().contains("hok"), "{err}");
+}

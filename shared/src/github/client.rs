@@ -55,6 +55,39 @@ pub struct Repo {
     pub name: String,
 }
 
+/// Whose credentials a call carries.
+#[derive(Debug, Clone, Copy)]
+pub enum As<'a> {
+    /// The token, or the App's installation token (found from the repository when needed).
+    Installation(Option<&'a Repo>),
+    /// The App itself: a JWT.
+    App,
+}
+
+/// A successful answer and, for a list, where its next page starts.
+#[derive(Debug)]
+struct Reply {
+    body: Value,
+    next_cursor: Option<String>,
+}
+
+/// One page of a list, and the cursor of the next one from GitHub's `Link` header.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub items: Vec<Value>,
+    /// As GitHub wrote it in the next page's URL (already URL-encoded).
+    pub next_cursor: Option<String>,
+}
+
+impl Page {
+    fn from_reply(reply: Reply) -> Result<Self, GithubError> {
+        match reply.body {
+            Value::Array(items) => Ok(Self { items, next_cursor: reply.next_cursor }),
+            _ => Err(GithubError::Unavailable("GitHub answered a list request without a list".into())),
+        }
+    }
+}
+
 #[derive(Debug)]
 enum Auth {
     Token(Secret),
@@ -132,18 +165,28 @@ impl GithubClient {
 
     /// `op` names the call in the `integration_requests_total` metric (`create_pr`, ...).
     pub async fn get(&self, op: &str, path: &str, repo: Option<&Repo>) -> Result<Value, GithubError> {
-        self.counted(op, self.call(Method::GET, path, None, repo)).await
+        self.counted(op, self.call(Method::GET, path, None, As::Installation(repo))).await.map(|r| r.body)
     }
 
     pub async fn post(&self, op: &str, path: &str, body: &Value, repo: Option<&Repo>) -> Result<Value, GithubError> {
-        self.counted(op, self.call(Method::POST, path, Some(body), repo)).await
+        self.counted(op, self.call(Method::POST, path, Some(body), As::Installation(repo))).await.map(|r| r.body)
     }
 
-    async fn counted(
+    /// One page of a list, with the cursor of the next.
+    pub async fn get_page(&self, op: &str, path: &str, who: As<'_>) -> Result<Page, GithubError> {
+        Page::from_reply(self.counted(op, self.call(Method::GET, path, None, who)).await?)
+    }
+
+    /// A POST without a body (GitHub's actions such as a redelivery attempt).
+    pub async fn post_empty(&self, op: &str, path: &str, who: As<'_>) -> Result<Value, GithubError> {
+        self.counted(op, self.call(Method::POST, path, None, who)).await.map(|r| r.body)
+    }
+
+    async fn counted<T>(
         &self,
         op: &str,
-        call: impl std::future::Future<Output = Result<Value, GithubError>>,
-    ) -> Result<Value, GithubError> {
+        call: impl std::future::Future<Output = Result<T, GithubError>>,
+    ) -> Result<T, GithubError> {
         let result = call.await;
         let outcome = match &result {
             Ok(_) => "ok",
@@ -161,20 +204,25 @@ impl GithubClient {
     pub async fn get_as_app(&self, path: &str) -> Result<Value, GithubError> {
         let Auth::App(app) = &self.auth else { return self.get("app", path, None).await };
         let jwt = app.jwt(now_unix()).map_err(GithubError::Auth)?;
-        self.counted("app", self.send_with_retries(Method::GET, path, None, &jwt)).await
+        self.counted("app", self.send_with_retries(Method::GET, path, None, &jwt)).await.map(|r| r.body)
     }
 
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<&Value>,
-        repo: Option<&Repo>,
-    ) -> Result<Value, GithubError> {
+    async fn call(&self, method: Method, path: &str, body: Option<&Value>, who: As<'_>) -> Result<Reply, GithubError> {
         self.limiter.acquire().await.map_err(|e| match e {
             LimitError::Saturated { .. } => GithubError::RateLimited { retry_after: Duration::from_secs(1) },
             LimitError::Backend(b) => GithubError::Unavailable(format!("rate limiter store: {b}")),
         })?;
+        let repo = match who {
+            As::Installation(repo) => repo,
+            As::App => {
+                let Auth::App(app) = &self.auth else {
+                    return Err(GithubError::Auth(format!("{path} needs GitHub App credentials, not a token")));
+                };
+                // A JWT is minted per call: it is cheap, and never outlives its ten minutes.
+                let jwt = app.jwt(now_unix()).map_err(GithubError::Auth)?;
+                return self.send_with_retries(method, path, body, &jwt).await;
+            }
+        };
         let token = self.token(repo, false).await?;
         match self.send_with_retries(method.clone(), path, body, token.expose()).await {
             // An installation token revoked or expired early: mint a new one, once.
@@ -193,7 +241,7 @@ impl GithubClient {
         path: &str,
         body: Option<&Value>,
         bearer: &str,
-    ) -> Result<Value, GithubError> {
+    ) -> Result<Reply, GithubError> {
         let url = format!("{}{path}", self.base);
         let what = format!("{method} {path}");
         let outcome = with_retries(ATTEMPTS, &what, || async {
@@ -214,7 +262,10 @@ impl GithubClient {
             let headers = resp.headers().clone();
             let text = resp.text().await.unwrap_or_default();
             if status.is_success() {
-                return Attempt::Done(Ok(serde_json::from_str(&text).unwrap_or(Value::Null)));
+                return Attempt::Done(Ok(Reply {
+                    body: serde_json::from_str(&text).unwrap_or(Value::Null),
+                    next_cursor: next_cursor(&headers),
+                }));
             }
             if let Some(retry_after) = rate_limit_wait(status, &headers) {
                 return Attempt::Done(Err(GithubError::RateLimited { retry_after }));
@@ -257,6 +308,7 @@ impl GithubClient {
         let minted = self
             .send_with_retries(Method::POST, &format!("/app/installations/{installation}/access_tokens"), None, &jwt)
             .await
+            .map(|r| r.body)
             .map_err(|e| match e {
                 GithubError::Status { status, message } => {
                     GithubError::Auth(format!("minting an installation token: {status} {message}"))
@@ -287,6 +339,7 @@ impl GithubClient {
         let found = self
             .send_with_retries(Method::GET, &format!("/repos/{}/{}/installation", repo.owner, repo.name), None, &jwt)
             .await
+            .map(|r| r.body)
             .map_err(|e| match e {
                 GithubError::Status { status: 404, .. } => {
                     GithubError::Auth(format!("the GitHub App is not installed on {}/{}", repo.owner, repo.name))
@@ -319,6 +372,21 @@ fn rate_limit_wait(status: StatusCode, headers: &HeaderMap) -> Option<Duration> 
     (status == StatusCode::TOO_MANY_REQUESTS).then_some(Duration::from_secs(60))
 }
 
+/// The `cursor` of the `rel="next"` URL in a `Link` header:
+/// `<https://api.github.com/app/hook/deliveries?per_page=100&cursor=v1_1>; rel="next"`. Only the
+/// cursor is taken: the next request goes to our own base URL, never to a host a header names.
+fn next_cursor(headers: &HeaderMap) -> Option<String> {
+    let link = headers.get("link")?.to_str().ok()?;
+    link.split(',').find_map(|part| {
+        let (url, params) = part.trim().strip_prefix('<')?.split_once('>')?;
+        if !params.split(';').any(|p| p.trim() == "rel=\"next\"") {
+            return None;
+        }
+        let query = url.split_once('?')?.1;
+        query.split('&').find_map(|kv| kv.strip_prefix("cursor=")).filter(|c| !c.is_empty()).map(str::to_owned)
+    })
+}
+
 fn github_message(body: &str) -> String {
     let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
     let mut msg = v["message"].as_str().unwrap_or("no message").to_owned();
@@ -332,4 +400,26 @@ fn github_message(body: &str) -> String {
         }
     }
     msg.chars().take(500).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link(value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("link", value.parse().expect("header"));
+        h
+    }
+
+    #[test]
+    fn the_next_cursor_comes_from_the_rel_next_link_only() {
+        let both = r#"<https://api.github.com/app/hook/deliveries?per_page=100&cursor=v1_9>; rel="next", <https://api.github.com/app/hook/deliveries?per_page=100>; rel="prev""#;
+        assert_eq!(next_cursor(&link(both)).as_deref(), Some("v1_9"));
+        let prev_only = r#"<https://api.github.com/app/hook/deliveries?cursor=v1_1>; rel="prev""#;
+        assert_eq!(next_cursor(&link(prev_only)), None);
+        assert_eq!(next_cursor(&HeaderMap::new()), None);
+        let first = r#"<https://x/y?cursor=v1_2&per_page=100>; rel="next""#;
+        assert_eq!(next_cursor(&link(first)).as_deref(), Some("v1_2"));
+    }
 }

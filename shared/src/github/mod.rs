@@ -3,8 +3,9 @@
 pub mod app_auth;
 pub mod client;
 pub mod integration;
+pub mod redeliver;
 pub mod target;
 pub mod webhook;
 
-pub use client::{GithubClient, GithubError, Repo};
+pub use client::{As, GithubClient, GithubError, Page, Repo};
 pub use integration::GithubIntegration;

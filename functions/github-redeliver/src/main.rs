@@ -1,0 +1,10 @@
+//! GitHub redelivery, on an EventBridge schedule: failed webhook deliveries sent again.
+
+/// The custom integrations this function can build from the config (its routes are checked
+/// at start like every function's, though it runs none).
+const INTEGRATIONS: &[&dyn aetherium::integration::IntegrationFactory] = &[&aetherium_webhook::WebhookFactory];
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    aetherium::lambda::run_redeliver(INTEGRATIONS).await
+}
