@@ -90,6 +90,12 @@ pub trait Integration: Send + Sync + fmt::Debug {
     /// A cheap check of the integration's credentials and reachability.
     async fn health(&self) -> Health;
 
+    /// How the integration's messages are read, so that templated values are escaped for
+    /// it: Slack mrkdwn, GitHub markdown, or plain data (the default).
+    fn markup(&self) -> crate::markup::Markup {
+        crate::markup::Markup::Plain
+    }
+
     /// Release what `initialize` acquired. Called once, at shutdown.
     async fn close(&self) -> Result<(), IntegrationError> {
         Ok(())

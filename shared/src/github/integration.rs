@@ -2,10 +2,11 @@
 //! artifacts, comments as notifications, and a health check.
 
 use super::client::{GithubClient, GithubError, Repo};
-use super::target::{IssueRef, web_host};
+use super::target::{IssueRef, name_ok, owner_ok, web_host};
 use crate::activity::ActivityLog;
 use crate::event::{Artifact, ArtifactRef, Event, Notification, topics};
 use crate::integration::{Health, Integration, IntegrationConfig, IntegrationError};
+use crate::markup::{self, Markup};
 use crate::store::Store;
 use async_trait::async_trait;
 use serde_json::{Value, json};
@@ -72,7 +73,7 @@ impl GithubIntegration {
         text: &str,
     ) -> Result<(), IntegrationError> {
         let client = self.client()?;
-        let marker = format!("<!-- aetherium:{event_id}:{action} -->");
+        let marker = marker(event_id, action);
         let path = format!("/repos/{}/{}/issues/{}/comments", at.repo.owner, at.repo.name, at.number);
         for page in 1..=MARKER_PAGES {
             let comments =
@@ -91,13 +92,30 @@ impl GithubIntegration {
     }
 }
 
-/// The guide's PR comment for a task event, or `None` for other events.
+/// The hidden marker of a comment: an HTML comment that no id can close early (anything but
+/// letters, digits and `-_.:` is percent-encoded), the same for a post and for its search.
+fn marker(event_id: &str, action: &str) -> String {
+    let mut m = String::from("<!-- aetherium:");
+    for b in format!("{event_id}:{action}").bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':') {
+            m.push(char::from(b));
+        } else {
+            m.push_str(&format!("%{b:02X}"));
+        }
+    }
+    m.push_str(" -->");
+    m
+}
+
+/// The guide's PR comment for a task event, or `None` for other events. The task id and
+/// error come from the platform's data: escaped, so they mention no one and add no markup.
 pub fn task_comment(event: &Event) -> Option<String> {
-    let task = event.data_str("task_id").unwrap_or("(unknown)");
+    let text = |s: &str| markup::github(s, false).into_owned();
+    let task = text(event.data_str("task_id").unwrap_or("(unknown)"));
     match event.kind.as_str() {
         topics::TASK_COMPLETED => Some(format!("✅ Task {task} completed successfully!")),
         topics::TASK_FAILED => Some(match event.data_str("error").filter(|e| !e.is_empty()) {
-            Some(error) => format!("❌ Task {task} failed: {error}"),
+            Some(error) => format!("❌ Task {task} failed: {}", text(error)),
             None => format!("❌ Task {task} failed"),
         }),
         _ => None,
@@ -149,6 +167,20 @@ impl Integration for GithubIntegration {
         let client = self.client()?;
         let c = &artifact.content;
         let repo = Repo { owner: field(c, "owner")?.to_owned(), name: field(c, "repo")?.to_owned() };
+        // Both go into the request path: a `repo` of `widgets/merges?` would reach another
+        // endpoint. GitHub's own name rules keep them to one path segment each.
+        if !owner_ok(&repo.owner) {
+            return Err(permanent(format!(
+                "`owner` `{}` is not a GitHub account name (letters, digits, - and _, up to 100)",
+                repo.owner
+            )));
+        }
+        if !name_ok(&repo.name) {
+            return Err(permanent(format!(
+                "`repo` `{}` is not a GitHub repository name (letters, digits, -, _ and ., up to 100)",
+                repo.name
+            )));
+        }
         let body = json!({
             "title": field(c, "title")?,
             "head": field(c, "head")?,
@@ -169,6 +201,10 @@ impl Integration for GithubIntegration {
             .await;
         let pr = result?;
         Ok(ArtifactRef { id: pr["number"].as_u64(), url: pr["html_url"].as_str().map(str::to_owned) })
+    }
+
+    fn markup(&self) -> Markup {
+        Markup::GithubMarkdown
     }
 
     async fn health(&self) -> Health {

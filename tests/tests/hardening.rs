@@ -1,0 +1,190 @@
+//! Issue 15, hardening: what an outsider, a slow Redis or a hostile payload can do. One test
+//! (or a few) per item; docs/security.md's bad-input matrix names each one.
+
+use aetherium::api::{self, Route};
+use aetherium::bus::MemoryBus;
+use aetherium::config::Config;
+use aetherium::queue::MemoryQueue;
+use aetherium::store::{MemoryStore, Store};
+use aetherium::{App, Event};
+use aetherium_tests::github_fake::Comments;
+use bytes::Bytes;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// A config from `yaml` (written to a temporary file) and `env`.
+fn config(yaml: &str, env: &[(&str, &str)]) -> Config {
+    let dir = std::env::temp_dir().join(format!("aetherium-hardening-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("config.yaml");
+    std::fs::write(&file, yaml).expect("write config");
+    let mut map: HashMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    map.insert("AETHERIUM_CONFIG".into(), file.to_str().expect("utf8").to_owned());
+    Config::load(&move |k| map.get(k).cloned()).expect("config")
+}
+
+/// An app on memory backends with GitHub and Slack pointed at `api`.
+async fn app(api: &MockServer, yaml: &str) -> App {
+    let uri = api.uri();
+    let cfg = config(
+        yaml,
+        &[
+            ("GITHUB_API_URL", &uri),
+            ("GITHUB_TOKEN", "ghp_hardening"),
+            ("SLACK_API_URL", &uri),
+            ("SLACK_BOT_TOKEN", "xoxb-hardening"),
+            ("SLACK_RESPONSE_URL_BASE", &uri),
+        ],
+    );
+    let app = App::from_parts(
+        cfg,
+        Arc::new(MemoryBus::new()),
+        Arc::new(MemoryQueue::default()),
+        Arc::new(MemoryStore::new()),
+    );
+    app.register_builtin().expect("integrations");
+    app.with_integrations(&[&aetherium_webhook::WebhookFactory]).await.expect("custom integrations")
+}
+
+/// GitHub comments on o/r#1 and Slack's chat.postMessage, answering success.
+async fn stand_in() -> (MockServer, Comments) {
+    let api = MockServer::start().await;
+    let comments = Comments::default();
+    for verb in ["GET", "POST"] {
+        Mock::given(method(verb))
+            .and(path("/repos/o/r/issues/1/comments"))
+            .respond_with(comments.clone())
+            .mount(&api)
+            .await;
+    }
+    Mock::given(method("POST"))
+        .and(path("/chat.postMessage"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true})))
+        .mount(&api)
+        .await;
+    (api, comments)
+}
+
+fn event(kind: &str, data: Value) -> String {
+    Event::new(kind, "platform", data.as_object().cloned().unwrap_or_default()).to_json()
+}
+
+async fn slack_texts(api: &MockServer) -> Vec<String> {
+    let requests = api.received_requests().await.unwrap_or_default();
+    requests
+        .iter()
+        .filter(|r| r.url.path() == "/chat.postMessage")
+        .map(|r| {
+            // What Slack renders: the text and a section's mrkdwn (a button's value is data).
+            let v: Value = serde_json::from_slice(&r.body).expect("json");
+            let section = v["blocks"][0]["text"]["text"].as_str().unwrap_or_default();
+            format!("{}\n{section}", v["text"].as_str().unwrap_or_default())
+        })
+        .collect()
+}
+
+const EVIL: &str =
+    "x` <!channel> <https://evil.example|click> <@U0ADMIN> @octocat @acme/admins [link](https://evil.example)\n\n# big";
+
+// ---- item 4: escaping by context ----
+
+#[tokio::test]
+async fn event_data_cannot_ping_mention_link_or_leave_its_code_span_in_slack_or_github() {
+    let (api, comments) = stand_in().await;
+    let yaml = r##"
+routes:
+  - name: built
+    on: custom.built
+    notify: { integration: slack, target: "#builds", message: "Built: {{payload.head_commit.message}}" }
+  - name: deployed
+    on: custom.deployed
+    notify:
+      integration: slack
+      target: "#deploys"
+      message: "<!here> Deploy `{{service}}`?"
+      actions: [{ text: Approve, action_id: approve, value: "{{service}}" }]
+  - name: pr-note
+    on: custom.noted
+    notify: { integration: github, target: "o/r#1", message: "Note on `{{service}}`: {{note}}" }
+"##;
+    let app = app(&api, yaml).await;
+    let d = app.dispatcher();
+    d.process(&event("vm.created", json!({"vm_id": "v-1", "vm_name": EVIL}))).await.expect("default notify");
+    d.process(&event("custom.built", json!({"payload": {"head_commit": {"message": EVIL}}}))).await.expect("payload");
+    d.process(&event("custom.deployed", json!({"service": EVIL}))).await.expect("buttons");
+    d.process(&event("custom.noted", json!({"service": EVIL, "note": EVIL}))).await.expect("github notify");
+    let failed = json!({"task_id": EVIL, "error": EVIL, "pull_request": "https://github.com/o/r/pull/1"});
+    d.process(&event("task.failed", failed)).await.expect("default comment");
+
+    let texts = slack_texts(&api).await;
+    assert_eq!(texts.len(), 3, "{texts:?}");
+    for t in &texts {
+        for forbidden in ["<!channel>", "<https://evil", "<@U0ADMIN>"] {
+            assert!(!t.contains(forbidden), "{forbidden} in {t}");
+        }
+        assert!(t.contains("&lt;!channel&gt;"), "the data is shown, escaped: {t}");
+    }
+    assert!(texts[2].starts_with("<!here> Deploy `"), "literal template text keeps its markup: {}", texts[2]);
+
+    let bodies = comments.bodies();
+    assert_eq!(bodies.len(), 2, "{bodies:?}");
+    for b in &bodies {
+        // Mentions and links count outside code spans only: inside one, GitHub shows text.
+        let outside: String = b.split('`').step_by(2).collect();
+        for forbidden in ["@octocat", "@acme/admins", "[link](", "\n# big"] {
+            assert!(!outside.contains(forbidden), "{forbidden} in {b}");
+        }
+    }
+    // The template opens and closes one code span; the data adds no backtick of its own.
+    let note = &bodies[0];
+    assert_eq!(note.matches('`').count(), 2, "{note}");
+    assert!(note.contains("<!channel>"), "inside the code span the data shows as written: {note}");
+}
+
+// ---- item 5: validated artifact targets ----
+
+#[tokio::test]
+async fn an_artifact_route_refuses_an_owner_or_repo_that_is_not_a_github_name() {
+    let api = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"number": 1})))
+        .mount(&api)
+        .await;
+    let yaml = r#"
+routes:
+  - name: release-pr
+    on: custom.release_ready
+    artifact:
+      integration: github
+      type: pull_request
+      content: { owner: "{{owner}}", repo: "{{repo}}", title: "Release", head: "release", base: main }
+"#;
+    let app = app(&api, yaml).await;
+    let d = app.dispatcher();
+    for (owner, repo) in
+        [("acme", "widgets/merges?"), ("acme", ".."), ("acme/x", "widgets"), ("-acme", "w"), ("acme", "w#1")]
+    {
+        let record = event("custom.release_ready", json!({"owner": owner, "repo": repo}));
+        d.process(&record).await.expect("a permanent failure is not retried");
+    }
+    assert!(api.received_requests().await.unwrap_or_default().is_empty(), "GitHub was never called");
+    let lines = app.store.log_recent(aetherium::activity::KEY, 100).await.expect("activity");
+    let refusals: Vec<&String> = lines.iter().filter(|l| l.contains("not a GitHub")).collect();
+    assert_eq!(refusals.len(), 5, "each refusal names its reason: {lines:?}");
+    assert!(refusals.iter().any(|l| l.contains("`repo` `widgets/merges?` is not a GitHub repository name")));
+
+    // A valid name still goes through.
+    d.process(&event("custom.release_ready", json!({"owner": "acme", "repo": "widgets.rs"}))).await.expect("created");
+    let hits = api.received_requests().await.unwrap_or_default();
+    assert_eq!(hits.iter().map(|r| r.url.path().to_owned()).collect::<Vec<_>>(), ["/repos/acme/widgets.rs/pulls"]);
+}
+
+/// Answer `req` on `route` in-process.
+#[allow(dead_code)]
+async fn call(app: &App, route: Route, req: http::request::Builder, body: &[u8]) -> (u16, String) {
+    let resp = api::handle(app, route, req.body(Bytes::copy_from_slice(body)).expect("request")).await;
+    (resp.status().as_u16(), String::from_utf8_lossy(resp.body()).into_owned())
+}
