@@ -7,6 +7,7 @@ use aetherium::config::Config;
 use aetherium::queue::MemoryQueue;
 use aetherium::store::{MemoryStore, Store};
 use aetherium::{App, Event};
+use aetherium_tests::fixtures::{SECRET, SLACK_SECRET, slack_headers};
 use aetherium_tests::github_fake::Comments;
 use bytes::Bytes;
 use serde_json::{Value, json};
@@ -183,8 +184,98 @@ routes:
 }
 
 /// Answer `req` on `route` in-process.
-#[allow(dead_code)]
 async fn call(app: &App, route: Route, req: http::request::Builder, body: &[u8]) -> (u16, String) {
     let resp = api::handle(app, route, req.body(Bytes::copy_from_slice(body)).expect("request")).await;
     (resp.status().as_u16(), String::from_utf8_lossy(resp.body()).into_owned())
+}
+
+/// An app on memory backends that verifies GitHub and Slack and serves the internal routes.
+fn webhook_app() -> App {
+    let cfg = config(
+        "",
+        &[("GITHUB_WEBHOOK_SECRET", SECRET), ("SLACK_SIGNING_SECRET", SLACK_SECRET), ("AETHERIUM_API_TOKEN", "tok")],
+    );
+    App::from_parts(cfg, Arc::new(MemoryBus::new()), Arc::new(MemoryQueue::default()), Arc::new(MemoryStore::new()))
+}
+
+fn slack_request(body: &[u8], signed: bool) -> http::request::Builder {
+    let now = chrono::Utc::now().timestamp();
+    let (ts, sig) = slack_headers(body, now);
+    let sig = if signed { sig } else { "v0=00".to_owned() };
+    http::Request::builder()
+        .method("POST")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-slack-request-timestamp", ts)
+        .header("x-slack-signature", sig)
+}
+
+// ---- item 3: an activity log an outsider cannot flush ----
+
+#[tokio::test]
+async fn unsigned_floods_are_tallied_apart_and_never_push_out_an_integrations_entries() {
+    let app = webhook_app();
+    let log = aetherium::activity::ActivityLog::new(app.store.clone());
+    log.record("github", aetherium::activity::Level::Info, "comment on o/r#1: ok", Some("evt-kept")).await;
+
+    let flood = aetherium::activity::CAP + 50;
+    let body = aetherium_tests::fixtures::github("push");
+    for i in 0..flood {
+        let mut req = http::Request::builder()
+            .method("POST")
+            .header("x-github-event", "push")
+            .header("x-github-delivery", format!("d-{i}"));
+        if i % 2 == 0 {
+            req = req.header("x-hub-signature-256", format!("sha256={}", "0".repeat(64)));
+        }
+        let (status, _) = call(&app, Route::GithubWebhook, req, &body).await;
+        assert_eq!(status, 401);
+    }
+    for _ in 0..30 {
+        let (status, _) = call(&app, Route::SlackWebhook, slack_request(b"command=%2Fx", false), b"command=%2Fx").await;
+        assert_eq!(status, 401);
+    }
+
+    let query = |body: &'static str| {
+        let app = app.clone();
+        async move {
+            let req = http::Request::builder().method("POST").header("authorization", "Bearer tok");
+            let (status, text) = call(&app, Route::LogsQuery, req, body.as_bytes()).await;
+            assert_eq!(status, 200, "{text}");
+            serde_json::from_str::<Value>(&text).expect("json")
+        }
+    };
+    let info = query(r#"{"level": "info", "limit": 1000}"#).await;
+    let kept: Vec<&Value> =
+        info["entries"].as_array().expect("entries").iter().filter(|e| e["event_id"] == "evt-kept").collect();
+    assert_eq!(kept.len(), 1, "the integration's entry survived {flood} unsigned requests: {} entries", info["count"]);
+
+    let rejected = query(r#"{"component": "github", "level": "warn", "limit": 1000}"#).await;
+    let lines = rejected["entries"].as_array().expect("entries");
+    // One line per minute and reason (two reasons; the flood may straddle a minute).
+    assert!((2..=4).contains(&lines.len()), "{rejected}");
+    let total: u64 = lines.iter().map(|e| e["count"].as_u64().expect("a count")).sum();
+    assert_eq!(total, flood as u64, "{rejected}");
+    assert!(
+        lines.iter().any(|e| e["message"] == "webhook signature rejected: the signature header is missing"),
+        "{rejected}"
+    );
+    let slack = query(r#"{"component": "slack"}"#).await;
+    assert_eq!(
+        slack["entries"].as_array().map(|e| e.iter().map(|e| e["count"].as_u64().unwrap_or(0)).sum::<u64>()),
+        Some(30)
+    );
+    let raw = app.store.log_recent(aetherium::activity::KEY, usize::MAX).await.expect("log");
+    assert_eq!(raw.len(), 1, "nothing but the integration's entry is in the capped log");
+}
+
+// ---- item 8: Slack's ssl_check ----
+
+#[tokio::test]
+async fn slacks_ssl_check_gets_200_once_verified_and_401_unsigned() {
+    let app = webhook_app();
+    let body = b"ssl_check=1&token=gIkuvaNzQIHg97ATvDxqgjtO";
+    let (status, text) = call(&app, Route::SlackWebhook, slack_request(body, true), body).await;
+    assert_eq!(status, 200, "{text}");
+    let (status, _) = call(&app, Route::SlackWebhook, slack_request(body, false), body).await;
+    assert_eq!(status, 401);
 }

@@ -51,10 +51,13 @@ pub async fn handle(app: &App, req: Request) -> Result<Response, ApiError> {
                 .map_err(|_| ApiError::BadRequest("`since` must be RFC 3339, for example 2026-11-26T00:00:00Z".into()))
         })
         .transpose()?;
-    let entries = ActivityLog::new(app.store.clone())
-        .recent(activity::CAP)
-        .await
-        .map_err(|e| ApiError::Unavailable(format!("activity log: {e}")))?;
+    let log = ActivityLog::new(app.store.clone());
+    let unavailable = |e| ApiError::Unavailable(format!("activity log: {e}"));
+    let mut entries = log.recent(activity::CAP).await.map_err(unavailable)?;
+    // The tallies of rejected requests, kept apart, join in time order (newest first; the
+    // sort is stable, so entries of one millisecond keep their order).
+    entries.extend(log.rejections().await.map_err(unavailable)?);
+    entries.sort_by(|a, b| b.timestamp.cmp(&a.timestamp));
     let selected: Vec<_> = entries
         .into_iter()
         .filter(|e| q.component.as_deref().is_none_or(|c| e.component == c))
