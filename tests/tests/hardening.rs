@@ -5,7 +5,7 @@ use aetherium::api::{self, Route};
 use aetherium::bus::MemoryBus;
 use aetherium::config::Config;
 use aetherium::queue::MemoryQueue;
-use aetherium::store::{MemoryStore, Store};
+use aetherium::store::MemoryStore;
 use aetherium::{App, Event};
 use aetherium_tests::fixtures::{SECRET, SLACK_SECRET, slack_headers};
 use aetherium_tests::github_fake::Comments;
