@@ -20,6 +20,16 @@ pub fn builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder().user_agent(user_agent()).connect_timeout(Duration::from_secs(3))
 }
 
+/// The longest wait a remote's `Retry-After` may ask for; longer asks are cut to this.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+/// A `Retry-After` of whole seconds, clamped to 1 s..[`MAX_RETRY_AFTER`]: a remote must not
+/// be able to park a record for years, or overflow a deadline computed from it.
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let secs: u64 = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()?;
+    Some(Duration::from_secs(secs).clamp(Duration::from_secs(1), MAX_RETRY_AFTER))
+}
+
 /// A client with default settings, for tools and tests.
 pub fn client() -> reqwest::Client {
     builder().build().unwrap_or_default()

@@ -279,3 +279,114 @@ async fn slacks_ssl_check_gets_200_once_verified_and_401_unsigned() {
     let (status, _) = call(&app, Route::SlackWebhook, slack_request(body, false), body).await;
     assert_eq!(status, 401);
 }
+
+// ---- item 7: bounded resources ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receivers_huge_retry_after_is_clamped_and_the_local_dispatcher_loop_survives() {
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(wiremock::matchers::body_string_contains("poison"))
+        .respond_with(ResponseTemplate::new(503).insert_header("retry-after", u64::MAX.to_string().as_str()))
+        .mount(&receiver)
+        .await;
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(204)).mount(&receiver).await;
+    let url = format!("{}/hook", receiver.uri());
+    let yaml = format!(
+        "integrations:\n  hook:\n    type: webhook\n    url: {url}\n    secret: whsec_{}\nroutes:\n  - name: to-hook\n    on: custom.*\n    handle: hook\n",
+        base64_key()
+    );
+    let queue = Arc::new(MemoryQueue::new(std::time::Duration::from_secs(1), 5));
+    let app =
+        App::from_parts(config(&yaml, &[]), Arc::new(MemoryBus::new()), queue.clone(), Arc::new(MemoryStore::new()))
+            .with_integrations(&[&aetherium_webhook::WebhookFactory])
+            .await
+            .expect("hook");
+    use aetherium::queue::WorkQueue;
+    queue.send(&event("custom.poison", json!({"what": "poison"}))).await.expect("send");
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(aetherium::dispatch::run_loop(queue.clone(), app.dispatcher(), stopped));
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    queue.send(&event("custom.fine", json!({"what": "fine"}))).await.expect("send");
+    let delivered = aetherium_tests::wait::until(std::time::Duration::from_secs(10), || {
+        let receiver = &receiver;
+        async move {
+            let hits = receiver.received_requests().await.unwrap_or_default();
+            hits.iter().any(|r| String::from_utf8_lossy(&r.body).contains("fine")).then_some(())
+        }
+    })
+    .await;
+    assert!(!worker.is_finished(), "the loop is still running");
+    let _ = stop.send(true);
+    worker.await.expect("the loop ended cleanly, without a panic");
+    assert!(delivered.is_some(), "the next record was processed after the poisoned one");
+    assert_eq!(queue.len(), 1, "the poisoned record waits for its (clamped) retry");
+}
+
+/// A Standard Webhooks key of 24 bytes, base64.
+fn base64_key() -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode([7u8; 24])
+}
+
+#[tokio::test]
+async fn a_claim_check_is_deleted_once_dispatched_and_a_late_redelivery_is_already_done() {
+    use aetherium::dispatch::Outcome;
+    use aetherium::queue::{WorkQueue, claim};
+    let store = Arc::new(MemoryStore::new());
+    let queue = MemoryQueue::default();
+    let big = "x".repeat(300 * 1024);
+    let record = Event::new("custom.big", "test", json!({"blob": big}).as_object().cloned().unwrap_or_default())
+        .with_id("evt-big")
+        .to_json();
+    claim::enqueue(&queue, store.as_ref(), &record).await.expect("enqueue");
+    let message = queue.receive(1, std::time::Duration::from_secs(1)).await.expect("receive").remove(0).body;
+    let key = claim::Claim::parse(&message).expect("a claim").expect("a claim").key;
+    use aetherium::store::Store;
+    assert!(store.get(&key).await.expect("get").is_some(), "parked");
+
+    let d = aetherium::dispatch::Dispatcher::new(Arc::new(MemoryBus::new()), store.clone(), Default::default());
+    assert_eq!(d.process(&message).await.expect("dispatched").outcome, Outcome::Dispatched);
+    assert!(store.get(&key).await.expect("get").is_none(), "the claim is gone after its dispatch");
+    let again = d.process(&message).await.expect("a late redelivery is not an error");
+    assert_eq!((again.id.as_str(), again.outcome), ("evt-big", Outcome::AlreadyDone));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_replay_stream_keeps_a_large_event_as_its_envelope_while_subscribers_get_it_whole() {
+    use aetherium::bus::EventBus;
+    use futures_util::StreamExt;
+    let server = aetherium_tests::RedisServer::start().await;
+    let bus = aetherium::bus::RedisBus::new(aetherium::redis_conn::RedisHandle::open(&server.url()).expect("url"));
+    let client = redis::Client::open(server.url()).expect("client");
+    let (mut sink, mut messages) = client.get_async_pubsub().await.expect("pubsub").split();
+    sink.subscribe("custom.big").await.expect("subscribe");
+    let big = Event::new(
+        "custom.big",
+        "test",
+        json!({"blob": "y".repeat(1024 * 1024)}).as_object().cloned().unwrap_or_default(),
+    )
+    .with_id("evt-1mb");
+    bus.publish("custom.big", &big).await.expect("publish");
+    let small = Event::new("custom.small", "test", Default::default()).with_id("evt-small");
+    bus.publish("custom.small", &small).await.expect("publish");
+
+    let heard =
+        tokio::time::timeout(std::time::Duration::from_secs(5), messages.next()).await.expect("heard").expect("open");
+    assert!(heard.get_payload_bytes().len() > 1024 * 1024, "pub/sub carries the whole event");
+    let mut conn = client.get_multiplexed_async_connection().await.expect("conn");
+    let entries: Vec<(String, Vec<(String, String)>)> =
+        redis::cmd("XRANGE").arg("aetherium:{events}").arg("-").arg("+").query_async(&mut conn).await.expect("xrange");
+    assert_eq!(entries.len(), 2);
+    for (_, fields) in &entries {
+        let size: usize = fields.iter().map(|(k, v)| k.len() + v.len()).sum();
+        // docs/architecture.md: 16 KiB an entry at most.
+        assert!(size <= 16 * 1024 + 64, "an entry holds {size} bytes");
+    }
+    let kept: Value = serde_json::from_str(&entries[0].1[1].1).expect("json");
+    assert_eq!((kept["id"].as_str(), kept["type"].as_str()), (Some("evt-1mb"), Some("custom.big")), "{kept}");
+    assert!(kept["data_omitted"].as_u64().is_some_and(|n| n > 1024 * 1024), "{kept}");
+    let small: Value = serde_json::from_str(&entries[1].1[1].1).expect("json");
+    assert_eq!(small["id"], "evt-small", "a small event is kept whole: {small}");
+    assert!(small.get("data_omitted").is_none());
+}

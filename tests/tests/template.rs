@@ -123,6 +123,31 @@ fn the_template_keeps_its_deploy_promises() {
             assert!(p["Default"].as_str().is_none_or(str::is_empty), "{name} has no secret default");
         }
     }
+    // The public functions reserve concurrency (a flood takes at most that much of the
+    // account), from a parameter with a default; empty turns the reservation off.
+    for (name, f) in &functions {
+        let bin = f["Metadata"]["BuildProperties"]["Binary"].as_str().expect("binary");
+        if !matches!(bin, "github-webhook" | "slack-webhook" | "health") {
+            continue;
+        }
+        let reserved = serde_yaml_ng::to_string(&f["Properties"]["ReservedConcurrentExecutions"]).expect("yaml");
+        let param = t["Parameters"]
+            .as_mapping()
+            .expect("Parameters")
+            .iter()
+            .find(|(k, _)| reserved.contains(&format!("!Ref {}", k.as_str().unwrap_or("?"))))
+            .unwrap_or_else(|| panic!("{name}: ReservedConcurrentExecutions from a parameter: {reserved}"));
+        let default: u32 = param.1["Default"].as_str().and_then(|d| d.parse().ok()).expect("a numeric default");
+        assert!((1..=100).contains(&default), "{name}: {default}");
+        assert!(reserved.contains("!If") && reserved.contains("AWS::NoValue"), "{name}: can be turned off: {reserved}");
+    }
+    // The cache's size and throughput (and so its cost) are capped.
+    let limits = &res["Cache"]["Properties"]["CacheUsageLimits"];
+    for (limit, param) in [("DataStorage", "CacheMaxDataStorageGB"), ("ECPUPerSecond", "CacheMaxEcpuPerSecond")] {
+        assert!(is(&limits[limit]["Maximum"], "Ref", param), "Cache {limit}: {:?}", limits[limit]);
+        assert!(t["Parameters"][param]["Default"].as_u64().is_some(), "{param} has a default");
+    }
+
     for out in ["GithubWebhookUrl", "SlackRequestUrl", "EventsUrl", "GithubPrUrl", "HealthUrl", "DeadLetterQueueUrl"] {
         assert!(!t["Outputs"][out].is_null(), "output {out}");
     }

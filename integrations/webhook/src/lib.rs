@@ -106,12 +106,7 @@ impl Webhook {
             return Ok(());
         }
         if status.as_u16() == 429 || status.is_server_error() {
-            let after = resp
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse().ok())
-                .map(Duration::from_secs);
+            let after = aetherium::http_client::retry_after(resp.headers());
             return Err(self.transient(format!("the receiver answered {}", status.as_u16()), after));
         }
         Err(IntegrationError::Rejected {

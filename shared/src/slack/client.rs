@@ -151,11 +151,8 @@ impl SlackClient {
             };
             let status = resp.status();
             if status == StatusCode::TOO_MANY_REQUESTS {
-                let secs =
-                    resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok());
-                return Attempt::Done(Err(SlackError::RateLimited {
-                    retry_after: Duration::from_secs(secs.unwrap_or(30).clamp(1, 3600)),
-                }));
+                let retry_after = crate::http_client::retry_after(resp.headers()).unwrap_or(Duration::from_secs(30));
+                return Attempt::Done(Err(SlackError::RateLimited { retry_after }));
             }
             if status.is_server_error() {
                 return Attempt::Retry(format!("HTTP {}", status.as_u16()));
