@@ -30,6 +30,20 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     Some(Duration::from_secs(secs).clamp(Duration::from_secs(1), MAX_RETRY_AFTER))
 }
 
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn urls_keep_scheme_host_and_only_an_apis_path() {
+        let hook = "https://u:p@hooks.slack.com/actions/T1/42/secretpath?token=abc#frag";
+        assert_eq!(redact_url(hook, false), "https://hooks.slack.com/…");
+        assert_eq!(redact_url(hook, true), "https://hooks.slack.com/actions/T1/42/secretpath");
+        assert_eq!(redact_url("http://127.0.0.1:8080/", false), "http://127.0.0.1:8080");
+        assert_eq!(redact_url("not a url with a s3cret", true), "(not a URL)");
+    }
+}
+
 /// A client with default settings, for tools and tests.
 pub fn client() -> reqwest::Client {
     builder().build().unwrap_or_default()
@@ -68,13 +82,39 @@ where
     }
 }
 
-/// The retry reason for a transport error.
+/// The retry reason for a transport error. Never the URL: reqwest's own message carries the
+/// whole of it, and a Slack response_url or a custom webhook's URL is a capability (whoever
+/// has it may post). The causes below reqwest's error (hyper, io) do not carry it.
 pub fn transport_failure(e: &reqwest::Error) -> String {
     if e.is_timeout() {
-        "timed out".to_owned()
-    } else if e.is_connect() {
-        "connection failed".to_owned()
-    } else {
-        format!("request failed: {e}")
+        return "timed out".to_owned();
     }
+    if e.is_connect() {
+        return "connection failed".to_owned();
+    }
+    let mut reason = String::from("request failed");
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        reason.push_str(": ");
+        reason.push_str(&c.to_string());
+        cause = c.source();
+    }
+    reason
+}
+
+/// A URL as logs and error messages may show it: scheme, host and port, and the path only
+/// with `keep_path` (an API's path; never a capability URL's). Never the user, password,
+/// query or fragment. Text that is not a URL is not shown at all.
+pub fn redact_url(raw: &str, keep_path: bool) -> String {
+    let Ok(url) = reqwest::Url::parse(raw.trim()) else { return "(not a URL)".to_owned() };
+    let mut shown = format!("{}://{}", url.scheme(), url.host_str().unwrap_or_default());
+    if let Some(port) = url.port() {
+        shown.push_str(&format!(":{port}"));
+    }
+    if keep_path {
+        shown.push_str(url.path());
+    } else if url.path() != "/" {
+        shown.push_str("/…");
+    }
+    shown
 }

@@ -260,7 +260,8 @@ fn check_url(key: &str, url: &str, fix: &str, problems: &mut Vec<Problem>) {
     let ok = (url.starts_with("https://") || url.starts_with("http://"))
         && url.split("://").nth(1).is_some_and(|h| !h.is_empty());
     if !ok {
-        problems.push(Problem { key: key.to_owned(), message: format!("`{url}` is not an http(s) URL; {fix}") });
+        let shown = crate::http_client::redact_url(url, true);
+        problems.push(Problem { key: key.to_owned(), message: format!("`{shown}` is not an http(s) URL; {fix}") });
     }
 }
 

@@ -195,7 +195,8 @@ impl GithubClient {
         bearer: &str,
     ) -> Result<Value, GithubError> {
         let url = format!("{}{path}", self.base);
-        let what = format!("{method} {path}");
+        // The path without its query, for logs and error messages.
+        let what = format!("{method} {}", path.split('?').next().unwrap_or_default());
         let outcome = with_retries(ATTEMPTS, &what, || async {
             let mut req = self
                 .http()

@@ -156,7 +156,8 @@ impl Integration for GithubIntegration {
             .await
             .map(drop)
             .map_err(Into::into);
-        self.activity.outcome(NAME, &format!("notify {}", notification.target), result.as_ref().map(drop), None).await;
+        let shown = format!("{}/{}#{}", at.repo.owner, at.repo.name, at.number);
+        self.activity.outcome(NAME, &format!("notify {shown}"), result.as_ref().map(drop), None).await;
         result
     }
 
