@@ -390,3 +390,37 @@ async fn the_replay_stream_keeps_a_large_event_as_its_envelope_while_subscribers
     assert_eq!(small["id"], "evt-small", "a small event is kept whole: {small}");
     assert!(small.get("data_omitted").is_none());
 }
+
+// ---- item 9: IAM ----
+
+/// events/events/task-completed.json with no bearer token and the IAM identity Lambda puts in
+/// the envelope behind an AWS_IAM URL, which anyone invoking the function directly can write.
+fn iam_envelope() -> aetherium::lambda::UrlRequest {
+    let mut doc: Value =
+        serde_json::from_str(&aetherium_tests::fixtures::envelope("events/task-completed.json")).expect("envelope");
+    doc["headers"].as_object_mut().expect("headers").remove("authorization");
+    doc["requestContext"]["authorizer"] =
+        json!({"iam": {"userArn": "arn:aws:iam::123456789012:user/forger", "accountId": "123456789012"}});
+    serde_json::from_value(doc).expect("a URL request")
+}
+
+#[tokio::test]
+async fn an_iam_identity_in_the_envelope_counts_only_on_a_function_whose_url_is_aws_iam() {
+    let respond = |env: &'static [(&'static str, &'static str)]| async move {
+        let app = App::from_parts(
+            config("", env),
+            Arc::new(MemoryBus::new()),
+            Arc::new(MemoryQueue::default()),
+            Arc::new(MemoryStore::new()),
+        );
+        aetherium::lambda::respond(&app, Route::Events, iam_envelope()).await.status_code
+    };
+    assert_eq!(respond(&[("AETHERIUM_API_TOKEN", "tok")]).await, 401, "a URL of AuthType NONE trusts no envelope");
+    assert_eq!(respond(&[]).await, 500, "nor does one with no token: it fails closed");
+    assert_eq!(respond(&[("AETHERIUM_FUNCTION_URL_AUTH", "NONE"), ("AETHERIUM_API_TOKEN", "tok")]).await, 401);
+    assert_eq!(
+        respond(&[("AETHERIUM_FUNCTION_URL_AUTH", "AWS_IAM")]).await,
+        202,
+        "behind AWS_IAM, Lambda vouches for it"
+    );
+}

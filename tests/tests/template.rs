@@ -141,6 +141,9 @@ fn the_template_keeps_its_deploy_promises() {
             other => panic!("unexpected function {other}"),
         };
         assert_eq!(auth, want, "{name}");
+        // The function knows its URL's AuthType: it trusts an IAM caller only behind AWS_IAM.
+        let told = f["Properties"]["Environment"]["Variables"]["AETHERIUM_FUNCTION_URL_AUTH"].as_str();
+        assert_eq!(told, want.filter(|a| *a == "AWS_IAM"), "{name}: AETHERIUM_FUNCTION_URL_AUTH");
         // Every function has a log group with a retention.
         let logs = res.as_mapping().expect("map").values().any(|r| {
             r["Type"].as_str() == Some("AWS::Logs::LogGroup")

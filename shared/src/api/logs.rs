@@ -30,7 +30,7 @@ fn level(name: &str) -> Result<Level, ApiError> {
 }
 
 pub async fn handle(app: &App, req: Request) -> Result<Response, ApiError> {
-    auth::internal(app.config.api_token.as_ref(), &req)?;
+    auth::internal(app.config.api_token.as_ref(), app.config.iam_url, &req)?;
     let q: Query = if req.body().iter().all(u8::is_ascii_whitespace) {
         Query::default()
     } else {

@@ -95,6 +95,9 @@ pub struct Config {
     /// Set for SQS; `None` is the in-memory queue.
     pub queue_url: Option<String>,
     pub api_token: Option<Secret>,
+    /// This function's URL has AuthType AWS_IAM (`AETHERIUM_FUNCTION_URL_AUTH=AWS_IAM`, set
+    /// by the template per function): only then is the envelope's IAM identity trusted.
+    pub iam_url: bool,
     pub addr: SocketAddr,
     pub max_body_bytes: usize,
     /// Routes from the config, validated.
@@ -507,6 +510,18 @@ impl Config {
         }
         let routes = routes::validate(std::mem::take(&mut file.routes), &enabled, problems);
 
+        let iam_url = match e("AETHERIUM_FUNCTION_URL_AUTH").as_deref() {
+            None | Some("NONE") => false,
+            Some("AWS_IAM") => true,
+            Some(_) => {
+                problems.push(Problem {
+                    key: "AETHERIUM_FUNCTION_URL_AUTH".into(),
+                    message: "must be AWS_IAM or NONE, the AuthType of this function's URL".into(),
+                });
+                false
+            }
+        };
+
         let max_body_bytes = file.webhooks.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES);
         if !(1024..=6 * 1024 * 1024).contains(&max_body_bytes) {
             problems.push(Problem {
@@ -523,6 +538,7 @@ impl Config {
             redis_url: redis_url.map(Secret::new),
             queue_url,
             api_token: secret(e("AETHERIUM_API_TOKEN").or(file.api.token)),
+            iam_url,
             addr,
             max_body_bytes,
             routes,
