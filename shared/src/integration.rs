@@ -165,7 +165,8 @@ impl Registry {
         self.inner.read().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect()
     }
 
-    fn all(&self) -> Vec<Arc<dyn Integration>> {
+    /// Every registered integration, sorted by name.
+    pub fn all(&self) -> Vec<Arc<dyn Integration>> {
         self.inner.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
     }
 

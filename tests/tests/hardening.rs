@@ -424,3 +424,69 @@ async fn an_iam_identity_in_the_envelope_counts_only_on_a_function_whose_url_is_
         "behind AWS_IAM, Lambda vouches for it"
     );
 }
+
+// ---- item 1: health that cannot be used against us ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn however_many_health_requests_arrive_github_and_slack_see_one_check_each_outside_the_rate_limit() {
+    let redis = aetherium_tests::RedisServer::start().await;
+    let api = MockServer::start().await;
+    let rate_limit = Mock::given(method("GET"))
+        .and(path("/rate_limit"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({})).set_delay(std::time::Duration::from_millis(100)),
+        )
+        .expect(1)
+        .named("GitHub /rate_limit")
+        .mount_as_scoped(&api)
+        .await;
+    let auth_test = Mock::given(method("POST"))
+        .and(path("/auth.test"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true})))
+        .expect(1)
+        .named("Slack auth.test")
+        .mount_as_scoped(&api)
+        .await;
+    // Two instances (two Lambda sandboxes) sharing one Redis.
+    let instance = || {
+        let uri = api.uri();
+        let url = redis.url();
+        async move {
+            let cfg = config(
+                "",
+                &[
+                    ("GITHUB_API_URL", &uri),
+                    ("GITHUB_TOKEN", "ghp"),
+                    ("SLACK_API_URL", &uri),
+                    ("SLACK_BOT_TOKEN", "xoxb"),
+                    ("REDIS_URL", &url),
+                ],
+            );
+            let app = App::from_config(cfg).expect("app");
+            app.with_integrations(&[]).await.expect("integrations")
+        }
+    };
+    let (a, b) = (instance().await, instance().await);
+    let requests = (0..40).map(|i| {
+        let app = if i % 2 == 0 { a.clone() } else { b.clone() };
+        async move { call(&app, Route::Health, http::Request::builder().method("GET"), b"").await }
+    });
+    for (status, text) in futures_util::future::join_all(requests).await {
+        assert_eq!(status, 200, "{text}");
+        let body: Value = serde_json::from_str(&text).expect("json");
+        assert_eq!(
+            body.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()),
+            Some(vec!["components".into(), "status".into()])
+        );
+        assert_eq!(
+            (body["components"]["github"].as_str(), body["components"]["slack"].as_str()),
+            (Some("healthy"), Some("healthy"))
+        );
+    }
+    assert_eq!(rate_limit.received_requests().await.len(), 1, "one GitHub check for 40 requests on two instances");
+    assert_eq!(auth_test.received_requests().await.len(), 1, "one Slack check");
+    let client = redis::Client::open(redis.url()).expect("client");
+    let mut conn = client.get_multiplexed_async_connection().await.expect("conn");
+    let spent: Vec<String> = redis::cmd("KEYS").arg("ratelimit:*").query_async(&mut conn).await.expect("keys");
+    assert!(spent.is_empty(), "health spent none of the rate limit PR comments use: {spent:?}");
+}

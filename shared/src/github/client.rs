@@ -164,6 +164,19 @@ impl GithubClient {
         self.counted("app", self.send_with_retries(Method::GET, path, None, &jwt)).await
     }
 
+    /// A health probe: one attempt, outside the shared rate limit, so that checks never take
+    /// the slots PR comments wait for (the health route is public; its results are cached).
+    /// An App without an installation checks its own credentials (`GET /app`).
+    pub async fn probe(&self) -> Result<Value, GithubError> {
+        let (op, path, bearer) = match &self.auth {
+            Auth::App(app) if app.installation_id.is_none() => {
+                ("app", "/app", Secret::new(app.jwt(now_unix()).map_err(GithubError::Auth)?))
+            }
+            _ => ("rate_limit", "/rate_limit", self.token(None, false).await?),
+        };
+        self.counted(op, self.send(1, Method::GET, path, None, bearer.expose())).await
+    }
+
     async fn call(
         &self,
         method: Method,
@@ -194,10 +207,21 @@ impl GithubClient {
         body: Option<&Value>,
         bearer: &str,
     ) -> Result<Value, GithubError> {
+        self.send(ATTEMPTS, method, path, body, bearer).await
+    }
+
+    async fn send(
+        &self,
+        attempts: u32,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        bearer: &str,
+    ) -> Result<Value, GithubError> {
         let url = format!("{}{path}", self.base);
         // The path without its query, for logs and error messages.
         let what = format!("{method} {}", path.split('?').next().unwrap_or_default());
-        let outcome = with_retries(ATTEMPTS, &what, || async {
+        let outcome = with_retries(attempts, &what, || async {
             let mut req = self
                 .http()
                 .request(method.clone(), &url)

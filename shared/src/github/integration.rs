@@ -210,12 +210,7 @@ impl Integration for GithubIntegration {
 
     async fn health(&self) -> Health {
         let Some(client) = &self.client else { return Health::Disabled };
-        let checked = if client.needs_repo_for_token() {
-            // Without a configured installation, the App's own credentials are what we can check.
-            client.get_as_app("/app").await
-        } else {
-            client.get("rate_limit", "/rate_limit", None).await
-        };
+        let checked = client.probe().await;
         match checked {
             Ok(_) => Health::Healthy,
             Err(GithubError::Status { status: 401, .. }) => Health::Unhealthy("bad credentials (401)".into()),

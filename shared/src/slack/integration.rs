@@ -107,7 +107,7 @@ impl Integration for SlackIntegration {
 
     async fn health(&self) -> Health {
         let Some(client) = &self.client else { return Health::Disabled };
-        match client.call("auth.test", &json!({})).await {
+        match client.probe().await {
             Ok(_) => Health::Healthy,
             Err(super::client::SlackError::Api(code)) => Health::Unhealthy(code),
             Err(super::client::SlackError::RateLimited { .. }) => Health::Unhealthy("rate limited".into()),
