@@ -184,7 +184,11 @@ async fn listen(redis: RedisHandle, subs: Subscriptions, mut control: mpsc::Unbo
     loop {
         let client = nodes[attempt % nodes.len()].clone();
         attempt += 1;
-        let (sink, mut stream) = match client.get_async_pubsub().await {
+        // A Redis that accepts and never answers must not hold the listener forever.
+        let connected = tokio::time::timeout(crate::redis_conn::CONNECT_TIMEOUT * 2, client.get_async_pubsub())
+            .await
+            .unwrap_or_else(|_| Err(redis::RedisError::from((redis::ErrorKind::Io, "connect timed out"))));
+        let (sink, mut stream) = match connected {
             Ok(pubsub) => pubsub.split(),
             Err(error) => {
                 tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "redis pub/sub connect failed");
