@@ -1,5 +1,10 @@
 //! The activity log: what the integrations did and what failed, appended to a capped log in
 //! the store that every instance shares. Never holds a secret.
+//!
+//! Rejected requests (bad signatures: anyone on the internet can send them) are kept apart
+//! and counted: one tally per day, one field per minute, source and reason. However many
+//! arrive, they add at most one line per minute, source and reason, and never push an
+//! integration's entries out of the capped log.
 
 use crate::integration::IntegrationError;
 use crate::store::{Store, Write};
@@ -9,6 +14,10 @@ use std::sync::Arc;
 
 pub const KEY: &str = "activity:log";
 pub const CAP: usize = 10_000;
+/// `activity:rejected:<YYYY-MM-DD>`: a hash of `HH:MM|<source>|<message>` → count.
+pub const REJECTED_PREFIX: &str = "activity:rejected:";
+/// How many days of rejections are kept and shown (today and the two before).
+pub const REJECTED_DAYS: i64 = 3;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -27,6 +36,9 @@ pub struct Entry {
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_id: Option<String>,
+    /// For a tally of rejected requests: how many arrived in that minute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -89,6 +101,45 @@ impl ActivityLog {
         let lines = self.store.log_recent(KEY, limit).await?;
         Ok(lines.iter().filter_map(|l| serde_json::from_str(l).ok()).collect())
     }
+
+    /// Count a rejected request from `source` (`github`, `slack`) in this minute's tally.
+    /// A store failure is logged, never returned.
+    pub async fn rejected(&self, source: &str, message: &str) {
+        let now = Utc::now();
+        let key = format!("{REJECTED_PREFIX}{}", now.format("%Y-%m-%d"));
+        let field = format!("{}|{source}|{message}", now.format("%H:%M"));
+        let ttl = std::time::Duration::from_secs(REJECTED_DAYS as u64 * 24 * 3600);
+        if let Err(error) = self.store.hash_incr_window(&key, &field, 1, ttl).await {
+            tracing::warn!(%error, "could not count a rejected request");
+        }
+    }
+
+    /// The tallies of rejected requests, one entry per minute, source and reason (level
+    /// warn, with its `count`), newest first.
+    pub async fn rejections(&self) -> Result<Vec<Entry>, crate::error::BackendError> {
+        let today = Utc::now().date_naive();
+        let mut entries = Vec::new();
+        for back in 0..REJECTED_DAYS {
+            let day = today - chrono::Duration::days(back);
+            let key = format!("{REJECTED_PREFIX}{}", day.format("%Y-%m-%d"));
+            for (field, count) in self.store.hash_all(&key).await? {
+                let mut parts = field.splitn(3, '|');
+                let (Some(minute), Some(source), Some(message)) = (parts.next(), parts.next(), parts.next()) else {
+                    continue;
+                };
+                entries.push(Entry {
+                    timestamp: format!("{}T{minute}:00.000Z", day.format("%Y-%m-%d")),
+                    component: source.to_owned(),
+                    level: Level::Warn,
+                    message: message.to_owned(),
+                    event_id: None,
+                    count: count.parse().ok(),
+                });
+            }
+        }
+        entries.sort_by(|a, b| b.timestamp.cmp(&a.timestamp));
+        Ok(entries)
+    }
 }
 
 fn line(component: &str, level: Level, message: String, event_id: Option<&str>) -> String {
@@ -98,6 +149,7 @@ fn line(component: &str, level: Level, message: String, event_id: Option<&str>) 
         level,
         message,
         event_id: event_id.map(str::to_owned),
+        count: None,
     };
     serde_json::to_string(&entry).unwrap_or_default()
 }

@@ -44,6 +44,8 @@ pub struct App {
     pub slack_signing: Option<HmacVerifier>,
     /// The time the Slack replay window is measured against (injectable for tests).
     pub clock: Clock,
+    /// Recent health results (the health route is public: its checks are rationed).
+    pub health: Arc<crate::health::HealthCache>,
 }
 
 /// Unix seconds, from the system clock or a fixed value.
@@ -263,6 +265,7 @@ impl App {
             github_webhook,
             slack_signing,
             clock: Clock::system(),
+            health: Arc::default(),
         }
     }
 }

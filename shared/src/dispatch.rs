@@ -8,7 +8,7 @@ use crate::error::BackendError;
 use crate::event::{Event, EventHead};
 use crate::integration::IntegrationError;
 use crate::metrics::{self, Metrics};
-use crate::queue::claim::{self, ClaimError};
+use crate::queue::claim::{Claim, ClaimError};
 use crate::queue::{QueueMessage, WorkQueue};
 use crate::routes::{Routes, Rule};
 use crate::store::{Store, Write};
@@ -38,11 +38,15 @@ pub enum DispatchError {
     Panicked,
 }
 
+/// The longest a record is hidden before its retry: SQS's cap on a visibility timeout.
+pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(12 * 3600);
+
 impl DispatchError {
-    /// The delay the record should wait before its next attempt, when one was asked for.
+    /// The delay the record should wait before its next attempt, when one was asked for;
+    /// never more than [`MAX_RETRY_DELAY`], whatever an integration passed on.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            Self::Retry { after, .. } => *after,
+            Self::Retry { after, .. } => after.map(|a| a.min(MAX_RETRY_DELAY)),
             _ => None,
         }
     }
@@ -132,10 +136,26 @@ impl Dispatcher {
         Self { metrics: Metrics::new(store.clone()), bus, store, routes: Arc::new(routes) }
     }
 
-    /// Process one queue message. An error leaves the record to be retried.
+    /// Process one queue message. An error leaves the record to be retried. A claim check
+    /// is deleted once its event is dispatched: parked records do not outlive their use.
     pub async fn process(&self, message: &str) -> Result<Processed, DispatchError> {
-        let record = claim::resolve(self.store.as_ref(), message).await?;
-        self.process_record(&record).await
+        let Some(claim) = Claim::parse(message)? else { return self.process_record(message).await };
+        let Some(record) = self.store.get(&claim.key).await? else {
+            // Deleted after its event was dispatched, and this is a late redelivery of the
+            // message (the queue was not told in time): the event's done mark says so.
+            if let Some(id) = &claim.event_id
+                && self.store.get(&done_key(id)).await?.is_some()
+            {
+                let topic = claim.kind.clone().unwrap_or_default();
+                return Ok(Processed { id: id.clone(), topic, outcome: Outcome::AlreadyDone });
+            }
+            return Err(ClaimError::Missing(claim.key).into());
+        };
+        let processed = self.process_record(&record).await?;
+        if let Err(error) = self.store.delete(&claim.key).await {
+            tracing::warn!(%error, "could not delete a dispatched claim check; it expires by itself");
+        }
+        Ok(processed)
     }
 
     async fn process_record(&self, record: &str) -> Result<Processed, DispatchError> {

@@ -63,11 +63,28 @@ impl IntegrationError {
 }
 
 /// The settings an integration receives at `initialize`: its own section of the config.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct IntegrationConfig {
     pub enabled: bool,
     /// Every other key of `integrations.<name>`, after `${VAR}` interpolation.
     pub options: Map<String, Value>,
+}
+
+/// Option names only: which of a custom integration's values are secrets (a signing key, a
+/// capability URL, a token under any name) is known to the integration alone.
+impl fmt::Debug for IntegrationConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        struct Redacted<'a>(&'a Map<String, Value>);
+        impl fmt::Debug for Redacted<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_map().entries(self.0.keys().map(|k| (k, format_args!("[redacted]")))).finish()
+            }
+        }
+        f.debug_struct("IntegrationConfig")
+            .field("enabled", &self.enabled)
+            .field("options", &Redacted(&self.options))
+            .finish()
+    }
 }
 
 /// The guide's seven operations. Implementations are shared as `Arc<dyn Integration>`
@@ -89,6 +106,12 @@ pub trait Integration: Send + Sync + fmt::Debug {
 
     /// A cheap check of the integration's credentials and reachability.
     async fn health(&self) -> Health;
+
+    /// How the integration's messages are read, so that templated values are escaped for
+    /// it: Slack mrkdwn, GitHub markdown, or plain data (the default).
+    fn markup(&self) -> crate::markup::Markup {
+        crate::markup::Markup::Plain
+    }
 
     /// Release what `initialize` acquired. Called once, at shutdown.
     async fn close(&self) -> Result<(), IntegrationError> {
@@ -142,7 +165,8 @@ impl Registry {
         self.inner.read().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect()
     }
 
-    fn all(&self) -> Vec<Arc<dyn Integration>> {
+    /// Every registered integration, sorted by name.
+    pub fn all(&self) -> Vec<Arc<dyn Integration>> {
         self.inner.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
     }
 

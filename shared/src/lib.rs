@@ -15,6 +15,7 @@ pub mod http_client;
 pub mod integration;
 pub mod json_repair;
 pub mod lambda;
+pub mod markup;
 pub mod metrics;
 pub mod queue;
 pub mod ratelimit;

@@ -1,6 +1,11 @@
 //! One lazily opened, self-healing Redis connection shared by the bus and the store, for
 //! every shape a user deploys: a standalone server, ElastiCache Serverless (cluster mode,
 //! one endpoint owning every slot) and a sharded cluster.
+//!
+//! Every call has a deadline ([`CALL_DEADLINE`], connecting included), and a circuit breaker
+//! per instance fails calls at once while Redis does not answer: a Redis that drops packets
+//! costs one deadline, not one per call. After [`COOL_DOWN`] the next call probes Redis
+//! again; when it answers, calls flow.
 
 use crate::error::BackendError;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
@@ -10,8 +15,33 @@ use redis::{Cmd, ConnectionAddr, Pipeline, RedisFuture, Value};
 use std::sync::Arc;
 use std::time::Duration;
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(3);
+/// TCP and TLS handshake, and the first commands on a new connection.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// One command's answer. In-VPC Redis answers in about a millisecond; a 5 MB value in tens.
+pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
+/// All of one call: connecting, the command, and its one retry after a dropped connection.
+/// Slack waits 3 s for an answer and a webhook may make a Redis call before it enqueues.
+pub const CALL_DEADLINE: Duration = Duration::from_millis(1500);
+/// How long the breaker fails calls at once before it lets one through to probe.
+pub const COOL_DOWN: Duration = Duration::from_secs(5);
+
+/// The breaker's state, per instance: closed (calls flow), open (calls fail at once until
+/// the cool-down ends), probing (one call is finding out whether Redis answers again).
+#[derive(Debug, Default)]
+enum Breaker {
+    #[default]
+    Closed,
+    Open {
+        until: tokio::time::Instant,
+    },
+    Probing {
+        since: tokio::time::Instant,
+    },
+}
+
+fn breaker_open() -> BackendError {
+    BackendError::unavailable("redis", "not answering; failing fast until the circuit breaker's next probe")
+}
 
 /// A Redis client whose connection is opened at first use, not at start, so a Lambda cold
 /// start pays nothing for Redis until a request needs it. The first connection asks the
@@ -23,6 +53,7 @@ pub struct RedisHandle {
     client: redis::Client,
     conn: Arc<std::sync::RwLock<Option<Conn>>>,
     connecting: Arc<tokio::sync::Mutex<()>>,
+    breaker: Arc<std::sync::Mutex<Breaker>>,
 }
 
 impl std::fmt::Debug for RedisHandle {
@@ -118,7 +149,57 @@ impl RedisHandle {
         }
         let client = redis::Client::open(url)
             .map_err(|e| BackendError::rejected("redis", format!("invalid Redis URL ({:?})", e.kind())))?;
-        Ok(Self { client, conn: Arc::default(), connecting: Arc::default() })
+        Ok(Self { client, conn: Arc::default(), connecting: Arc::default(), breaker: Arc::default() })
+    }
+
+    /// Whether a call may go to Redis now. After the cool-down, one call is let through as
+    /// the probe; a probe that never reported (its caller gave up) is replaced after two
+    /// deadlines.
+    fn admit(&self) -> Result<(), BackendError> {
+        let now = tokio::time::Instant::now();
+        let mut state = self.breaker.lock().unwrap_or_else(|p| p.into_inner());
+        match *state {
+            Breaker::Closed => Ok(()),
+            Breaker::Open { until } if now < until => Err(breaker_open()),
+            Breaker::Probing { since } if now.duration_since(since) < CALL_DEADLINE * 2 => Err(breaker_open()),
+            _ => {
+                *state = Breaker::Probing { since: now };
+                Ok(())
+            }
+        }
+    }
+
+    /// Open the breaker when Redis did not answer (a timeout, a refused or dropped
+    /// connection); close it on anything Redis said, an error reply included.
+    fn record<T>(&self, outcome: &Result<T, BackendError>) {
+        let outage = matches!(outcome, Err(BackendError::Timeout { .. } | BackendError::Unavailable { .. }));
+        let mut state = self.breaker.lock().unwrap_or_else(|p| p.into_inner());
+        match (outage, &*state) {
+            (true, _) => {
+                if matches!(*state, Breaker::Closed) {
+                    tracing::warn!(cool_down_ms = COOL_DOWN.as_millis() as u64, "redis is not answering; failing fast");
+                }
+                let until = tokio::time::Instant::now() + COOL_DOWN;
+                *state = Breaker::Open { until };
+            }
+            (false, Breaker::Closed) => {}
+            (false, _) => {
+                tracing::info!("redis answers again");
+                *state = Breaker::Closed;
+            }
+        }
+    }
+
+    /// `call` behind the breaker and under [`CALL_DEADLINE`].
+    async fn guarded<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, BackendError>>,
+    ) -> Result<T, BackendError> {
+        self.admit()?;
+        let outcome =
+            tokio::time::timeout(CALL_DEADLINE, call).await.unwrap_or(Err(BackendError::Timeout { backend: "redis" }));
+        self.record(&outcome);
+        outcome
     }
 
     pub fn client(&self) -> &redis::Client {
@@ -146,6 +227,13 @@ impl RedisHandle {
 
     /// The connection, opened (and the server's shape detected) on the first call.
     pub async fn conn(&self) -> Result<Conn, BackendError> {
+        if let Some(conn) = self.current() {
+            return Ok(conn);
+        }
+        self.guarded(self.open_conn()).await
+    }
+
+    async fn open_conn(&self) -> Result<Conn, BackendError> {
         if let Some(conn) = self.current() {
             return Ok(conn);
         }
@@ -202,23 +290,29 @@ impl RedisHandle {
     /// Run a command, retrying once when the connection dropped under it (Redis restarted):
     /// the connection reconnects in the background after the first failure.
     pub async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, BackendError> {
-        let mut conn = self.conn().await?;
-        let first = cmd.query_async(&mut conn).await;
-        match self.retry_worthy(&conn, first) {
-            Ok(outcome) => outcome,
-            Err(mut conn) => Ok(cmd.query_async(&mut conn).await?),
-        }
+        self.guarded(async {
+            let mut conn = self.open_conn().await?;
+            let first = cmd.query_async(&mut conn).await;
+            match self.retry_worthy(&conn, first) {
+                Ok(outcome) => outcome,
+                Err(mut conn) => Ok(cmd.query_async(&mut conn).await?),
+            }
+        })
+        .await
     }
 
     /// [`RedisHandle::query`] for a pipeline (MULTI/EXEC when built with `atomic()`). In
     /// cluster mode every key of one pipeline must hash to one slot.
     pub async fn query_pipe<T: redis::FromRedisValue>(&self, pipe: &redis::Pipeline) -> Result<T, BackendError> {
-        let mut conn = self.conn().await?;
-        let first = pipe.query_async(&mut conn).await;
-        match self.retry_worthy(&conn, first) {
-            Ok(outcome) => outcome,
-            Err(mut conn) => Ok(pipe.query_async(&mut conn).await?),
-        }
+        self.guarded(async {
+            let mut conn = self.open_conn().await?;
+            let first = pipe.query_async(&mut conn).await;
+            match self.retry_worthy(&conn, first) {
+                Ok(outcome) => outcome,
+                Err(mut conn) => Ok(pipe.query_async(&mut conn).await?),
+            }
+        })
+        .await
     }
 
     /// The first attempt's outcome, or the connection to try once more on: after a dropped
@@ -268,8 +362,11 @@ fn in_cluster_mode_refusal(e: &redis::RedisError) -> bool {
     e.to_string().contains("cluster mode")
 }
 
+/// A connection that dropped and reconnects by itself: worth one more try. Not a timeout:
+/// a Redis that did not answer once will not answer the retry either, and the deadline is
+/// better spent elsewhere.
 fn lost(e: &redis::RedisError) -> bool {
-    e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error()
+    !e.is_timeout() && (e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error())
 }
 
 /// The part of a key Redis Cluster hashes to choose its slot: the text between the first

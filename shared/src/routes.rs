@@ -5,6 +5,7 @@ use crate::bus::glob;
 use crate::event::Event;
 use crate::event::Notification;
 use crate::integration::{Integration, IntegrationError};
+use crate::markup::Markup;
 use crate::template::Template;
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -159,7 +160,9 @@ impl Action for Notify {
             integration: self.integration.name().to_owned(),
             reason: format!("route `{}`: {reason}", self.name),
         };
-        let message = self.template.render(&event.data).map_err(fail)?;
+        // The message is text the destination parses; the target and the buttons' ids and
+        // values are identifiers (button text is Slack plain_text, which parses nothing).
+        let message = self.template.render_for(&event.data, self.integration.markup()).map_err(fail)?;
         let target = self.target.render(&event.data).map_err(fail)?;
         let mut notification = Notification::message(target, message);
         if !self.buttons.is_empty() {
@@ -212,17 +215,19 @@ impl Action for CreateArtifact {
     }
 
     async fn run(&self, event: &Event) -> Result<(), IntegrationError> {
-        let rendered = crate::template::render_value(&serde_json::Value::Object(self.content.clone()), &event.data);
-        let content = match rendered {
-            Ok(serde_json::Value::Object(m)) => m,
-            Ok(_) => serde_json::Map::new(),
-            Err(reason) => {
-                return Err(IntegrationError::Permanent {
+        // `body` is text the destination renders (a pull request's description); every other
+        // field is an identifier (owner, repo, branches) or a title, kept as the data says.
+        let mut content = serde_json::Map::with_capacity(self.content.len());
+        for (key, value) in &self.content {
+            let markup = if key == "body" { self.integration.markup() } else { Markup::Plain };
+            let rendered = crate::template::render_value_for(value, &event.data, markup).map_err(|reason| {
+                IntegrationError::Permanent {
                     integration: self.integration.name().to_owned(),
                     reason: format!("route `{}`: {reason}", self.name),
-                });
-            }
-        };
+                }
+            })?;
+            content.insert(key.clone(), rendered);
+        }
         let artifact = crate::event::Artifact { kind: self.kind.clone(), content };
         self.integration.create_artifact(&artifact).await.map(drop)
     }

@@ -1,6 +1,9 @@
 //! Message templates: `{{field}}` replaced by the event's data (`{{a.b}}` reaches into
-//! objects). Parsed once at start; rendering names a missing field.
+//! objects). Parsed once at start; rendering names a missing field. Rendered for a
+//! destination ([`Markup`]), every value is escaped for it: only the literal text may
+//! carry markup.
 
+use crate::markup::{self, Markup};
 use serde_json::{Map, Value};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,14 +63,26 @@ impl Template {
         })
     }
 
+    /// Values inserted as they are: for identifiers and data, never for text a destination
+    /// parses as markup.
     pub fn render(&self, data: &Map<String, Value>) -> Result<String, String> {
+        self.render_for(data, Markup::Plain)
+    }
+
+    /// Values escaped for `markup`; the literal text is kept as written, and decides whether
+    /// a value sits inside a code span.
+    pub fn render_for(&self, data: &Map<String, Value>, markup: Markup) -> Result<String, String> {
         let mut out = String::new();
+        let mut in_code = false;
         for part in &self.parts {
             match part {
-                Part::Text(t) => out.push_str(t),
+                Part::Text(t) => {
+                    out.push_str(t);
+                    in_code = markup::opens_code(t, in_code);
+                }
                 Part::Field(f) => match lookup(data, f) {
-                    Some(Value::String(s)) => out.push_str(s),
-                    Some(other) => out.push_str(&other.to_string()),
+                    Some(Value::String(s)) => out.push_str(&markup.escape(s, in_code)),
+                    Some(other) => out.push_str(&markup.escape(&other.to_string(), in_code)),
                     None => return Err(format!("the event has no `{f}`")),
                 },
             }
@@ -89,17 +104,30 @@ pub fn check_value(value: &Value) -> Result<(), String> {
 /// Render every string inside a JSON value. A string that is exactly one `{{field}}` keeps
 /// the field's JSON type (a number stays a number).
 pub fn render_value(value: &Value, data: &Map<String, Value>) -> Result<Value, String> {
+    render_value_for(value, data, Markup::Plain)
+}
+
+/// [`render_value`] with every inserted string escaped for `markup`; a lone `{{field}}`
+/// that is a string is escaped too, other JSON types are data and kept.
+pub fn render_value_for(value: &Value, data: &Map<String, Value>, markup: Markup) -> Result<Value, String> {
     Ok(match value {
         Value::String(s) => {
             let t = Template::parse(s)?;
             match t.parts.as_slice() {
-                [Part::Field(f)] => lookup(data, f).cloned().ok_or_else(|| format!("the event has no `{f}`"))?,
-                _ => Value::String(t.render(data)?),
+                [Part::Field(f)] => match lookup(data, f).ok_or_else(|| format!("the event has no `{f}`"))? {
+                    Value::String(s) => Value::String(markup.escape(s, false).into_owned()),
+                    other => other.clone(),
+                },
+                _ => Value::String(t.render_for(data, markup)?),
             }
         }
-        Value::Array(items) => Value::Array(items.iter().map(|v| render_value(v, data)).collect::<Result<_, _>>()?),
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|v| render_value_for(v, data, markup)).collect::<Result<_, _>>()?)
+        }
         Value::Object(map) => Value::Object(
-            map.iter().map(|(k, v)| Ok((k.clone(), render_value(v, data)?))).collect::<Result<_, String>>()?,
+            map.iter()
+                .map(|(k, v)| Ok((k.clone(), render_value_for(v, data, markup)?)))
+                .collect::<Result<_, String>>()?,
         ),
         other => other.clone(),
     })
@@ -137,6 +165,25 @@ mod tests {
         let out = render_value(&spec, data.as_object().expect("obj")).expect("render");
         assert_eq!(out, json!({"kind": "create_vm", "parameters": {"name": "pr-42", "vcpus": 2, "pr": 42}}));
         assert!(check_value(&json!({"a": ["{{ok}}", "{{bad"]})).is_err());
+    }
+
+    #[test]
+    fn values_are_escaped_for_the_destination_and_literal_text_is_not() {
+        let t = Template::parse("<!here> New VM: `{{vm_name}}` by {{user}}").expect("parse");
+        let data = json!({"vm_name": "x` <!channel> <https://evil.example|click>", "user": "@octocat"});
+        let data = data.as_object().expect("obj");
+        assert_eq!(
+            t.render_for(data, Markup::Slack).as_deref(),
+            Ok("<!here> New VM: `x` &lt;!channel&gt; &lt;https://evil.example|click&gt;` by @octocat")
+        );
+        assert_eq!(
+            t.render_for(data, Markup::GithubMarkdown).as_deref(),
+            Ok("<!here> New VM: `x\u{02CB} <!channel> <https://evil.example|click>` by @\u{200B}octocat")
+        );
+        assert_eq!(
+            t.render(data).as_deref(),
+            Ok("<!here> New VM: `x` <!channel> <https://evil.example|click>` by @octocat")
+        );
     }
 
     #[test]

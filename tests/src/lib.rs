@@ -1,6 +1,7 @@
 //! The test harness: real servers on free loopback ports. A test that cannot start or
 //! reach its server fails with a message saying how to get it; it never skips.
 
+pub mod blackhole;
 pub mod fixtures;
 pub mod github_app;
 pub mod github_fake;

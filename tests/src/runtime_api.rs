@@ -142,11 +142,42 @@ pub fn binary(name: &str) -> std::path::PathBuf {
 pub struct Function {
     child: Child,
     pub started: Instant,
+    /// Its stdout, read as it is written (see [`Function::spawn_capturing`]).
+    captured: Option<Arc<Mutex<Vec<u8>>>>,
 }
 
 impl Function {
     pub fn spawn(name: &str, api: &RuntimeApi, env: &[(&str, &str)]) -> Self {
         Self::start(binary(name), name, api, env)
+    }
+
+    /// [`Function::spawn`] with its stdout (its log lines) read as it is written, so a chatty
+    /// log level cannot fill the pipe and stall it; [`Function::logs`] returns it.
+    pub fn spawn_capturing(name: &str, api: &RuntimeApi, env: &[(&str, &str)]) -> Self {
+        let mut f = Self::spawn(name, api, env);
+        let captured = Arc::new(Mutex::new(Vec::new()));
+        if let Some(mut stdout) = f.child.stdout.take() {
+            let sink = captured.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 8192];
+                while let Ok(n) = std::io::Read::read(&mut stdout, &mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    sink.lock().expect("lock").extend_from_slice(&buf[..n]);
+                }
+            });
+        }
+        f.captured = Some(captured);
+        f
+    }
+
+    /// What a capturing function has logged so far.
+    pub fn logs(&self) -> String {
+        self.captured
+            .as_ref()
+            .map(|c| String::from_utf8_lossy(&c.lock().expect("lock")).into_owned())
+            .unwrap_or_default()
     }
 
     /// The binary `name` from `dir` (release builds for benchmarks).
@@ -172,7 +203,7 @@ impl Function {
         }
         let started = Instant::now();
         let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-        Self { child, started }
+        Self { child, started, captured: None }
     }
 
     pub fn pid(&self) -> u32 {

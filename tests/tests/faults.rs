@@ -207,3 +207,125 @@ async fn github_timeouts_are_retried_then_dead_lettered() {
     let calls = github_failure_reaches_the_dlq(slow, 200).await;
     assert_eq!(calls, 6, "each receive tries 3 times, each cut at 200 ms");
 }
+
+/// A signed Slack request (JSON or form) for `app`.
+fn slack_request(body: &[u8], content_type: &str) -> aetherium::api::Request {
+    let now = chrono::Utc::now().timestamp();
+    http::Request::builder()
+        .method("POST")
+        .header("content-type", content_type)
+        .header("x-slack-request-timestamp", now.to_string())
+        .header("x-slack-signature", aetherium::signature::sign_slack("s", now, body))
+        .body(bytes::Bytes::copy_from_slice(body))
+        .expect("request")
+}
+
+/// Redis accepts connections and never answers (its packets dropped), not killed: every
+/// call would wait for its timeouts. Slack must still get its answer within 3 s and GitHub
+/// within 10 s, every acknowledged webhook must be queued, and once Redis answers again
+/// (the breaker probes by itself) the dispatcher publishes all of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_that_never_answers_keeps_slack_under_3_s_github_under_10_s_and_loses_nothing() {
+    use aetherium::api::Route;
+    use std::time::Instant;
+    let hole = aetherium_tests::blackhole::BlackHole::start().await;
+    let api = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/auth.test"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true})))
+        .mount(&api)
+        .await;
+    let (queue, _dlq) = queue_with_dlq(50).await;
+    let handle = RedisHandle::open(&hole.redis_url()).expect("url");
+    let (uri, url) = (api.uri(), hole.redis_url());
+    let app = App::from_parts(
+        config(&[
+            ("REDIS_URL", &url),
+            ("SLACK_SIGNING_SECRET", "s"),
+            ("SLACK_BOT_TOKEN", "xoxb"),
+            ("SLACK_API_URL", &uri),
+            ("GITHUB_WEBHOOK_SECRET", "g"),
+        ]),
+        Arc::new(RedisBus::new(handle.clone())),
+        queue.clone(),
+        Arc::new(RedisStore::new(handle)),
+    );
+    app.register_builtin().expect("slack");
+
+    // The first request of a fresh instance pays the one deadline; the breaker spares the rest.
+    let mention = aetherium_tests::fixtures::slack("event_callback-app_mention.json");
+    let started = Instant::now();
+    let resp = aetherium::api::handle(&app, Route::SlackWebhook, slack_request(&mention, "application/json")).await;
+    let took = started.elapsed();
+    assert_eq!(resp.status(), 200, "{:?}", resp.body());
+    assert!(took < Duration::from_secs(3), "a Slack event answered in {took:?}");
+    for (command, want) in [("aetherium-status", "Event Bus: ❌"), ("aetherium-vm-list", "unavailable")] {
+        let form = format!("command=%2F{command}&text=&user_id=U1&user_name=dev&channel_id=C1&trigger_id=t");
+        let started = Instant::now();
+        let resp = aetherium::api::handle(
+            &app,
+            Route::SlackWebhook,
+            slack_request(form.as_bytes(), "application/x-www-form-urlencoded"),
+        )
+        .await;
+        let took = started.elapsed();
+        let text = String::from_utf8_lossy(resp.body()).into_owned();
+        assert_eq!(resp.status(), 200, "{text}");
+        assert!(text.contains(want), "/{command}: {text}");
+        assert!(took < Duration::from_secs(3), "/{command} answered in {took:?}");
+    }
+    // Past the cool-down the breaker lets one call probe again: still within budget.
+    tokio::time::sleep(aetherium::redis_conn::COOL_DOWN + Duration::from_millis(200)).await;
+    let push = aetherium_tests::fixtures::github("push");
+    let req = http::Request::builder()
+        .method("POST")
+        .header("x-github-event", "push")
+        .header("x-github-delivery", "blackhole-1")
+        .header("x-hub-signature-256", aetherium::signature::sign_github("g", &push))
+        .body(bytes::Bytes::from(push))
+        .expect("request");
+    let started = Instant::now();
+    let resp = aetherium::api::handle(&app, Route::GithubWebhook, req).await;
+    let took = started.elapsed();
+    assert_eq!(resp.status(), 202, "{:?}", resp.body());
+    assert!(took < Duration::from_secs(10), "a GitHub delivery answered in {took:?}");
+    assert!(took < Duration::from_secs(3), "one probe costs one deadline: {took:?}");
+
+    // Redis answers again: both acknowledged webhooks are published.
+    let redis = RedisServer::start().await;
+    let client = redis::Client::open(redis.url()).expect("client");
+    let (mut sink, mut published) = client.get_async_pubsub().await.expect("pubsub").split();
+    sink.psubscribe("*").await.expect("psubscribe");
+    hole.heal(redis.port());
+    let (stop, stopped) = watch::channel(false);
+    let worker = tokio::spawn(dispatch::run_loop(queue.clone(), app.dispatcher(), stopped));
+    let mut topics = std::collections::BTreeSet::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    while !(topics.contains("github.push") && topics.contains("slack.event.app_mention")) {
+        use futures_util::StreamExt;
+        let Ok(Some(msg)) = tokio::time::timeout_at(deadline, published.next()).await else { break };
+        topics.insert(msg.get_channel_name().to_owned());
+    }
+    let _ = stop.send(true);
+    worker.await.expect("loop");
+    assert!(
+        topics.contains("github.push") && topics.contains("slack.event.app_mention"),
+        "every acknowledged webhook was published once Redis answered: {topics:?}"
+    );
+}
+
+/// An SQS endpoint that accepts and never answers: a send fails within the operation
+/// timeout (the ingest then answers 503) instead of holding the function until Lambda
+/// kills it.
+#[tokio::test]
+async fn an_sqs_endpoint_that_never_answers_fails_a_send_within_its_operation_timeout() {
+    let hole = aetherium_tests::blackhole::BlackHole::start().await;
+    let url = hole.http_url();
+    let queue = SqsQueue::with_client(sqs::client_at(&url), format!("{url}/123456789012/q"));
+    let started = std::time::Instant::now();
+    let sent = tokio::time::timeout(Duration::from_secs(10), queue.send("{}")).await;
+    let took = started.elapsed();
+    let outcome = sent.expect("the send gave up by itself");
+    assert!(outcome.is_err(), "{outcome:?}");
+    assert!(took <= aetherium::queue::sqs::OPERATION_TIMEOUT + Duration::from_millis(500), "{took:?}");
+}

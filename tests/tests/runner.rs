@@ -69,9 +69,16 @@ async fn health_reports_real_backends_and_degrades_when_redis_dies() {
     );
 
     redis.kill();
-    let resp = http.get(format!("{}/api/v1/health", running.base)).send().await.expect("health");
-    assert_eq!(resp.status(), 503);
-    let text = resp.text().await.expect("body");
+    // A backend's result is reused for up to 5 s (aetherium::health::BACKEND_INTERVAL).
+    let text = aetherium_tests::wait::until(Duration::from_secs(8), || {
+        let (http, url) = (http.clone(), format!("{}/api/v1/health", running.base));
+        async move {
+            let resp = http.get(url).send().await.expect("health");
+            (resp.status() == 503).then_some(resp.text().await.expect("body"))
+        }
+    })
+    .await
+    .expect("503 once the cached result is older than 5 s");
     let body: Value = serde_json::from_str(&text).expect("json");
     assert_eq!(body["status"], "degraded");
     assert!(body["components"]["event_bus"].as_str().is_some_and(|s| s.starts_with("unhealthy: ")), "{text}");

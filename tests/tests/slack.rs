@@ -317,7 +317,9 @@ async fn status_lists_every_component_and_a_hung_one_cannot_stall_it() {
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true})).set_delay(Duration::from_secs(20)))
         .mount(&server)
         .await;
-    let s = setup(&server).await;
+    let mut s = setup(&server).await;
+    // Checked every time: this is about the deadline on a hung check, not the cache.
+    s.app.health = std::sync::Arc::new(aetherium::health::HealthCache::new(Duration::ZERO, Duration::ZERO));
     let answer = slash(&s.app, "/aetherium-status", "").await;
     assert_eq!(
         answer["text"],

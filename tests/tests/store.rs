@@ -56,6 +56,18 @@ async fn counters(s: Arc<dyn Store>) {
     assert_eq!(s.hash_all(&h).await.expect("all"), vec![("a".into(), "5".into()), ("b".into(), "1".into())]);
 }
 
+/// A tally hash lives its TTL from its first field; later counts do not extend it.
+async fn hash_tally_counts_and_expires(s: Arc<dyn Store>) {
+    let h = key("tally");
+    let ttl = Duration::from_millis(700);
+    assert_eq!(s.hash_incr_window(&h, "a", 1, ttl).await.expect("hincr"), 1);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(s.hash_incr_window(&h, "a", 2, ttl).await.expect("hincr"), 3);
+    assert_eq!(s.hash_incr_window(&h, "b", 1, ttl).await.expect("hincr"), 1);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(s.hash_all(&h).await.expect("all"), vec![], "expired 700 ms after the first count");
+}
+
 async fn capped_log_newest_first(s: Arc<dyn Store>) {
     let k = key("log");
     for i in 0..10 {
@@ -188,6 +200,7 @@ contract!(
     concurrent_set_if_absent_has_one_winner,
     get_set_delete,
     counters,
+    hash_tally_counts_and_expires,
     capped_log_newest_first,
     hashes,
     wrong_type_is_an_error_not_a_panic,

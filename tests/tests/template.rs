@@ -74,6 +74,52 @@ fn the_sample_config_in_the_repo_loads() {
     assert_eq!(config.bus, aetherium::config::BusProvider::Memory);
 }
 
+/// Every secret in the sample config comes from the environment with no default: a default
+/// would be a key everyone who read the repository knows (the audit hook's once was the
+/// Standard Webhooks example key).
+#[test]
+fn the_sample_config_carries_no_default_secret() {
+    let text = std::fs::read_to_string(root().join("config/aetherium.yaml")).expect("config");
+    let doc: Value = serde_yaml_ng::from_str(&text).expect("YAML");
+    fn walk(v: &Value, path: &str, found: &mut Vec<String>) {
+        match v {
+            Value::Mapping(m) => {
+                for (k, v) in m {
+                    let key = k.as_str().unwrap_or_default();
+                    let secretish = ["secret", "token", "private_key", "password"].iter().any(|s| key.contains(s));
+                    if secretish && let Some(s) = v.as_str() {
+                        let plain_env = s.starts_with("${") && s.ends_with('}') && !s.contains(":-");
+                        if !plain_env {
+                            found.push(format!("{path}.{key}"));
+                        }
+                    }
+                    walk(v, &format!("{path}.{key}"), found);
+                }
+            }
+            Value::Sequence(items) => items.iter().for_each(|i| walk(i, path, found)),
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    walk(&doc, "", &mut found);
+    assert!(found.is_empty(), "secrets with a value or a default in config/aetherium.yaml: {found:?}");
+    assert!(!text.contains("whsec_"), "no Standard Webhooks key in the sample");
+    // Switched on without its secret, the hook refuses to start rather than sign with a known key.
+    let path = root().join("config/aetherium.yaml");
+    let path = path.to_str().expect("utf8").to_owned();
+    let env = move |k: &str| match k {
+        "AETHERIUM_CONFIG" => Some(path.clone()),
+        "AUDIT_WEBHOOK_ENABLED" => Some("true".into()),
+        "AUDIT_WEBHOOK_URL" => Some("https://receiver.example/hook".into()),
+        _ => None,
+    };
+    let config = aetherium::config::Config::load(&env).expect("loads");
+    let hook = &config.custom["audit-hook"];
+    let built =
+        aetherium::integration::IntegrationFactory::build(&aetherium_webhook::WebhookFactory, "audit-hook", hook);
+    assert!(built.is_err_and(|e| e.contains("secret")), "no secret, no hook");
+}
+
 #[test]
 fn the_template_keeps_its_deploy_promises() {
     let t = template();
@@ -95,6 +141,9 @@ fn the_template_keeps_its_deploy_promises() {
             other => panic!("unexpected function {other}"),
         };
         assert_eq!(auth, want, "{name}");
+        // The function knows its URL's AuthType: it trusts an IAM caller only behind AWS_IAM.
+        let told = f["Properties"]["Environment"]["Variables"]["AETHERIUM_FUNCTION_URL_AUTH"].as_str();
+        assert_eq!(told, want.filter(|a| *a == "AWS_IAM"), "{name}: AETHERIUM_FUNCTION_URL_AUTH");
         // Every function has a log group with a retention.
         let logs = res.as_mapping().expect("map").values().any(|r| {
             r["Type"].as_str() == Some("AWS::Logs::LogGroup")
@@ -123,6 +172,31 @@ fn the_template_keeps_its_deploy_promises() {
             assert!(p["Default"].as_str().is_none_or(str::is_empty), "{name} has no secret default");
         }
     }
+    // The public functions reserve concurrency (a flood takes at most that much of the
+    // account), from a parameter with a default; empty turns the reservation off.
+    for (name, f) in &functions {
+        let bin = f["Metadata"]["BuildProperties"]["Binary"].as_str().expect("binary");
+        if !matches!(bin, "github-webhook" | "slack-webhook" | "health") {
+            continue;
+        }
+        let reserved = serde_yaml_ng::to_string(&f["Properties"]["ReservedConcurrentExecutions"]).expect("yaml");
+        let param = t["Parameters"]
+            .as_mapping()
+            .expect("Parameters")
+            .iter()
+            .find(|(k, _)| reserved.contains(&format!("!Ref {}", k.as_str().unwrap_or("?"))))
+            .unwrap_or_else(|| panic!("{name}: ReservedConcurrentExecutions from a parameter: {reserved}"));
+        let default: u32 = param.1["Default"].as_str().and_then(|d| d.parse().ok()).expect("a numeric default");
+        assert!((1..=100).contains(&default), "{name}: {default}");
+        assert!(reserved.contains("!If") && reserved.contains("AWS::NoValue"), "{name}: can be turned off: {reserved}");
+    }
+    // The cache's size and throughput (and so its cost) are capped.
+    let limits = &res["Cache"]["Properties"]["CacheUsageLimits"];
+    for (limit, param) in [("DataStorage", "CacheMaxDataStorageGB"), ("ECPUPerSecond", "CacheMaxEcpuPerSecond")] {
+        assert!(is(&limits[limit]["Maximum"], "Ref", param), "Cache {limit}: {:?}", limits[limit]);
+        assert!(t["Parameters"][param]["Default"].as_u64().is_some(), "{param} has a default");
+    }
+
     for out in ["GithubWebhookUrl", "SlackRequestUrl", "EventsUrl", "GithubPrUrl", "HealthUrl", "DeadLetterQueueUrl"] {
         assert!(!t["Outputs"][out].is_null(), "output {out}");
     }

@@ -53,7 +53,9 @@ pub struct Webhook {
 
 impl std::fmt::Debug for Webhook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Webhook").field("name", &self.name).field("url", &self.url).finish_non_exhaustive()
+        // The URL may be a capability (a path or query that lets whoever holds it post).
+        let url = aetherium::http_client::redact_url(&self.url, false);
+        f.debug_struct("Webhook").field("name", &self.name).field("url", &url).finish_non_exhaustive()
     }
 }
 
@@ -62,7 +64,7 @@ impl Webhook {
     pub fn from_options(name: &str, options: &serde_json::Map<String, Value>) -> Result<Self, String> {
         let url = options.get("url").and_then(Value::as_str).filter(|u| !u.is_empty()).ok_or("`url` is required")?;
         if !(url.starts_with("https://") || url.starts_with("http://")) {
-            return Err(format!("`url` `{url}` is not an http(s) URL"));
+            return Err(format!("`url` `{}` is not an http(s) URL", aetherium::http_client::redact_url(url, false)));
         }
         let secret =
             options.get("secret").and_then(Value::as_str).filter(|s| !s.is_empty()).ok_or("`secret` is required")?;
@@ -106,12 +108,7 @@ impl Webhook {
             return Ok(());
         }
         if status.as_u16() == 429 || status.is_server_error() {
-            let after = resp
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse().ok())
-                .map(Duration::from_secs);
+            let after = aetherium::http_client::retry_after(resp.headers());
             return Err(self.transient(format!("the receiver answered {}", status.as_u16()), after));
         }
         Err(IntegrationError::Rejected {

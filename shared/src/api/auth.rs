@@ -7,16 +7,26 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 /// A caller that Lambda authenticated with IAM (function URL AuthType AWS_IAM), by ARN.
-/// Only the Lambda adapter sets it, from the envelope Lambda itself builds.
+/// Only the Lambda adapter sets it, from the envelope's `requestContext.authorizer.iam`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IamCaller(pub String);
 
 /// The internal routes' check: a caller Lambda authenticated with IAM, or
 /// `Authorization: Bearer <AETHERIUM_API_TOKEN>`. Neither configured nor IAM fails closed.
-pub fn internal(expected: Option<&Secret>, req: &super::Request) -> Result<(), ApiError> {
+///
+/// The IAM identity counts only when `iam_url` says this function's URL is AWS_IAM. Lambda
+/// fills `authorizer.iam` itself behind such a URL, but the envelope is whatever the invoker
+/// passes: anyone allowed `lambda:InvokeFunction` on a function with a public URL (or a
+/// test, or a misconfigured stack) can write it.
+pub fn internal(expected: Option<&Secret>, iam_url: bool, req: &super::Request) -> Result<(), ApiError> {
     if let Some(IamCaller(arn)) = req.extensions().get::<IamCaller>() {
-        tracing::debug!(caller = %arn, "authenticated by IAM");
-        return Ok(());
+        if iam_url {
+            tracing::debug!(caller = %arn, "authenticated by IAM");
+            return Ok(());
+        }
+        tracing::warn!(
+            "ignoring an IAM identity in the envelope: this function's URL is not AWS_IAM (AETHERIUM_FUNCTION_URL_AUTH)"
+        );
     }
     bearer(expected, req.headers())
 }

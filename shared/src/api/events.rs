@@ -52,7 +52,7 @@ fn validate(incoming: Incoming) -> Result<Event, ApiError> {
 }
 
 pub async fn handle(app: &App, req: Request) -> Result<Response, ApiError> {
-    auth::internal(app.config.api_token.as_ref(), &req)?;
+    auth::internal(app.config.api_token.as_ref(), app.config.iam_url, &req)?;
     let body = req.body();
     if body.len() > app.config.max_body_bytes {
         return Err(ApiError::PayloadTooLarge { limit: app.config.max_body_bytes });

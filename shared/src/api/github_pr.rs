@@ -40,7 +40,7 @@ fn name(field: &str, v: &Option<Value>) -> Result<String, ApiError> {
 }
 
 pub async fn handle(app: &App, req: Request) -> Result<Response, ApiError> {
-    auth::internal(app.config.api_token.as_ref(), &req)?;
+    auth::internal(app.config.api_token.as_ref(), app.config.iam_url, &req)?;
     let r: PrRequest = serde_json::from_slice(req.body())
         .map_err(|e| ApiError::BadRequest(format!("the body is not a valid request: {e}")))?;
     let mut content = Map::new();

@@ -2,7 +2,7 @@
 
 use super::ingest::{self, Queued};
 use super::{ApiError, Request, Response, json};
-use crate::activity::{ActivityLog, Level};
+use crate::activity::ActivityLog;
 use crate::app::App;
 use crate::github::webhook::{self, WebhookError};
 use crate::signature::SignatureError;
@@ -30,9 +30,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response, ApiError> {
     };
     if let Err(reason) = verified {
         tracing::warn!(%reason, "webhook signature rejected");
-        ActivityLog::new(app.store.clone())
-            .record("github", Level::Warn, format!("webhook signature rejected: {reason}"), None)
-            .await;
+        ActivityLog::new(app.store.clone()).rejected("github", &format!("webhook signature rejected: {reason}")).await;
         return Err(ApiError::Unauthorized(match reason {
             SignatureError::LegacyOnly => "X-Hub-Signature-256 is required; sha1 X-Hub-Signature is not accepted",
             SignatureError::Missing => "X-Hub-Signature-256 is missing",

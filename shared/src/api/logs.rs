@@ -30,7 +30,7 @@ fn level(name: &str) -> Result<Level, ApiError> {
 }
 
 pub async fn handle(app: &App, req: Request) -> Result<Response, ApiError> {
-    auth::internal(app.config.api_token.as_ref(), &req)?;
+    auth::internal(app.config.api_token.as_ref(), app.config.iam_url, &req)?;
     let q: Query = if req.body().iter().all(u8::is_ascii_whitespace) {
         Query::default()
     } else {
@@ -51,10 +51,13 @@ pub async fn handle(app: &App, req: Request) -> Result<Response, ApiError> {
                 .map_err(|_| ApiError::BadRequest("`since` must be RFC 3339, for example 2026-11-26T00:00:00Z".into()))
         })
         .transpose()?;
-    let entries = ActivityLog::new(app.store.clone())
-        .recent(activity::CAP)
-        .await
-        .map_err(|e| ApiError::Unavailable(format!("activity log: {e}")))?;
+    let log = ActivityLog::new(app.store.clone());
+    let unavailable = |e| ApiError::Unavailable(format!("activity log: {e}"));
+    let mut entries = log.recent(activity::CAP).await.map_err(unavailable)?;
+    // The tallies of rejected requests, kept apart, join in time order (newest first; the
+    // sort is stable, so entries of one millisecond keep their order).
+    entries.extend(log.rejections().await.map_err(unavailable)?);
+    entries.sort_by(|a, b| b.timestamp.cmp(&a.timestamp));
     let selected: Vec<_> = entries
         .into_iter()
         .filter(|e| q.component.as_deref().is_none_or(|c| e.component == c))

@@ -6,7 +6,7 @@ use crate::metrics::Metrics;
 use bytes::Bytes;
 
 pub async fn handle(app: &App, req: Request) -> Result<Response, ApiError> {
-    auth::internal(app.config.api_token.as_ref(), &req)?;
+    auth::internal(app.config.api_token.as_ref(), app.config.iam_url, &req)?;
     let text =
         Metrics::new(app.store.clone()).render().await.map_err(|e| ApiError::Unavailable(format!("metrics: {e}")))?;
     http::Response::builder()

@@ -3,7 +3,7 @@
 
 use super::ingest::{self, Queued};
 use super::{ApiError, Request, Response, json};
-use crate::activity::{ActivityLog, Level};
+use crate::activity::ActivityLog;
 use crate::app::App;
 use crate::signature::SignatureError;
 use crate::slack::commands;
@@ -25,9 +25,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response, ApiError> {
         verifier.verify_slack(h("x-slack-request-timestamp"), h("x-slack-signature"), req.body(), app.clock.now());
     if let Err(reason) = verified {
         tracing::warn!(%reason, "slack signature rejected");
-        ActivityLog::new(app.store.clone())
-            .record("slack", Level::Warn, format!("slack signature rejected: {reason}"), None)
-            .await;
+        ActivityLog::new(app.store.clone()).rejected("slack", &format!("slack signature rejected: {reason}")).await;
         return Err(ApiError::Unauthorized(match reason {
             SignatureError::BadTimestamp => "X-Slack-Request-Timestamp is missing or malformed",
             SignatureError::Stale => "X-Slack-Request-Timestamp is more than 5 minutes from now",
@@ -56,6 +54,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response, ApiError> {
             }
             Ok(json(StatusCode::OK, &json!({ "ok": true })))
         }
+        SlackRequest::SslCheck => Ok(json(StatusCode::OK, &json!({ "ok": true }))),
         SlackRequest::BotMessage => Ok(json(StatusCode::OK, &json!({ "ok": true, "ignored": "bot message" }))),
         SlackRequest::Ignored(what) => {
             tracing::info!(%what, "slack request acknowledged and ignored");

@@ -18,6 +18,31 @@ use tokio::sync::{mpsc, oneshot};
 /// The hash tag keeps it on one slot under any future multi-key use on a cluster.
 pub const DEFAULT_STREAM_KEY: &str = "aetherium:{events}";
 pub const DEFAULT_STREAM_CAP: usize = 10_000;
+/// The most an entry of the replay stream holds: an event up to this size whole, a larger
+/// one as its envelope only. 10,000 entries then stay under 160 MiB, where whole 5 MB
+/// webhook payloads could reach 50 GB.
+pub const STREAM_ENTRY_MAX_BYTES: usize = 16 * 1024;
+
+/// What the replay stream keeps of an event: the event when small, else its envelope (id,
+/// type, timestamp, source) with empty `data` and `data_omitted` (the event's size in
+/// bytes), which is still an event to a reader. Pub/sub subscribers get the whole event.
+pub fn stream_entry(json: &str) -> std::borrow::Cow<'_, str> {
+    if json.len() <= STREAM_ENTRY_MAX_BYTES {
+        return std::borrow::Cow::Borrowed(json);
+    }
+    let envelope = match crate::event::EventHead::from_json(json) {
+        Ok(head) => serde_json::json!({
+            "id": head.id,
+            "type": head.kind,
+            "timestamp": head.timestamp.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "source": head.source,
+            "data": {},
+            "data_omitted": json.len(),
+        }),
+        Err(_) => serde_json::json!({ "data_omitted": json.len() }),
+    };
+    std::borrow::Cow::Owned(envelope.to_string())
+}
 /// How long `subscribe` waits for Redis to confirm before giving up.
 const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -90,7 +115,7 @@ impl EventBus for RedisBus {
         publish.arg(topic).arg(json);
         let mut append = redis::cmd("XADD");
         append.arg(&self.stream_key).arg("MAXLEN").arg("~").arg(self.stream_cap).arg("*");
-        append.arg("topic").arg(topic).arg("event").arg(json);
+        append.arg("topic").arg(topic).arg("event").arg(stream_entry(json).as_ref());
         let conn = self.redis.conn().await?;
         if let Conn::Cluster(_) = conn {
             // The channel and the stream hash to different slots on different nodes; either
@@ -159,7 +184,11 @@ async fn listen(redis: RedisHandle, subs: Subscriptions, mut control: mpsc::Unbo
     loop {
         let client = nodes[attempt % nodes.len()].clone();
         attempt += 1;
-        let (sink, mut stream) = match client.get_async_pubsub().await {
+        // A Redis that accepts and never answers must not hold the listener forever.
+        let connected = tokio::time::timeout(crate::redis_conn::CONNECT_TIMEOUT * 2, client.get_async_pubsub())
+            .await
+            .unwrap_or_else(|_| Err(redis::RedisError::from((redis::ErrorKind::Io, "connect timed out"))));
+        let (sink, mut stream) = match connected {
             Ok(pubsub) => pubsub.split(),
             Err(error) => {
                 tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "redis pub/sub connect failed");

@@ -166,6 +166,9 @@ pub struct Config {
     /// Set for SQS; `None` is the in-memory queue.
     pub queue_url: Option<String>,
     pub api_token: Option<Secret>,
+    /// This function's URL has AuthType AWS_IAM (`AETHERIUM_FUNCTION_URL_AUTH=AWS_IAM`, set
+    /// by the template per function): only then is the envelope's IAM identity trusted.
+    pub iam_url: bool,
     pub addr: SocketAddr,
     pub max_body_bytes: usize,
     /// Routes from the config, validated.
@@ -346,7 +349,8 @@ fn check_url(key: &str, url: &str, fix: &str, problems: &mut Vec<Problem>) {
     let ok = (url.starts_with("https://") || url.starts_with("http://"))
         && url.split("://").nth(1).is_some_and(|h| !h.is_empty());
     if !ok {
-        problems.push(Problem { key: key.to_owned(), message: format!("`{url}` is not an http(s) URL; {fix}") });
+        let shown = crate::http_client::redact_url(url, true);
+        problems.push(Problem { key: key.to_owned(), message: format!("`{shown}` is not an http(s) URL; {fix}") });
     }
 }
 
@@ -706,6 +710,18 @@ impl Config {
         disabled.extend(["github", "slack"].into_iter().filter(|n| !enabled.iter().any(|e| e == n)).map(String::from));
         let routes = routes::validate(std::mem::take(&mut file.routes), &enabled, &disabled, problems);
 
+        let iam_url = match e("AETHERIUM_FUNCTION_URL_AUTH").as_deref() {
+            None | Some("NONE") => false,
+            Some("AWS_IAM") => true,
+            Some(_) => {
+                problems.push(Problem {
+                    key: "AETHERIUM_FUNCTION_URL_AUTH".into(),
+                    message: "must be AWS_IAM or NONE, the AuthType of this function's URL".into(),
+                });
+                false
+            }
+        };
+
         let max_body_bytes = file.webhooks.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES);
         if !(1024..=6 * 1024 * 1024).contains(&max_body_bytes) {
             problems.push(Problem {
@@ -722,6 +738,7 @@ impl Config {
             redis_url: redis_url.map(Secret::new),
             queue_url,
             api_token: secret(e("AETHERIUM_API_TOKEN").or(file.api.token)),
+            iam_url,
             addr,
             max_body_bytes,
             routes,

@@ -207,6 +207,19 @@ impl GithubClient {
         self.counted("app", self.send_with_retries(Method::GET, path, None, &jwt)).await.map(|r| r.body)
     }
 
+    /// A health probe: one attempt, outside the shared rate limit, so that checks never take
+    /// the slots PR comments wait for (the health route is public; its results are cached).
+    /// An App without an installation checks its own credentials (`GET /app`).
+    pub async fn probe(&self) -> Result<Value, GithubError> {
+        let (op, path, bearer) = match &self.auth {
+            Auth::App(app) if app.installation_id.is_none() => {
+                ("app", "/app", Secret::new(app.jwt(now_unix()).map_err(GithubError::Auth)?))
+            }
+            _ => ("rate_limit", "/rate_limit", self.token(None, false).await?),
+        };
+        self.counted(op, self.send(1, Method::GET, path, None, bearer.expose())).await.map(|r| r.body)
+    }
+
     async fn call(&self, method: Method, path: &str, body: Option<&Value>, who: As<'_>) -> Result<Reply, GithubError> {
         self.limiter.acquire().await.map_err(|e| match e {
             LimitError::Saturated { .. } => GithubError::RateLimited { retry_after: Duration::from_secs(1) },
@@ -242,9 +255,21 @@ impl GithubClient {
         body: Option<&Value>,
         bearer: &str,
     ) -> Result<Reply, GithubError> {
+        self.send(ATTEMPTS, method, path, body, bearer).await
+    }
+
+    async fn send(
+        &self,
+        attempts: u32,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        bearer: &str,
+    ) -> Result<Reply, GithubError> {
         let url = format!("{}{path}", self.base);
-        let what = format!("{method} {path}");
-        let outcome = with_retries(ATTEMPTS, &what, || async {
+        // The path without its query, for logs and error messages.
+        let what = format!("{method} {}", path.split('?').next().unwrap_or_default());
+        let outcome = with_retries(attempts, &what, || async {
             let mut req = self
                 .http()
                 .request(method.clone(), &url)

@@ -2,10 +2,11 @@
 //! artifacts, comments as notifications, and a health check.
 
 use super::client::{GithubClient, GithubError, Repo};
-use super::target::{IssueRef, web_host};
+use super::target::{IssueRef, name_ok, owner_ok, web_host};
 use crate::activity::ActivityLog;
 use crate::event::{Artifact, ArtifactRef, Event, Notification, topics};
 use crate::integration::{Health, Integration, IntegrationConfig, IntegrationError};
+use crate::markup::{self, Markup};
 use crate::store::Store;
 use async_trait::async_trait;
 use serde_json::{Value, json};
@@ -72,7 +73,7 @@ impl GithubIntegration {
         text: &str,
     ) -> Result<(), IntegrationError> {
         let client = self.client()?;
-        let marker = format!("<!-- aetherium:{event_id}:{action} -->");
+        let marker = marker(event_id, action);
         let path = format!("/repos/{}/{}/issues/{}/comments", at.repo.owner, at.repo.name, at.number);
         for page in 1..=MARKER_PAGES {
             let comments =
@@ -91,13 +92,30 @@ impl GithubIntegration {
     }
 }
 
-/// The guide's PR comment for a task event, or `None` for other events.
+/// The hidden marker of a comment: an HTML comment that no id can close early (anything but
+/// letters, digits and `-_.:` is percent-encoded), the same for a post and for its search.
+fn marker(event_id: &str, action: &str) -> String {
+    let mut m = String::from("<!-- aetherium:");
+    for b in format!("{event_id}:{action}").bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':') {
+            m.push(char::from(b));
+        } else {
+            m.push_str(&format!("%{b:02X}"));
+        }
+    }
+    m.push_str(" -->");
+    m
+}
+
+/// The guide's PR comment for a task event, or `None` for other events. The task id and
+/// error come from the platform's data: escaped, so they mention no one and add no markup.
 pub fn task_comment(event: &Event) -> Option<String> {
-    let task = event.data_str("task_id").unwrap_or("(unknown)");
+    let text = |s: &str| markup::github(s, false).into_owned();
+    let task = text(event.data_str("task_id").unwrap_or("(unknown)"));
     match event.kind.as_str() {
         topics::TASK_COMPLETED => Some(format!("✅ Task {task} completed successfully!")),
         topics::TASK_FAILED => Some(match event.data_str("error").filter(|e| !e.is_empty()) {
-            Some(error) => format!("❌ Task {task} failed: {error}"),
+            Some(error) => format!("❌ Task {task} failed: {}", text(error)),
             None => format!("❌ Task {task} failed"),
         }),
         _ => None,
@@ -138,7 +156,8 @@ impl Integration for GithubIntegration {
             .await
             .map(drop)
             .map_err(Into::into);
-        self.activity.outcome(NAME, &format!("notify {}", notification.target), result.as_ref().map(drop), None).await;
+        let shown = format!("{}/{}#{}", at.repo.owner, at.repo.name, at.number);
+        self.activity.outcome(NAME, &format!("notify {shown}"), result.as_ref().map(drop), None).await;
         result
     }
 
@@ -149,6 +168,20 @@ impl Integration for GithubIntegration {
         let client = self.client()?;
         let c = &artifact.content;
         let repo = Repo { owner: field(c, "owner")?.to_owned(), name: field(c, "repo")?.to_owned() };
+        // Both go into the request path: a `repo` of `widgets/merges?` would reach another
+        // endpoint. GitHub's own name rules keep them to one path segment each.
+        if !owner_ok(&repo.owner) {
+            return Err(permanent(format!(
+                "`owner` `{}` is not a GitHub account name (letters, digits, - and _, up to 100)",
+                repo.owner
+            )));
+        }
+        if !name_ok(&repo.name) {
+            return Err(permanent(format!(
+                "`repo` `{}` is not a GitHub repository name (letters, digits, -, _ and ., up to 100)",
+                repo.name
+            )));
+        }
         let body = json!({
             "title": field(c, "title")?,
             "head": field(c, "head")?,
@@ -171,14 +204,13 @@ impl Integration for GithubIntegration {
         Ok(ArtifactRef { id: pr["number"].as_u64(), url: pr["html_url"].as_str().map(str::to_owned) })
     }
 
+    fn markup(&self) -> Markup {
+        Markup::GithubMarkdown
+    }
+
     async fn health(&self) -> Health {
         let Some(client) = &self.client else { return Health::Disabled };
-        let checked = if client.needs_repo_for_token() {
-            // Without a configured installation, the App's own credentials are what we can check.
-            client.get_as_app("/app").await
-        } else {
-            client.get("rate_limit", "/rate_limit", None).await
-        };
+        let checked = client.probe().await;
         match checked {
             Ok(_) => Health::Healthy,
             Err(GithubError::Status { status: 401, .. }) => Health::Unhealthy("bad credentials (401)".into()),

@@ -9,12 +9,24 @@ pub struct IssueRef {
     pub number: u64,
 }
 
-fn name_ok(s: &str) -> bool {
+/// A repository name as GitHub allows it: letters, digits, `-`, `_` and `.`, up to 100,
+/// and not `.` or `..`.
+pub fn name_ok(s: &str) -> bool {
     !s.is_empty()
         && s != "."
         && s != ".."
         && s.len() <= 100
         && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// An account (user or organisation) name as GitHub allows it: letters, digits and hyphens,
+/// not starting with a hyphen; `_` too, which Enterprise Managed Users' names carry
+/// (`octocat_acme`). Up to 100 characters.
+pub fn owner_ok(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 100
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && !s.starts_with(['-', '_'])
 }
 
 /// The web host that goes with an API base URL: `api.github.com` → `github.com`; an

@@ -19,6 +19,12 @@ struct Stored {
     receipt: Option<String>,
 }
 
+/// `now + d`, or a day from now when `d` would overflow the clock: a delay from a remote
+/// (a Retry-After) must not panic the loop that applies it.
+fn later(now: Instant, d: Duration) -> Instant {
+    now.checked_add(d).or_else(|| now.checked_add(Duration::from_secs(86_400))).unwrap_or(now)
+}
+
 #[derive(Debug, Default)]
 struct State {
     messages: VecDeque<Stored>,
@@ -84,10 +90,10 @@ impl MemoryQueue {
                 dead.push(m.id.clone());
                 continue;
             }
-            *next += 1;
+            *next = next.wrapping_add(1);
             let receipt = format!("{}#{}", m.id, next);
-            m.receive_count += 1;
-            m.visible_at = now + self.visibility;
+            m.receive_count = m.receive_count.saturating_add(1);
+            m.visible_at = later(now, self.visibility);
             m.receipt = Some(receipt.clone());
             out.push(QueueMessage { id: m.id.clone(), receipt, body: m.body.clone(), receive_count: m.receive_count });
         }
@@ -122,7 +128,7 @@ impl WorkQueue for MemoryQueue {
     }
 
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<QueueMessage>, BackendError> {
-        let deadline = Instant::now() + wait;
+        let deadline = later(Instant::now(), wait);
         loop {
             let notified = self.arrived.notified();
             let (batch, next_visible) = self.take_visible(max.max(1));
@@ -149,7 +155,7 @@ impl WorkQueue for MemoryQueue {
     async fn retry_after(&self, receipt: &str, delay: Duration) -> Result<(), BackendError> {
         let mut state = self.lock();
         if let Some(m) = state.messages.iter_mut().find(|m| m.receipt.as_deref() == Some(receipt)) {
-            m.visible_at = Instant::now() + delay;
+            m.visible_at = later(Instant::now(), delay);
         }
         drop(state);
         self.arrived.notify_waiters();

@@ -12,6 +12,25 @@ use tokio::sync::OnceCell;
 
 const BACKEND: &str = "sqs";
 
+/// Connecting to SQS (an interface endpoint in a VPC, or the public one).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// One attempt of a call; SQS answers in tens of milliseconds.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
+/// All of a call, its retries included: with a Redis call before it, a Slack request is
+/// still answered within its 5 s function timeout, a GitHub delivery well within 10 s.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The SDK has no operation timeout by default: an endpoint that accepts and never answers
+/// would hold the caller until Lambda kills it. A long poll adds its wait to both limits.
+fn timeouts(long_poll: Duration) -> aws_sdk_sqs::config::Builder {
+    let timeouts = aws_sdk_sqs::config::timeout::TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT + long_poll)
+        .operation_timeout(OPERATION_TIMEOUT + long_poll)
+        .build();
+    aws_sdk_sqs::config::Builder::new().timeout_config(timeouts)
+}
+
 #[derive(Debug)]
 pub struct SqsQueue {
     url: String,
@@ -66,6 +85,8 @@ impl WorkQueue for SqsQueue {
             .send_message()
             .queue_url(&self.url)
             .message_body(body)
+            .customize()
+            .config_override(timeouts(Duration::ZERO))
             .send()
             .await
             .map_err(classify)?;
@@ -81,6 +102,8 @@ impl WorkQueue for SqsQueue {
             .max_number_of_messages(max.clamp(1, 10) as i32)
             .wait_time_seconds(wait.as_secs().min(20) as i32)
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .customize()
+            .config_override(timeouts(Duration::from_secs(wait.as_secs().min(20))))
             .send()
             .await
             .map_err(classify)?;
@@ -106,6 +129,8 @@ impl WorkQueue for SqsQueue {
             .delete_message()
             .queue_url(&self.url)
             .receipt_handle(receipt)
+            .customize()
+            .config_override(timeouts(Duration::ZERO))
             .send()
             .await
             .map_err(classify)?;
@@ -121,6 +146,8 @@ impl WorkQueue for SqsQueue {
             .queue_url(&self.url)
             .receipt_handle(receipt)
             .visibility_timeout(secs)
+            .customize()
+            .config_override(timeouts(Duration::ZERO))
             .send()
             .await
             .map_err(classify)?;
@@ -133,6 +160,8 @@ impl WorkQueue for SqsQueue {
             .get_queue_attributes()
             .queue_url(&self.url)
             .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .customize()
+            .config_override(timeouts(Duration::ZERO))
             .send()
             .await
             .map_err(classify)?;

@@ -100,6 +100,13 @@ impl SlackClient {
         self.call_noted(method, body, None).await
     }
 
+    /// A health probe (`auth.test`): one attempt, counted like any call.
+    pub async fn probe(&self) -> Result<Value, SlackError> {
+        let result = self.call_attempts(1, "auth.test", &json!({})).await;
+        self.record(&[self.count_op("auth.test", result.as_ref().map(drop))]).await;
+        result
+    }
+
     /// [`SlackClient::call`], with an activity-log line saying how `what` went: the line and
     /// the request counter are written in one round trip.
     async fn call_noted(&self, method: &str, body: &Value, what: Option<&str>) -> Result<Value, SlackError> {
@@ -131,12 +138,16 @@ impl SlackClient {
     }
 
     async fn call_uncounted(&self, method: &str, body: &Value) -> Result<Value, SlackError> {
+        self.call_attempts(ATTEMPTS, method, body).await
+    }
+
+    async fn call_attempts(&self, attempts: u32, method: &str, body: &Value) -> Result<Value, SlackError> {
         let url = match &self.post_message_url {
             Some(url) if method == "chat.postMessage" => url.clone(),
             _ => reqwest::Url::parse(&format!("{}/{method}", self.base))
                 .map_err(|e| SlackError::Unavailable(format!("SLACK_API_URL is not a URL: {e}")))?,
         };
-        let outcome = with_retries(ATTEMPTS, method, || async {
+        let outcome = with_retries(attempts, method, || async {
             let sent = self
                 .http()
                 .post(url.clone())
@@ -151,11 +162,8 @@ impl SlackClient {
             };
             let status = resp.status();
             if status == StatusCode::TOO_MANY_REQUESTS {
-                let secs =
-                    resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok());
-                return Attempt::Done(Err(SlackError::RateLimited {
-                    retry_after: Duration::from_secs(secs.unwrap_or(30).clamp(1, 3600)),
-                }));
+                let retry_after = crate::http_client::retry_after(resp.headers()).unwrap_or(Duration::from_secs(30));
+                return Attempt::Done(Err(SlackError::RateLimited { retry_after }));
             }
             if status.is_server_error() {
                 return Attempt::Retry(format!("HTTP {}", status.as_u16()));

@@ -3,6 +3,7 @@
 use crate::app::App;
 use crate::event::{Event, topics};
 use crate::health;
+use crate::markup;
 use crate::queue::claim;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -66,7 +67,7 @@ pub async fn status(app: &App) -> String {
             "disabled" => "disabled".to_owned(),
             other => format!("❌ {other}"),
         };
-        lines.push(format!("- {}: {shown}", label(name)));
+        lines.push(format!("- {}: {}", markup::slack(&label(name)), markup::slack(&shown)));
     }
     lines.join("\n")
 }
@@ -90,7 +91,9 @@ pub async fn vm_list(app: &App) -> String {
         .collect();
     rows.sort();
     let mut lines = vec!["Active VMs:".to_owned()];
-    lines.extend(rows.iter().map(|(name, id, state)| format!("• {name} ({id}) - {state}")));
+    // Names, ids and states come from platform events: escaped, so no VM can ping a channel.
+    let text = |s: &str| markup::slack(s).into_owned();
+    lines.extend(rows.iter().map(|(name, id, state)| format!("• {} ({}) - {}", text(name), text(id), text(state))));
     lines.push(format!("Total: {} VMs", rows.len()));
     lines.join("\n")
 }
@@ -159,7 +162,7 @@ async fn task(app: &App, cmd: &Command) -> Value {
     let event =
         Event::new(topics::TASK_CREATED, "slack", data.as_object().cloned().unwrap_or_default()).with_id(&task_id);
     match claim::enqueue(app.queue.as_ref(), app.store.as_ref(), &event.to_json()).await {
-        Ok(_) => ephemeral(format!("Creating task: {}\nTask ID: {task_id}", cmd.text.trim())),
+        Ok(_) => ephemeral(format!("Creating task: {}\nTask ID: {task_id}", markup::slack(cmd.text.trim()))),
         Err(error) => {
             tracing::warn!(%error, "could not queue a task from Slack");
             ephemeral("Could not queue the task right now; nothing was created. Please try again.")

@@ -5,6 +5,7 @@ use super::client::{Button, SlackClient};
 use crate::activity::ActivityLog;
 use crate::event::{Artifact, ArtifactRef, Event, Notification};
 use crate::integration::{Health, Integration, IntegrationConfig, IntegrationError};
+use crate::markup::{self, Markup};
 use crate::store::Store;
 use async_trait::async_trait;
 use serde_json::json;
@@ -55,7 +56,7 @@ impl SlackIntegration {
             });
         };
         let user = event.data_str("user_name").or(event.data_str("user_id")).unwrap_or("someone");
-        let body = json!({ "replace_original": true, "text": format!("{verdict} by {user}") });
+        let body = json!({ "replace_original": true, "text": format!("{verdict} by {}", markup::slack(user)) });
         let result = self.client()?.respond(url, &body).await.map_err(Into::into);
         self.activity.outcome(NAME, &format!("{verdict} follow-up"), result.as_ref().map(drop), Some(&event.id)).await;
         result
@@ -100,9 +101,13 @@ impl Integration for SlackIntegration {
         Err(IntegrationError::unsupported(NAME, format!("artifacts (of type `{}`)", artifact.kind)))
     }
 
+    fn markup(&self) -> Markup {
+        Markup::Slack
+    }
+
     async fn health(&self) -> Health {
         let Some(client) = &self.client else { return Health::Disabled };
-        match client.call("auth.test", &json!({})).await {
+        match client.probe().await {
             Ok(_) => Health::Healthy,
             Err(super::client::SlackError::Api(code)) => Health::Unhealthy(code),
             Err(super::client::SlackError::RateLimited { .. }) => Health::Unhealthy("rate limited".into()),

@@ -21,6 +21,8 @@ pub enum SlackRequest {
     Actions(Vec<Event>),
     /// Anything else Slack may send: acknowledged, not queued.
     Ignored(String),
+    /// `ssl_check=1`: Slack checking the certificate of a slash command's URL; it wants 200.
+    SslCheck,
 }
 
 #[derive(Deserialize)]
@@ -120,6 +122,9 @@ fn form(body: &[u8]) -> Result<SlackRequest, String> {
     let pairs: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
     if let Some(raw) = field(&pairs, "payload") {
         return interaction(&raw);
+    }
+    if field(&pairs, "ssl_check").as_deref() == Some("1") {
+        return Ok(SlackRequest::SslCheck);
     }
     let command = field(&pairs, "command").ok_or("the form has neither `command` nor `payload`")?;
     Ok(SlackRequest::Command(Command {

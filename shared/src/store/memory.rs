@@ -213,6 +213,19 @@ impl Store for MemoryStore {
         })
     }
 
+    async fn hash_incr_window(&self, key: &str, field: &str, by: i64, ttl: Duration) -> Result<i64, BackendError> {
+        let n = self.hash_incr(key, field, by).await?;
+        let expires = Instant::now().checked_add(ttl);
+        self.with(key, |m| {
+            if let Some(entry) = m.get_mut(key)
+                && entry.expires.is_none()
+            {
+                entry.expires = expires;
+            }
+        });
+        Ok(n)
+    }
+
     async fn health(&self) -> Result<(), BackendError> {
         Ok(())
     }

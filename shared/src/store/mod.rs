@@ -75,6 +75,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Add `by` to an integer field of a hash and return the new value.
     async fn hash_incr(&self, key: &str, field: &str, by: i64) -> Result<i64, BackendError>;
 
+    /// [`Store::hash_incr`] on a hash that lives `ttl` from its creation (a day's tally).
+    async fn hash_incr_window(&self, key: &str, field: &str, by: i64, ttl: Duration) -> Result<i64, BackendError>;
+
     /// Several writes in one round trip, in order. Standalone Redis applies them in one MULTI;
     /// a Redis cluster in one MULTI per hash tag (keys that must change together share one);
     /// the default applies them one by one and stops at the first error.

@@ -118,6 +118,24 @@ impl Store for RedisStore {
         self.redis.query(cmd("HINCRBY").arg(key).arg(field).arg(by)).await
     }
 
+    async fn hash_incr_window(&self, key: &str, field: &str, by: i64, ttl: Duration) -> Result<i64, BackendError> {
+        // MULTI: counted, and given its expiry only when it has none (PEXPIRE NX, Redis 7),
+        // so the hash lives `ttl` from its first field.
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("HINCRBY")
+            .arg(key)
+            .arg(field)
+            .arg(by)
+            .cmd("PEXPIRE")
+            .arg(key)
+            .arg(millis(ttl))
+            .arg("NX")
+            .ignore();
+        let (n,): (i64,) = self.redis.query_pipe(&pipe).await?;
+        Ok(n)
+    }
+
     async fn apply(&self, writes: &[Write]) -> Result<(), BackendError> {
         if writes.is_empty() {
             return Ok(());
