@@ -171,8 +171,14 @@ impl RedisHandle {
 
     /// Open the breaker when Redis did not answer (a timeout, a refused or dropped
     /// connection); close it on anything Redis said, an error reply included.
+    ///
+    /// A sharded cluster never opens it: one node's outage fails only its own slots' calls,
+    /// and failing every call would leave keys on the healthy nodes (a route's `running`
+    /// claim) unwritten for no reason. Each call there still has its deadline.
     fn record<T>(&self, outcome: &Result<T, BackendError>) {
-        let outage = matches!(outcome, Err(BackendError::Timeout { .. } | BackendError::Unavailable { .. }));
+        let sharded = self.current().is_some_and(|c| c.shape() == Shape::Sharded);
+        let outage =
+            !sharded && matches!(outcome, Err(BackendError::Timeout { .. } | BackendError::Unavailable { .. }));
         let mut state = self.breaker.lock().unwrap_or_else(|p| p.into_inner());
         match (outage, &*state) {
             (true, _) => {

@@ -247,7 +247,10 @@ fn main() {
         println!("| function | invocation | own CPU per invocation (µs) | above the floor (µs) | billed at 128 / 256 / 512 MB (ms) |");
         println!("|---|---|---|---|---|");
         let mut floor = None;
-        for (binary, what, env, payloads) in &rows {
+        // BENCH_ONLY=<binary>: that function's rows (and the floor), for a profiler to watch.
+        let only = std::env::var("BENCH_ONLY").ok();
+        let rows = rows.iter().filter(|r| only.as_deref().is_none_or(|o| r.0 == o || r.0 == "hello-lambda"));
+        for (binary, what, env, payloads) in rows {
             let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
             let batch_warm = if *binary == "dispatcher" { warm / 10 } else { warm };
             let us = measure(binary, &env, payloads, batch_warm).await;
