@@ -16,6 +16,8 @@ const SECRETS: &[(&str, &str)] = &[
     ("AETHERIUM_API_TOKEN", "aetherium-example-token"),
     ("SLACK_SIGNING_SECRET", "aetherium-example-slack-secret"),
     ("AETHERIUM_CONFIG", "embedded"),
+    // The template's level: a log line per request is part of what Lambda bills.
+    ("RUST_LOG", "info"),
 ];
 
 /// Nanoseconds of CPU the process's threads have run, from each one's schedstat (clock ticks

@@ -154,7 +154,11 @@ impl Function {
     /// [`Function::spawn`] with its stdout (its log lines) read as it is written, so a chatty
     /// log level cannot fill the pipe and stall it; [`Function::logs`] returns it.
     pub fn spawn_capturing(name: &str, api: &RuntimeApi, env: &[(&str, &str)]) -> Self {
-        let mut f = Self::spawn(name, api, env);
+        Self::spawn(name, api, env).capture()
+    }
+
+    fn capture(mut self) -> Self {
+        let f = &mut self;
         let captured = Arc::new(Mutex::new(Vec::new()));
         if let Some(mut stdout) = f.child.stdout.take() {
             let sink = captured.clone();
@@ -169,7 +173,7 @@ impl Function {
             });
         }
         f.captured = Some(captured);
-        f
+        self
     }
 
     /// What a capturing function has logged so far.
@@ -180,9 +184,10 @@ impl Function {
             .unwrap_or_default()
     }
 
-    /// The binary `name` from `dir` (release builds for benchmarks).
+    /// The binary `name` from `dir` (release builds for benchmarks), its log read as written:
+    /// a bench at the production log level must not stall on a full pipe.
     pub fn spawn_from(dir: &str, name: &str, api: &RuntimeApi, env: &[(&str, &str)]) -> Self {
-        Self::start(std::path::Path::new(dir).join(name), name, api, env)
+        Self::start(std::path::Path::new(dir).join(name), name, api, env).capture()
     }
 
     fn start(path: std::path::PathBuf, name: &str, api: &RuntimeApi, env: &[(&str, &str)]) -> Self {
