@@ -137,7 +137,10 @@ pub async fn dispatch_batch(dispatcher: &Dispatcher, queue: &dyn WorkQueue, even
 /// setting and ends the process: Lambda reports it as an init failure.
 async fn start(integrations: &[&dyn IntegrationFactory]) -> Result<App, lambda_runtime::Error> {
     let built = async {
-        let config = Config::from_env().map_err(|e| e.to_string())?;
+        // Secrets referenced as `ssm:` / `secretsmanager:` come from the Parameters and Secrets
+        // extension, once per cold start; with none, this does no I/O.
+        let env = crate::secrets_extension::resolve(std::env::vars().collect()).await.map_err(|e| e.to_string())?;
+        let config = Config::load(&|name| env.get(name).cloned()).map_err(|e| e.to_string())?;
         let app = App::from_config(config).map_err(|e| e.to_string())?;
         app.with_integrations(integrations).await.map_err(|e| e.to_string())
     }

@@ -22,6 +22,7 @@ pub mod ratelimit;
 pub mod redis_conn;
 pub mod routes;
 pub mod secret;
+pub mod secrets_extension;
 pub mod signature;
 pub mod slack;
 pub mod store;

@@ -106,3 +106,63 @@ async fn a_misconfigured_function_reports_an_init_error_naming_the_setting() {
     assert!(logs.contains("start-up failed") && logs.contains("GITHUB_APP_PRIVATE_KEY"), "{logs}");
     assert!(api.first_next().is_none(), "it never asked for work");
 }
+
+/// Secrets kept in SSM Parameter Store and Secrets Manager, read through a stand-in for the
+/// AWS Parameters and Secrets Lambda Extension's local endpoint: once per cold start, with
+/// the function's session token, and the signed samples verify with what it returned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_come_from_the_parameters_and_secrets_extension_once_per_cold_start() {
+    use wiremock::matchers::{header, query_param};
+    let extension = wiremock::MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/systemsmanager/parameters/get"))
+        .and(query_param("name", "/aetherium/github-webhook-secret"))
+        .and(query_param("withDecryption", "true"))
+        .and(header("X-Aws-Parameters-Secrets-Token", "session-token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"Parameter": {
+            "Name": "/aetherium/github-webhook-secret", "Type": "SecureString", "Value": "aetherium-example-secret"}})))
+        // Two cold starts (two functions), each asking once whatever its invocations.
+        .expect(2)
+        .mount(&extension)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/secretsmanager/get"))
+        .and(query_param("secretId", "aetherium/api-token"))
+        .and(header("X-Aws-Parameters-Secrets-Token", "session-token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"Name": "aetherium/api-token",
+            "SecretString": "aetherium-example-token"})))
+        .expect(2)
+        .mount(&extension)
+        .await;
+    let port = extension.address().port().to_string();
+    let env = [
+        ("GITHUB_WEBHOOK_SECRET", "ssm:/aetherium/github-webhook-secret"),
+        ("AETHERIUM_API_TOKEN", "secretsmanager:aetherium/api-token"),
+        ("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", port.as_str()),
+        ("AWS_SESSION_TOKEN", "session-token"),
+    ];
+    for (function, file) in
+        [("github-webhook", "github-webhook/pull_request-opened.json"), ("events", "events/task-completed.json")]
+    {
+        let api = RuntimeApi::start().await;
+        let _f = Function::spawn(function, &api, &env);
+        for _ in 0..2 {
+            let (status, body) = status_of(&api.invoke(&envelope(file)).await);
+            assert!(matches!(status, 200 | 202), "{file}: {status} {body}");
+        }
+    }
+    extension.verify().await;
+
+    // The extension refuses: the function fails its init, naming the variable, never a value.
+    let refusing = wiremock::MockServer::start().await;
+    Mock::given(method("GET")).respond_with(ResponseTemplate::new(400)).mount(&refusing).await;
+    let port = refusing.address().port().to_string();
+    let api = RuntimeApi::start().await;
+    let mut f = Function::spawn(
+        "github-webhook",
+        &api,
+        &[("GITHUB_WEBHOOK_SECRET", "ssm:/aetherium/missing"), ("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", &port)],
+    );
+    let (ok, logs) = f.wait_exit(std::time::Duration::from_secs(10));
+    assert!(!ok && logs.contains("GITHUB_WEBHOOK_SECRET") && logs.contains("HTTP 400"), "{logs}");
+}

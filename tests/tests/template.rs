@@ -530,3 +530,25 @@ fn the_github_app_manifest_is_filled_with_the_deployed_url() {
         .expect("run");
     assert!(!refused.status.success());
 }
+
+/// Secrets from SSM or Secrets Manager: the extension's layer and a read policy for every
+/// function, only when a layer ARN is given; the prefix bounds what they may read.
+#[test]
+fn the_parameters_extension_is_opt_in_and_reaches_every_function() {
+    let t = template();
+    let layers = serde_yaml_ng::to_string(&t["Globals"]["Function"]["Layers"]).expect("yaml");
+    assert!(layers.contains("HasParametersExtension") && layers.contains("ParametersExtensionLayerArn"), "{layers}");
+    assert_eq!(t["Parameters"]["ParametersExtensionLayerArn"]["Default"].as_str(), Some(""), "off by default");
+    let policy = &t["Resources"]["SecretsReadPolicy"];
+    assert_eq!(policy["Condition"].as_str(), Some("HasParametersExtension"));
+    let text = serde_yaml_ng::to_string(&policy["Properties"]["PolicyDocument"]).expect("yaml");
+    assert!(text.contains("ssm:GetParameter") && text.contains("secretsmanager:GetSecretValue"), "{text}");
+    assert!(text.matches("ParametersPathPrefix").count() == 2, "both grants bounded by the prefix: {text}");
+    let roles = serde_yaml_ng::to_string(&policy["Properties"]["Roles"]).expect("yaml");
+    for (id, r) in t["Resources"].as_mapping().expect("resources") {
+        if r["Type"].as_str() == Some("AWS::Serverless::Function") {
+            let id = id.as_str().expect("id");
+            assert!(roles.contains(&format!("{id}Role")), "{id}'s role reads the secrets: {roles}");
+        }
+    }
+}
