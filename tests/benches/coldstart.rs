@@ -36,6 +36,39 @@ fn vm_hwm_kib(pid: u32) -> Option<u64> {
     status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// Init times of `runs` cold starts of `binary` with `env`, sorted: process start to its
+/// first request for work.
+async fn cold_starts(dir: &str, binary: &str, env: &[(&str, &str)], runs: usize) -> Vec<Duration> {
+    let mut samples = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let api = RuntimeApi::start().await;
+        let func = Function::spawn_from(dir, binary, &api, env);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let ready = loop {
+            if let Some(t) = api.first_next() {
+                break t;
+            }
+            assert!(Instant::now() < deadline, "{binary} did not start");
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        };
+        samples.push(ready.duration_since(func.started));
+    }
+    samples.sort();
+    samples
+}
+
+/// One table row: p50, p90, max and p50 above the floor.
+fn row(what: &str, samples: &[Duration], floor: f64) {
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let p50 = ms(samples[samples.len() / 2]);
+    println!(
+        "| {what} | {p50:.1} | {:.1} | {:.1} | {:+.1} |",
+        ms(samples[samples.len() * 9 / 10]),
+        ms(samples[samples.len() - 1]),
+        p50 - floor
+    );
+}
+
 fn main() {
     let runs: usize = std::env::var("BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(30);
     let dir = std::env::var("BENCH_BIN_DIR").expect("BENCH_BIN_DIR: the release binaries' folder");
@@ -45,30 +78,10 @@ fn main() {
         println!("|---|---|---|---|---|");
         let mut floor = None;
         for f in FUNCTIONS {
-            let mut samples = Vec::with_capacity(runs);
-            for _ in 0..runs {
-                let api = RuntimeApi::start().await;
-                let func = Function::spawn_from(&dir, f, &api, ENV);
-                let deadline = Instant::now() + Duration::from_secs(10);
-                let ready = loop {
-                    if let Some(t) = api.first_next() {
-                        break t;
-                    }
-                    assert!(Instant::now() < deadline, "{f} did not start");
-                    tokio::time::sleep(Duration::from_micros(200)).await;
-                };
-                samples.push(ready.duration_since(func.started));
-            }
-            samples.sort();
-            let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-            let p50 = ms(samples[samples.len() / 2]);
-            let base = *floor.get_or_insert(p50);
-            println!(
-                "| {f} | {p50:.1} | {:.1} | {:.1} | {:+.1} |",
-                ms(samples[samples.len() * 9 / 10]),
-                ms(samples[samples.len() - 1]),
-                p50 - base
-            );
+            let samples = cold_starts(&dir, f, ENV, runs).await;
+            // The first row is the floor itself.
+            let base = *floor.get_or_insert_with(|| samples[samples.len() / 2].as_secs_f64() * 1000.0);
+            row(f, &samples, base);
         }
 
         // The same cold start with its secrets read through the Parameters and Secrets
@@ -88,27 +101,11 @@ fn main() {
             ("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", port.as_str()),
             ("AWS_SESSION_TOKEN", "bench"),
         ]);
-        let mut samples = Vec::with_capacity(runs);
-        for _ in 0..runs {
-            let api = RuntimeApi::start().await;
-            let func = Function::spawn_from(&dir, "github-webhook", &api, &env);
-            let deadline = Instant::now() + Duration::from_secs(10);
-            let ready = loop {
-                if let Some(t) = api.first_next() {
-                    break t;
-                }
-                assert!(Instant::now() < deadline, "github-webhook with extension secrets did not start");
-                tokio::time::sleep(Duration::from_micros(200)).await;
-            };
-            samples.push(ready.duration_since(func.started));
-        }
-        samples.sort();
-        println!(
-            "| github-webhook, 2 secrets through the Parameters and Secrets extension (stand-in) | {:.1} | {:.1} | {:.1} | {:+.1} |",
-            samples[samples.len() / 2].as_secs_f64() * 1000.0,
-            samples[samples.len() * 9 / 10].as_secs_f64() * 1000.0,
-            samples[samples.len() - 1].as_secs_f64() * 1000.0,
-            samples[samples.len() / 2].as_secs_f64() * 1000.0 - floor.unwrap_or(0.0)
+        let samples = cold_starts(&dir, "github-webhook", &env, runs).await;
+        row(
+            "github-webhook, 2 secrets through the Parameters and Secrets extension (stand-in)",
+            &samples,
+            floor.unwrap_or(0.0),
         );
 
         // Peak memory of the GitHub webhook handling a real ~27 KB delivery (in-memory queue
