@@ -125,9 +125,11 @@ fn route_key(event_id: &str, action: &str) -> String {
 
 const RUNNING: &str = "running";
 
-/// How long one dispatcher holds the right to run a route for an event; longer than any
-/// route takes, shorter than the queue's visibility timeout.
-const ROUTE_LOCK_TTL: Duration = Duration::from_secs(120);
+/// How long one dispatcher holds the right to run a route for an event: the dispatcher
+/// function's timeout (template.yaml), past which its holder cannot be running any more. A
+/// claim whose release could not be written (Redis failing mid-record, or a cluster whose
+/// healthy nodes keep it while another restarts) holds its route back no longer than that.
+const ROUTE_LOCK_TTL: Duration = Duration::from_secs(60);
 /// When another dispatcher holds the lock, retry after this long.
 const LOCKED_RETRY: Duration = Duration::from_secs(10);
 

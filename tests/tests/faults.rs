@@ -87,7 +87,9 @@ async fn redis_killed_mid_load_loses_no_acknowledged_event_and_doubles_no_commen
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(acknowledged.len() >= 30, "the ingest does not need Redis: {}", acknowledged.len());
-    let done = aetherium_tests::wait::until(Duration::from_secs(60), || {
+    // A route claimed just before the kill, whose release could not be written, waits out
+    // its claim (60 s) on a cluster's surviving masters: allow that, and a retry.
+    let done = aetherium_tests::wait::until(Duration::from_secs(120), || {
         let c = comments.clone();
         let want = acknowledged.len();
         async move { (c.bodies().len() >= want).then_some(()) }
@@ -100,7 +102,7 @@ async fn redis_killed_mid_load_loses_no_acknowledged_event_and_doubles_no_commen
         let id = b.split_whitespace().nth(2).unwrap_or_default().to_owned();
         *per_task.entry(id).or_default() += 1;
     }
-    assert!(done.is_some(), "every acknowledged event commented within 60 s: {per_task:?}");
+    assert!(done.is_some(), "every acknowledged event commented within 120 s: {per_task:?}");
     for t in &acknowledged {
         assert_eq!(per_task.get(t), Some(&1), "{t}: exactly one comment; all: {per_task:?}");
     }
