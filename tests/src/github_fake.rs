@@ -145,3 +145,27 @@ impl Respond for Deliveries {
         resp
     }
 }
+
+/// One loopback server standing in for api.github.com and slack.com: comments on o/r#1
+/// (listed and posted through the returned [`Comments`]) and `chat.postMessage` answering ok.
+pub async fn github_and_slack() -> (wiremock::MockServer, Comments) {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    let comments = Comments::default();
+    for verb in ["GET", "POST"] {
+        Mock::given(method(verb))
+            .and(path("/repos/o/r/issues/1/comments"))
+            .respond_with(comments.clone())
+            .mount(&server)
+            .await;
+    }
+    Mock::given(method("POST"))
+        .and(path("/chat.postMessage"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({"ok": true, "ts": "1700000000.000100"})),
+        )
+        .mount(&server)
+        .await;
+    (server, comments)
+}

@@ -13,8 +13,7 @@ use futures_util::StreamExt;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::time::Duration;
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::MockServer;
 
 const TOKEN: &str = "declared-api-token";
 
@@ -29,20 +28,7 @@ struct Setup {
 /// The runner on Redis with `yaml` as its config file.
 async fn runner(yaml: &str) -> Setup {
     let redis = RedisServer::start().await;
-    let api = MockServer::start().await;
-    let comments = Comments::default();
-    for verb in ["GET", "POST"] {
-        Mock::given(method(verb))
-            .and(path("/repos/o/r/issues/1/comments"))
-            .respond_with(comments.clone())
-            .mount(&api)
-            .await;
-    }
-    Mock::given(method("POST"))
-        .and(path("/chat.postMessage"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true, "ts": "1700000000.000100"})))
-        .mount(&api)
-        .await;
+    let (api, comments) = aetherium_tests::github_fake::github_and_slack().await;
     let dir = std::env::temp_dir().join(format!("aetherium-declared-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).expect("dir");
     let file = dir.join("config.yaml");

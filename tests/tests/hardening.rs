@@ -52,21 +52,7 @@ async fn app(api: &MockServer, yaml: &str) -> App {
 
 /// GitHub comments on o/r#1 and Slack's chat.postMessage, answering success.
 async fn stand_in() -> (MockServer, Comments) {
-    let api = MockServer::start().await;
-    let comments = Comments::default();
-    for verb in ["GET", "POST"] {
-        Mock::given(method(verb))
-            .and(path("/repos/o/r/issues/1/comments"))
-            .respond_with(comments.clone())
-            .mount(&api)
-            .await;
-    }
-    Mock::given(method("POST"))
-        .and(path("/chat.postMessage"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true})))
-        .mount(&api)
-        .await;
-    (api, comments)
+    aetherium_tests::github_fake::github_and_slack().await
 }
 
 fn event(kind: &str, data: Value) -> String {

@@ -4,31 +4,14 @@
 
 use aetherium::App;
 use aetherium_tests::fixtures::{SLACK_SECRET, github, sign, slack, slack_headers};
-use aetherium_tests::github_fake::Comments;
 use aetherium_tests::redis_server::Shape;
 use aetherium_tests::{RedisServer, Running, config};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use std::time::Duration;
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::MockServer;
 
 const TOKEN: &str = "e2e-api-token";
-const COMMENTS: &str = "/repos/o/r/issues/1/comments";
-
-async fn stand_in() -> (MockServer, Comments) {
-    let server = MockServer::start().await;
-    let comments = Comments::default();
-    for verb in ["GET", "POST"] {
-        Mock::given(method(verb)).and(path(COMMENTS)).respond_with(comments.clone()).mount(&server).await;
-    }
-    Mock::given(method("POST"))
-        .and(path("/chat.postMessage"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true, "ts": "1700000000.000100"})))
-        .mount(&server)
-        .await;
-    (server, comments)
-}
 
 async fn slack_posts(server: &MockServer) -> Vec<Value> {
     let requests = server.received_requests().await.unwrap_or_default();
@@ -62,7 +45,7 @@ fn vm_list_command() -> (Vec<u8>, String, String) {
 
 async fn whole_product(redis: RedisServer) {
     let (captured, _guard) = aetherium_tests::logs::capture(tracing::Level::INFO);
-    let (api, comments) = stand_in().await;
+    let (api, comments) = aetherium_tests::github_fake::github_and_slack().await;
     let uri = api.uri();
     let url = redis.url();
     let config = config(&[
