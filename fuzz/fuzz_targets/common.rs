@@ -1,11 +1,11 @@
 //! Shared by the fuzz targets: an in-memory app, a runtime, and mutation of a signed request.
 
-use aetherium::api::{self, Route};
-use aetherium::app::Clock;
+use aetherium::edge::api::{self, Endpoint};
+use aetherium::engine::app::Clock;
 use aetherium::config::Config;
-use aetherium::queue::MemoryQueue;
-use aetherium::store::MemoryStore;
-use aetherium::{App, bus::MemoryBus};
+use aetherium::backends::queue::MemoryQueue;
+use aetherium::backends::store::MemoryStore;
+use aetherium::{App, backends::bus::MemoryBus};
 use std::sync::{Arc, OnceLock};
 
 pub const GITHUB_SECRET: &str = "fuzz-github-secret";
@@ -29,7 +29,7 @@ pub fn app() -> App {
     app
 }
 
-pub fn status(app: &App, route: Route, req: api::Request) -> u16 {
+pub fn status(app: &App, route: Endpoint, req: api::Request) -> u16 {
     runtime().block_on(api::handle(app, route, req)).status().as_u16()
 }
 

@@ -3,7 +3,7 @@
 #![no_main]
 
 use aetherium::Event;
-use aetherium::event::EventHead;
+use aetherium::model::event::EventHead;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -5,12 +5,12 @@
 #[path = "common.rs"]
 mod common;
 
-use aetherium::api::Route;
+use aetherium::edge::api::Endpoint;
 use libfuzzer_sys::fuzz_target;
 
 const EVENT: &[u8] = include_bytes!("../../tests/fixtures/slack/event_callback-app_mention.json");
 
-fn request(body: Vec<u8>, ts: &[u8], sig: &[u8], json: bool) -> Option<aetherium::api::Request> {
+fn request(body: Vec<u8>, ts: &[u8], sig: &[u8], json: bool) -> Option<aetherium::edge::api::Request> {
     let ct = if json { "application/json" } else { "application/x-www-form-urlencoded" };
     http::Request::builder()
         .method("POST")
@@ -26,20 +26,20 @@ fuzz_target!(|data: &[u8]| {
     let app = common::app();
     let ts = common::NOW.to_string().into_bytes();
     if mode % 2 == 0 {
-        let sig = aetherium::signature::sign_slack(common::SLACK_SECRET, common::NOW, rest);
+        let sig = aetherium::integrations::signature::sign_slack(common::SLACK_SECRET, common::NOW, rest);
         if let Some(req) = request(rest.to_vec(), &ts, sig.as_bytes(), mode % 4 == 0) {
-            let status = common::status(&app, Route::SlackWebhook, req);
+            let status = common::status(&app, Endpoint::SlackWebhook, req);
             assert!(matches!(status, 200 | 400 | 413 | 503), "status {status}");
         }
     } else {
         let mut body = EVENT.to_vec();
-        let mut sig = aetherium::signature::sign_slack(common::SLACK_SECRET, common::NOW, EVENT).into_bytes();
+        let mut sig = aetherium::integrations::signature::sign_slack(common::SLACK_SECRET, common::NOW, EVENT).into_bytes();
         let mut ts = ts;
         if !common::mutate(&mut [&mut body, &mut sig, &mut ts], rest) {
             return;
         }
         if let Some(req) = request(body, &ts, &sig, true) {
-            let status = common::status(&app, Route::SlackWebhook, req);
+            let status = common::status(&app, Endpoint::SlackWebhook, req);
             assert!(!(200..300).contains(&status), "a mutated request was accepted ({status})");
         }
     }

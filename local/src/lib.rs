@@ -1,10 +1,10 @@
 //! The local runner: every HTTP route of the product and the dispatcher loop in one
 //! process, on the embedded in-memory backends unless Redis or SQS are configured.
 
-use aetherium::api::{self, ApiError, Route};
 use aetherium::config::Config;
-use aetherium::dispatch;
-use aetherium::github::redeliver::Redeliverer;
+use aetherium::edge::api::{self, ApiError, Endpoint};
+use aetherium::engine::dispatch;
+use aetherium::integrations::github::redeliver::Redeliverer;
 use aetherium::{App, Secret};
 use axum::body::Body;
 use bytes::Bytes;
@@ -75,14 +75,14 @@ pub fn banner(app: &App, local: std::net::SocketAddr, generated: &[Generated]) -
         let _ = writeln!(out, "    {:<name_width$}  {:<topic_width$}  {action}", rule.action.name(), rule.on);
     }
     let _ = writeln!(out, "  HTTP routes:");
-    for r in Route::ALL {
+    for r in Endpoint::ALL {
         let _ = writeln!(out, "    {:<4} http://{local}{}", r.method().as_str(), r.path());
     }
     let _ = writeln!(
         out,
         "  point GitHub at http://{local}{} and Slack at http://{local}{} (through an HTTPS tunnel: docs/operations.md)",
-        Route::GithubWebhook.path(),
-        Route::SlackWebhook.path()
+        Endpoint::GithubWebhook.path(),
+        Endpoint::SlackWebhook.path()
     );
     for g in generated {
         let _ = writeln!(out, "  {} was not set; generated for this run: {}", g.variable, g.value.expose());
@@ -105,7 +105,7 @@ pub fn banner(app: &App, local: std::net::SocketAddr, generated: &[Generated]) -
 
 async fn route(app: App, req: axum::extract::Request) -> axum::response::Response {
     let (parts, body) = req.into_parts();
-    let Some(route) = Route::at(parts.uri.path()) else {
+    let Some(route) = Endpoint::at(parts.uri.path()) else {
         return into_axum(ApiError::NotFound(parts.uri.path().to_owned()).into_response());
     };
     let limit = app.config.max_body_bytes;
@@ -222,7 +222,7 @@ mod tests {
         assert_eq!(row(&text, "pr-test-vm"), ["pr-test-vm", "github.pull_request.opened", "publish"]);
         assert_eq!(row(&text, "slack.vm_created"), ["slack.vm_created", "vm.created", "notify", "→", "slack"]);
         assert_eq!(row(&text, "vm.registry"), ["vm.registry", "vm.*", "vm", "registry"]);
-        for r in Route::ALL {
+        for r in Endpoint::ALL {
             assert!(text.contains(&format!(" http://127.0.0.1:8080{}\n", r.path())), "{} in:\n{text}", r.path());
         }
         // The example secrets are set, and the runner is where scripts/send looks by default.

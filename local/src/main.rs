@@ -2,7 +2,7 @@
 #![allow(clippy::print_stdout)]
 
 use aetherium::config::Config;
-use aetherium::{App, telemetry};
+use aetherium::{App, observe::telemetry};
 use anyhow::Context;
 
 #[tokio::main]

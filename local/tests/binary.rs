@@ -27,7 +27,11 @@ async fn the_binary_serves_health_generates_secrets_and_stops_on_sigterm() {
         assert!(banner.contains(&format!("{var} was not set; generated")), "{var} missing from:\n{banner}");
     }
 
-    let resp = aetherium::http_client::client().get(format!("{base}/api/v1/health")).send().await.expect("GET health");
+    let resp = aetherium::backends::http_client::client()
+        .get(format!("{base}/api/v1/health"))
+        .send()
+        .await
+        .expect("GET health");
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["content-type"], "application/json");
     let body: serde_json::Value = resp.json().await.expect("json");

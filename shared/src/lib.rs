@@ -1,37 +1,32 @@
 //! The Aetherium integration framework, shared by every Lambda function and the local runner.
+//!
+//! Seven layers, each a folder; a module imports only from its own layer and the layers
+//! listed before it (checked by `scripts/check-layers`, run by `scripts/test`):
+//! 1. [`model`]: what an event, an integration and a template are. Imports nothing of ours.
+//! 2. [`backends`]: the event bus, the work queue (in memory, SQS), the key-value store
+//!    (in memory, Redis), the outbound HTTP client.
+//! 3. [`config`]: the YAML and environment, resolved section by section.
+//! 4. [`observe`]: the activity log, metrics, health and tracing set-up.
+//! 5. [`integrations`]: GitHub and Slack, and the webhook signature checks.
+//! 6. [`engine`]: the application context, the dispatcher and its routes, the VM registry.
+//! 7. [`edge`]: HTTP endpoints, slash commands and the Lambda envelopes.
 
-pub mod activity;
-pub mod api;
-pub mod app;
-pub mod backoff;
-pub mod bus;
+pub mod model;
+
+pub mod backends;
+
 pub mod config;
-pub mod dispatch;
-pub mod error;
-pub mod event;
-pub mod github;
-pub mod health;
-pub mod http_client;
-pub mod integration;
-pub mod json_repair;
-pub mod lambda;
-pub mod markup;
-pub mod metrics;
-pub mod queue;
-pub mod ratelimit;
-pub mod redis_conn;
-pub mod routes;
-pub mod secret;
-pub mod secrets_extension;
-pub mod signature;
-pub mod slack;
-pub mod store;
-pub mod telemetry;
-pub mod template;
-pub mod vms;
 
-pub use app::App;
-pub use error::BackendError;
-pub use event::{Artifact, ArtifactRef, Event, Notification};
-pub use integration::{Health, Integration, IntegrationConfig, IntegrationError, Registry};
-pub use secret::Secret;
+pub mod observe;
+
+pub mod integrations;
+
+pub mod engine;
+
+pub mod edge;
+
+pub use backends::error::BackendError;
+pub use engine::app::App;
+pub use model::event::{Artifact, ArtifactRef, Event, Notification};
+pub use model::integration::{Health, Integration, IntegrationConfig, IntegrationError, Registry};
+pub use model::secret::Secret;

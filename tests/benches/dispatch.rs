@@ -4,8 +4,8 @@
 //! Run: `scripts/bench` (or `cargo bench -p aetherium-tests --bench dispatch`).
 #![allow(clippy::print_stdout)]
 
-use aetherium::redis_conn::RedisHandle;
-use aetherium::{App, Event, bus::RedisBus, queue::MemoryQueue, store::RedisStore};
+use aetherium::backends::redis_conn::RedisHandle;
+use aetherium::{App, Event, backends::bus::RedisBus, backends::queue::MemoryQueue, backends::store::RedisStore};
 use aetherium_tests::redis_server::Shape;
 use aetherium_tests::{RedisServer, config};
 use futures_util::StreamExt;
@@ -82,7 +82,7 @@ fn run(instances: usize, n: usize, first: usize, redis_url: &str, slack: &str, r
 
 /// chat.postMessage calls to the stand-in and nothing else: the floor the Slack route sits on.
 async fn http_floor(slack: &str, n: usize) -> f64 {
-    let http = aetherium::http_client::client();
+    let http = aetherium::backends::http_client::client();
     let url = format!("{slack}/chat.postMessage");
     let start = Instant::now();
     let ok = futures_util::stream::iter(0..n)

@@ -80,7 +80,7 @@ fn slack_signed(file: &str, n: usize, vary: impl Fn(&mut Value, usize)) -> Vec<S
             let now = chrono::Utc::now().timestamp();
             d["headers"]["x-slack-request-timestamp"] = now.to_string().into();
             d["headers"]["x-slack-signature"] =
-                aetherium::signature::sign_slack("aetherium-example-slack-secret", now, &body).into();
+                aetherium::integrations::signature::sign_slack("aetherium-example-slack-secret", now, &body).into();
             d.to_string()
         })
         .collect()

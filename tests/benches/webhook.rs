@@ -3,10 +3,10 @@
 //! Run: `scripts/bench` (or `cargo bench -p aetherium-tests --bench webhook`).
 #![allow(clippy::print_stdout)]
 
-use aetherium::api::{self, Route};
-use aetherium::queue::{MemoryQueue, WorkQueue};
-use aetherium::store::MemoryStore;
-use aetherium::{App, bus::MemoryBus};
+use aetherium::backends::queue::{MemoryQueue, WorkQueue};
+use aetherium::backends::store::MemoryStore;
+use aetherium::edge::api::{self, Endpoint};
+use aetherium::{App, backends::bus::MemoryBus};
 use aetherium_tests::config;
 use aetherium_tests::fixtures::{self, SECRET, sign};
 use bytes::Bytes;
@@ -51,7 +51,8 @@ fn main() {
     }
     report("bare HMAC-SHA256 (the limit)", hmac, body.len());
 
-    let verifier = aetherium::signature::HmacVerifier::new(&[aetherium::Secret::new(SECRET)]).expect("verifier");
+    let verifier =
+        aetherium::integrations::signature::HmacVerifier::new(&[aetherium::Secret::new(SECRET)]).expect("verifier");
     let mut verify = Vec::with_capacity(n);
     for _ in 0..n {
         let t = Instant::now();
@@ -80,7 +81,7 @@ fn main() {
                 .body(body.clone())
                 .expect("request");
             let t = Instant::now();
-            let resp = api::handle(&app, Route::GithubWebhook, req).await;
+            let resp = api::handle(&app, Endpoint::GithubWebhook, req).await;
             handler.push(t.elapsed());
             assert_eq!(resp.status(), 202);
             if i % 1000 == 999 {

@@ -2,9 +2,9 @@
 
 /// The custom integrations this function can build from the config (its routes are checked
 /// at start like every function's, though it runs none).
-const INTEGRATIONS: &[&dyn aetherium::integration::IntegrationFactory] = &[&aetherium_webhook::WebhookFactory];
+const INTEGRATIONS: &[&dyn aetherium::model::integration::IntegrationFactory] = &[&aetherium_webhook::WebhookFactory];
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    aetherium::lambda::run_redeliver(INTEGRATIONS).await
+    aetherium::edge::lambda::run_redeliver(INTEGRATIONS).await
 }

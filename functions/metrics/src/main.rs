@@ -1,11 +1,11 @@
 //! GET /metrics, on a Lambda function URL.
 
-use aetherium::api::Route;
+use aetherium::edge::api::Endpoint;
 
 /// The custom integrations this function can build from the config.
-const INTEGRATIONS: &[&dyn aetherium::integration::IntegrationFactory] = &[&aetherium_webhook::WebhookFactory];
+const INTEGRATIONS: &[&dyn aetherium::model::integration::IntegrationFactory] = &[&aetherium_webhook::WebhookFactory];
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    aetherium::lambda::run_http(Route::Metrics, INTEGRATIONS).await
+    aetherium::edge::lambda::run_http(Endpoint::Metrics, INTEGRATIONS).await
 }

@@ -21,7 +21,7 @@ mod signing;
 
 pub use signing::{sign, verify};
 
-use aetherium::integration::{Health, Integration, IntegrationConfig, IntegrationError, IntegrationFactory};
+use aetherium::model::integration::{Health, Integration, IntegrationConfig, IntegrationError, IntegrationFactory};
 use aetherium::{Artifact, ArtifactRef, Event, Notification};
 use async_trait::async_trait;
 use serde_json::{Value, json};
@@ -54,7 +54,7 @@ pub struct Webhook {
 impl std::fmt::Debug for Webhook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The URL may be a capability (a path or query that lets whoever holds it post).
-        let url = aetherium::http_client::redact_url(&self.url, false);
+        let url = aetherium::backends::http_client::redact_url(&self.url, false);
         f.debug_struct("Webhook").field("name", &self.name).field("url", &url).finish_non_exhaustive()
     }
 }
@@ -64,7 +64,10 @@ impl Webhook {
     pub fn from_options(name: &str, options: &serde_json::Map<String, Value>) -> Result<Self, String> {
         let url = options.get("url").and_then(Value::as_str).filter(|u| !u.is_empty()).ok_or("`url` is required")?;
         if !(url.starts_with("https://") || url.starts_with("http://")) {
-            return Err(format!("`url` `{}` is not an http(s) URL", aetherium::http_client::redact_url(url, false)));
+            return Err(format!(
+                "`url` `{}` is not an http(s) URL",
+                aetherium::backends::http_client::redact_url(url, false)
+            ));
         }
         let secret =
             options.get("secret").and_then(Value::as_str).filter(|s| !s.is_empty()).ok_or("`secret` is required")?;
@@ -80,7 +83,9 @@ impl Webhook {
     }
 
     fn http(&self) -> &reqwest::Client {
-        self.http.get_or_init(|| aetherium::http_client::builder().timeout(self.timeout).build().unwrap_or_default())
+        self.http.get_or_init(|| {
+            aetherium::backends::http_client::builder().timeout(self.timeout).build().unwrap_or_default()
+        })
     }
 
     fn transient(&self, reason: String, retry_after: Option<Duration>) -> IntegrationError {
@@ -102,13 +107,13 @@ impl Webhook {
             .body(payload)
             .send()
             .await;
-        let resp = sent.map_err(|e| self.transient(aetherium::http_client::transport_failure(&e), None))?;
+        let resp = sent.map_err(|e| self.transient(aetherium::backends::http_client::transport_failure(&e), None))?;
         let status = resp.status();
         if status.is_success() {
             return Ok(());
         }
         if status.as_u16() == 429 || status.is_server_error() {
-            let after = aetherium::http_client::retry_after(resp.headers());
+            let after = aetherium::backends::http_client::retry_after(resp.headers());
             return Err(self.transient(format!("the receiver answered {}", status.as_u16()), after));
         }
         Err(IntegrationError::Rejected {

@@ -13,9 +13,9 @@
 //! ```
 
 use super::Problem;
-use crate::bus::glob;
-use crate::event::topics;
-use crate::template;
+use crate::backends::bus::glob;
+use crate::model::event::topics;
+use crate::model::template;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 

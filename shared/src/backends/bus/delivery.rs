@@ -1,0 +1,68 @@
+//! Per-subscription delivery shared by both buses: each subscription has its own ordered
+//! queue and task, and a handler that errors or panics affects only that one event.
+
+use super::{Handler, SubscriptionId, glob};
+use crate::model::event::Event;
+use futures_util::FutureExt;
+use std::panic::AssertUnwindSafe;
+use tokio::sync::mpsc;
+
+/// The sending side of one subscription. Dropping it ends the subscription's task once its
+/// queue is drained.
+#[derive(Debug, Clone)]
+pub(crate) struct Mailbox {
+    tx: mpsc::UnboundedSender<Event>,
+}
+
+impl Mailbox {
+    pub(crate) fn spawn(id: SubscriptionId, pattern: String, handler: Handler) -> Self {
+        let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
+        tokio::spawn(async move {
+            while let Some(event) = rx.recv().await {
+                let event_id = event.id.clone();
+                let topic = event.kind.clone();
+                // The handler is called inside the guarded future so a panic while building
+                // its future is caught as well as one while running it.
+                let outcome = AssertUnwindSafe(async { handler(event).await }).catch_unwind().await;
+                match outcome {
+                    Ok(Ok(())) => {}
+                    Ok(Err(error)) => tracing::warn!(
+                        subscription = id.0, %pattern, %topic, %event_id, %error,
+                        "event handler failed; the subscription continues"
+                    ),
+                    Err(_) => tracing::error!(
+                        subscription = id.0, %pattern, %topic, %event_id,
+                        "event handler panicked; the subscription continues"
+                    ),
+                }
+            }
+        });
+        Self { tx }
+    }
+
+    pub(crate) fn deliver(&self, event: Event) {
+        // A closed mailbox means the subscription was just removed; the event is not for it.
+        let _ = self.tx.send(event);
+    }
+}
+
+/// One subscription as both buses keep it.
+#[derive(Debug)]
+pub(crate) struct Subscription {
+    pub(crate) id: SubscriptionId,
+    pub(crate) pattern: String,
+    pub(crate) glob: bool,
+    pub(crate) mailbox: Mailbox,
+}
+
+impl Subscription {
+    pub(crate) fn new(id: SubscriptionId, pattern: &str, handler: Handler) -> Self {
+        let mailbox = Mailbox::spawn(id, pattern.to_owned(), handler);
+        Self { id, pattern: pattern.to_owned(), glob: glob::is_glob(pattern), mailbox }
+    }
+
+    /// Whether an event on `topic` is for this subscription, by Redis's rules.
+    pub(crate) fn matches(&self, topic: &str) -> bool {
+        if self.glob { glob::matches(&self.pattern, topic) } else { self.pattern == topic }
+    }
+}

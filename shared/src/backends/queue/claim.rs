@@ -1,0 +1,75 @@
+//! Claim checks: a record larger than the queue's message limit is parked in the store and
+//! the queue carries a reference to it, so no event is dropped for its size. The dispatcher
+//! deletes a claim once its event is dispatched; the message names the event, so a late
+//! redelivery of it finds the event done instead of a missing claim.
+
+use super::WorkQueue;
+use crate::backends::error::BackendError;
+use crate::backends::store::Store;
+use std::borrow::Cow;
+use std::time::Duration;
+
+/// Longer than the queue's retention (4 days in template.yaml), so a claim outlives every
+/// delivery attempt of its message.
+pub const CLAIM_TTL: Duration = Duration::from_secs(5 * 24 * 3600);
+const PREFIX: &str = "{\"claim_check\":";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClaimError {
+    #[error("claim check {0} is missing from the store (expired or never written)")]
+    Missing(String),
+    #[error("malformed claim check: {0}")]
+    Malformed(String),
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
+/// A queue message that stands for a record in the store.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Claim {
+    #[serde(rename = "claim_check")]
+    pub key: String,
+    /// The event's id and type (absent from claims written before they were added).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+}
+
+impl Claim {
+    /// The claim a queue message is, if it is one.
+    pub fn parse(message: &str) -> Result<Option<Self>, ClaimError> {
+        if !message.starts_with(PREFIX) {
+            return Ok(None);
+        }
+        serde_json::from_str(message).map(Some).map_err(|e| ClaimError::Malformed(e.to_string()))
+    }
+}
+
+/// Send `record`, by claim check when it is over the queue's limit. Returns the message id.
+pub async fn enqueue(queue: &dyn WorkQueue, store: &dyn Store, record: &str) -> Result<String, BackendError> {
+    if record.len() <= queue.max_message_bytes() {
+        return queue.send(record).await;
+    }
+    let key = format!("claim:{}", uuid::Uuid::new_v4());
+    store.set(&key, record, Some(CLAIM_TTL)).await?;
+    let head = crate::model::event::EventHead::from_json(record).ok();
+    let claim = Claim {
+        key,
+        event_id: head.as_ref().map(|h| h.id.to_string()),
+        kind: head.as_ref().map(|h| h.kind.to_string()),
+    };
+    let message = serde_json::to_string(&claim).unwrap_or_default();
+    tracing::info!(bytes = record.len(), "record sent by claim check");
+    queue.send(&message).await
+}
+
+/// The record a queue message stands for: the message itself, or the claimed record.
+pub async fn resolve<'a>(store: &dyn Store, message: &'a str) -> Result<Cow<'a, str>, ClaimError> {
+    let Some(claim) = Claim::parse(message)? else { return Ok(Cow::Borrowed(message)) };
+    match store.get(&claim.key).await? {
+        Some(record) => Ok(Cow::Owned(record)),
+        None => Err(ClaimError::Missing(claim.key)),
+    }
+}

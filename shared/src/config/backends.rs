@@ -1,0 +1,79 @@
+//! `events` and `queue`: which event bus and store (memory or Redis) and which work queue
+//! (memory or SQS). `REDIS_URL` and `AETHERIUM_QUEUE_URL` override the file.
+
+use super::fields::{check_url, nonempty};
+use super::raw::{RawEvents, RawQueue};
+use super::{Env, Problem};
+use crate::model::secret::Secret;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BusProvider {
+    Memory,
+    Redis,
+}
+
+/// The backends section, resolved.
+#[derive(Debug, Clone)]
+pub struct Backends {
+    pub bus: BusProvider,
+    /// Set when the bus (and so the store) is Redis. Secret: the URL may hold a password.
+    pub redis_url: Option<Secret>,
+    /// Set for SQS; `None` is the in-memory queue.
+    pub queue_url: Option<String>,
+}
+
+impl Backends {
+    /// Resolve the section, pushing a problem for every bad key.
+    pub(super) fn resolve(events: RawEvents, queue: RawQueue, env: Env<'_>, problems: &mut Vec<Problem>) -> Self {
+        let e = |name: &str| nonempty(env(name));
+        // Event bus and store: REDIS_URL wins; else the file's events.redis.
+        // The environment wins over the file, a provider choice included: REDIS_URL means Redis
+        // even where the file says `provider: memory` (the sample does, for a first run).
+        let redis_from_env = e("REDIS_URL");
+        let from_env = redis_from_env.is_some();
+        let redis_url = redis_from_env.or(nonempty(events.redis.url)).or_else(|| {
+            nonempty(events.redis.addr).map(|addr| format!("redis://{addr}/{}", events.redis.db.unwrap_or(0)))
+        });
+        let bus = match nonempty(events.provider).as_deref() {
+            _ if from_env => BusProvider::Redis,
+            None if redis_url.is_some() => BusProvider::Redis,
+            None | Some("memory") => BusProvider::Memory,
+            Some("redis") => BusProvider::Redis,
+            Some(other) => {
+                problems.push(Problem {
+                    key: "events.provider".into(),
+                    message: format!("`{other}` is not a provider; use redis or memory"),
+                });
+                BusProvider::Memory
+            }
+        };
+        if let Some(url) = &redis_url {
+            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                problems.push(Problem {
+                    key: "events.redis (REDIS_URL)".into(),
+                    message:
+                        "must be redis://host:port/db or rediss://... (the value is not shown: it may hold a password)"
+                            .into(),
+                });
+            }
+        } else if bus == BusProvider::Redis {
+            problems.push(Problem {
+                key: "events.redis.addr".into(),
+                message:
+                    "events.provider is redis but no address is set; set events.redis.addr (host:port) or REDIS_URL"
+                        .into(),
+            });
+        }
+
+        let queue_url = e("AETHERIUM_QUEUE_URL").or(nonempty(queue.url));
+        if let Some(url) = &queue_url {
+            check_url(
+                "queue.url (AETHERIUM_QUEUE_URL)",
+                url,
+                "use the queue URL that `aws sqs get-queue-url` prints",
+                problems,
+            );
+        }
+        Self { bus, redis_url: redis_url.map(Secret::new), queue_url }
+    }
+}

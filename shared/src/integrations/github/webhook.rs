@@ -1,0 +1,267 @@
+//! Turn a verified GitHub delivery into a queue record: the event's type and the fields a
+//! subscriber needs, parsed from a small borrowed view of the payload, with the raw payload
+//! spliced in unparsed.
+
+use crate::integrations::signature::Verified;
+use crate::model::event::topics::{segment, segment_ok};
+use chrono::{SecondsFormat, SubsecRound, Utc};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use std::borrow::Cow;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum WebhookError {
+    #[error("the body is not UTF-8")]
+    NotUtf8,
+    #[error("the body is not a JSON object: {0}")]
+    NotJson(String),
+}
+
+/// Only what we route on and hand to subscribers; everything else is skipped by serde
+/// without being built.
+#[derive(Deserialize)]
+struct View<'a> {
+    #[serde(borrow)]
+    action: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pull_request: Option<PullRequest<'a>>,
+    #[serde(borrow)]
+    issue: Option<Issue<'a>>,
+    #[serde(borrow)]
+    comment: Option<Comment<'a>>,
+    #[serde(borrow)]
+    repository: Option<Repository<'a>>,
+    #[serde(borrow)]
+    sender: Option<User<'a>>,
+    #[serde(borrow, rename = "ref")]
+    git_ref: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    before: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    after: Option<Cow<'a, str>>,
+    commits: Option<Vec<serde::de::IgnoredAny>>,
+    #[serde(borrow)]
+    compare: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct PullRequest<'a> {
+    number: Option<u64>,
+    #[serde(borrow)]
+    html_url: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    title: Option<Cow<'a, str>>,
+    merged: Option<bool>,
+    #[serde(borrow)]
+    head: Option<Branch<'a>>,
+    #[serde(borrow)]
+    base: Option<Branch<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Branch<'a> {
+    #[serde(borrow, rename = "ref")]
+    git_ref: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct Issue<'a> {
+    number: Option<u64>,
+    #[serde(borrow)]
+    html_url: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    title: Option<Cow<'a, str>>,
+    pull_request: Option<serde::de::IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+struct Comment<'a> {
+    #[serde(borrow)]
+    body: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    html_url: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct Repository<'a> {
+    #[serde(borrow)]
+    full_name: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct User<'a> {
+    #[serde(borrow)]
+    login: Option<Cow<'a, str>>,
+}
+
+/// A delivery ready for the queue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Normalized {
+    /// `github.<event>[.<action>]`, `github.pull_request.merged` for a merged close.
+    pub topic: String,
+    /// The routing fields, without the payload.
+    pub data: Map<String, Value>,
+    /// The event JSON (wire format) with `data.payload` holding the raw body.
+    pub record: String,
+}
+
+/// Whether `event` (the `X-GitHub-Event` header) can name a topic.
+pub fn event_name_ok(event: &str) -> bool {
+    event.len() <= 64 && segment_ok(event)
+}
+
+fn put(data: &mut Map<String, Value>, key: &str, value: Option<impl Into<Value>>) {
+    if let Some(v) = value {
+        data.insert(key.to_owned(), v.into());
+    }
+}
+
+fn owned(s: Option<Cow<'_, str>>) -> Option<String> {
+    s.map(Cow::into_owned)
+}
+
+/// Normalise a verified delivery. `event` must satisfy [`event_name_ok`].
+pub fn normalize(event: &str, delivery: &str, verified: Verified<'_>) -> Result<Normalized, WebhookError> {
+    let body = verified.body();
+    let text = std::str::from_utf8(body).map_err(|_| WebhookError::NotUtf8)?;
+    let view: View<'_> = serde_json::from_str(text).map_err(|e| WebhookError::NotJson(e.to_string()))?;
+
+    // GitHub's actions are snake_case, but `repository_dispatch`'s is the sender's free-form
+    // `event_type`: the topic gets a segment made from it, the data keeps it verbatim.
+    let action = view.action.as_deref();
+    let merged = view.pull_request.as_ref().and_then(|p| p.merged).unwrap_or(false);
+    let topic = match (event, action) {
+        ("pull_request", Some("closed")) if merged => "github.pull_request.merged".to_owned(),
+        (e, Some(a)) if a.len() <= 64 && segment_ok(a) => format!("github.{e}.{a}"),
+        (e, Some(a)) => format!("github.{e}.{}", segment(a)),
+        (e, None) => format!("github.{e}"),
+    };
+
+    let mut data = Map::new();
+    data.insert("event".into(), json!(event));
+    put(&mut data, "action", action);
+    put(&mut data, "repository", view.repository.and_then(|r| owned(r.full_name)));
+    put(&mut data, "sender", view.sender.and_then(|u| owned(u.login)));
+    match event {
+        "pull_request" => {
+            if let Some(pr) = view.pull_request {
+                put(&mut data, "number", pr.number);
+                put(&mut data, "url", owned(pr.html_url));
+                put(&mut data, "title", owned(pr.title));
+                put(&mut data, "head", pr.head.and_then(|b| owned(b.git_ref)));
+                put(&mut data, "base", pr.base.and_then(|b| owned(b.git_ref)));
+                data.insert("merged".into(), json!(merged));
+            }
+        }
+        "issue_comment" => {
+            if let Some(issue) = view.issue {
+                put(&mut data, "number", issue.number);
+                put(&mut data, "url", owned(issue.html_url));
+                put(&mut data, "title", owned(issue.title));
+                data.insert("is_pull_request".into(), json!(issue.pull_request.is_some()));
+            }
+            if let Some(c) = view.comment {
+                put(&mut data, "body", owned(c.body));
+                put(&mut data, "comment_url", owned(c.html_url));
+            }
+        }
+        "push" => {
+            put(&mut data, "ref", owned(view.git_ref));
+            put(&mut data, "before", owned(view.before));
+            put(&mut data, "after", owned(view.after));
+            put(&mut data, "commits", view.commits.map(|c| c.len()));
+            put(&mut data, "compare", owned(view.compare));
+        }
+        _ => {}
+    }
+
+    let record = splice_record(delivery, &topic, &data, text);
+    Ok(Normalized { topic, data, record })
+}
+
+/// The event JSON with the raw body as `data.payload`, written without re-serialising the
+/// payload: it was just parsed, so it is valid JSON and valid UTF-8.
+fn splice_record(id: &str, topic: &str, data: &Map<String, Value>, payload: &str) -> String {
+    let head = json!({
+        "id": id,
+        "type": topic,
+        "timestamp": Utc::now().trunc_subsecs(3).to_rfc3339_opts(SecondsFormat::Millis, true),
+        "source": "github",
+    });
+    let head = head.to_string();
+    let fields = Value::Object(data.clone()).to_string();
+    let mut out = String::with_capacity(head.len() + fields.len() + payload.len() + 24);
+    out.push_str(&head[..head.len() - 1]);
+    out.push_str(",\"data\":");
+    out.push_str(&fields[..fields.len() - 1]);
+    if !data.is_empty() {
+        out.push(',');
+    }
+    out.push_str("\"payload\":");
+    out.push_str(payload);
+    out.push_str("}}");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::event::Event;
+
+    #[test]
+    fn a_pull_request_becomes_a_topic_with_routing_fields_and_the_raw_payload() {
+        let body = r#"{"action":"opened","number":5,"pull_request":{"number":5,"html_url":"https://github.com/o/r/pull/5","title":"Fix ✅","merged":false,"head":{"ref":"feat"},"base":{"ref":"main"}},"repository":{"full_name":"o/r"},"sender":{"login":"octocat"}}"#;
+        let n = normalize("pull_request", "d-1", Verified::for_test(body.as_bytes())).expect("normalize");
+        assert_eq!(n.topic, "github.pull_request.opened");
+        let ev = Event::from_json(&n.record).expect("record is an event");
+        assert_eq!(ev.id, "d-1");
+        assert_eq!(ev.kind, "github.pull_request.opened");
+        assert_eq!(ev.source, "github");
+        assert_eq!(ev.data["number"], 5);
+        assert_eq!(ev.data["url"], "https://github.com/o/r/pull/5");
+        assert_eq!(ev.data["title"], "Fix ✅");
+        assert_eq!(ev.data["head"], "feat");
+        assert_eq!(ev.data["base"], "main");
+        assert_eq!(ev.data["repository"], "o/r");
+        assert_eq!(ev.data["sender"], "octocat");
+        let raw: Value = serde_json::from_str(body).expect("json");
+        assert_eq!(ev.data["payload"], raw);
+    }
+
+    #[test]
+    fn merged_close_and_actionless_events() {
+        let merged = r#"{"action":"closed","pull_request":{"number":1,"merged":true}}"#;
+        assert_eq!(
+            normalize("pull_request", "d", Verified::for_test(merged.as_bytes())).expect("ok").topic,
+            "github.pull_request.merged"
+        );
+        let closed = r#"{"action":"closed","pull_request":{"number":1,"merged":false}}"#;
+        assert_eq!(
+            normalize("pull_request", "d", Verified::for_test(closed.as_bytes())).expect("ok").topic,
+            "github.pull_request.closed"
+        );
+        let create = r#"{"ref":"v1","ref_type":"tag"}"#;
+        let n = normalize("create", "d", Verified::for_test(create.as_bytes())).expect("ok");
+        assert_eq!(n.topic, "github.create");
+        let ev = Event::from_json(&n.record).expect("event");
+        assert_eq!(ev.data["payload"]["ref_type"], "tag");
+    }
+
+    #[test]
+    fn bad_bodies_are_named() {
+        assert_eq!(normalize("push", "d", Verified::for_test(b"\xff\xfe")), Err(WebhookError::NotUtf8));
+        assert!(matches!(normalize("push", "d", Verified::for_test(b"not json")), Err(WebhookError::NotJson(_))));
+        assert!(matches!(normalize("push", "d", Verified::for_test(b"[1,2]")), Err(WebhookError::NotJson(_))));
+        assert!(matches!(normalize("push", "d", Verified::for_test(b"{} trailing")), Err(WebhookError::NotJson(_))));
+    }
+
+    #[test]
+    fn a_free_form_action_gets_a_safe_segment_and_stays_verbatim_in_the_data() {
+        let body = br#"{"action":"Deploy Prod: v2.1 (canary)!","branch":"main"}"#;
+        let n = normalize("repository_dispatch", "d", Verified::for_test(body)).expect("accepted");
+        assert_eq!(n.topic, "github.repository_dispatch.deploy_prod_v2_1_canary");
+        assert_eq!(n.data["action"], "Deploy Prod: v2.1 (canary)!");
+        let ev = Event::from_json(&n.record).expect("event");
+        assert_eq!(ev.data["payload"]["action"], "Deploy Prod: v2.1 (canary)!");
+    }
+}

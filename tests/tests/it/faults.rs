@@ -1,0 +1,339 @@
+//! Faults, bounded in time: Redis killed under load, the queue down, GitHub failing, slow or
+//! rate limiting. Nothing acknowledged is lost, nothing happens twice, nothing is dropped
+//! silently: what cannot be done reaches the dead-letter queue.
+
+use aetherium::backends::queue::{SqsQueue, WorkQueue};
+use aetherium::backends::redis_conn::RedisHandle;
+use aetherium::backends::store::{MemoryStore, RedisStore};
+use aetherium::engine::dispatch;
+use aetherium::{App, Event, backends::bus::MemoryBus, backends::bus::RedisBus};
+use aetherium_tests::github_fake::Comments;
+use aetherium_tests::redis_server::Shape;
+use aetherium_tests::{RedisServer, Running, config, free_port, sqs};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const COMMENTS: &str = "/repos/o/r/issues/1/comments";
+
+async fn queue_with_dlq(max_receives: u32) -> (Arc<SqsQueue>, SqsQueue) {
+    let client = sqs::client();
+    let (url, dlq) = sqs::create_queue_with_dlq(&client, 1, max_receives).await;
+    (Arc::new(SqsQueue::with_client(client.clone(), url)), SqsQueue::with_client(client, dlq))
+}
+
+fn task(id: &str) -> String {
+    let data = json!({"task_id": id, "pull_request": "https://github.com/o/r/pull/1"});
+    Event::new("task.completed", "platform", data.as_object().cloned().unwrap_or_default()).with_id(id).to_json()
+}
+
+async fn drain_dlq(dlq: &SqsQueue, want: usize) -> Vec<String> {
+    let mut got = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while got.len() < want && tokio::time::Instant::now() < deadline {
+        for m in dlq.receive(10, Duration::from_secs(1)).await.expect("receive") {
+            dlq.delete(&m.receipt).await.expect("delete");
+            got.push(m.body);
+        }
+    }
+    got
+}
+
+/// Standalone: the server is killed and restarts empty. A cluster: one master (not the
+/// node the URL names) is killed and restarts with its slots, empty.
+async fn redis_killed_mid_load_loses_no_acknowledged_event_and_doubles_no_comment(mut redis: RedisServer) {
+    let victim = if redis.shape() == Shape::ThreeMasters { 1 } else { 0 };
+    let github = MockServer::start().await;
+    let comments = Comments::default();
+    for verb in ["GET", "POST"] {
+        Mock::given(method(verb)).and(path(COMMENTS)).respond_with(comments.clone()).mount(&github).await;
+    }
+    let (queue, _dlq) = queue_with_dlq(50).await;
+    let handle = RedisHandle::open(&redis.url()).expect("url");
+    let uri = github.uri();
+    let app = App::from_parts(
+        config(&[
+            ("GITHUB_API_URL", &uri),
+            ("GITHUB_TOKEN", "ghp"),
+            ("AETHERIUM_API_TOKEN", "tok"),
+            ("REDIS_URL", &redis.url()),
+        ]),
+        Arc::new(RedisBus::new(handle.clone())),
+        queue.clone(),
+        Arc::new(RedisStore::new(handle)),
+    );
+    app.register_builtin().expect("github");
+    let running = Running::start(app).await;
+    let http = aetherium::backends::http_client::client();
+    let mut acknowledged = Vec::new();
+    for i in 0..40 {
+        if i == 15 {
+            redis.kill_node(victim);
+        }
+        if i == 25 {
+            redis.restart_node(victim).await;
+        }
+        let body = json!({"id": format!("evt-{i}"), "type": "task.completed", "data": {"task_id": format!("T{i}"), "pull_request": "https://github.com/o/r/pull/1"}});
+        let resp = http.post(running.url("/api/v1/events")).bearer_auth("tok").json(&body).send().await.expect("post");
+        if resp.status() == 202 {
+            acknowledged.push(format!("T{i}"));
+        } else {
+            assert_eq!(resp.status(), 503, "never a 2xx that was not queued");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(acknowledged.len() >= 30, "the ingest does not need Redis: {}", acknowledged.len());
+    // A route claimed just before the kill, whose release could not be written, waits out
+    // its claim (60 s) on a cluster's surviving masters: allow that, and a retry.
+    let done = aetherium_tests::wait::until(Duration::from_secs(120), || {
+        let c = comments.clone();
+        let want = acknowledged.len();
+        async move { (c.bodies().len() >= want).then_some(()) }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    running.stop().await;
+    let mut per_task: BTreeMap<String, usize> = BTreeMap::new();
+    for b in comments.bodies() {
+        let id = b.split_whitespace().nth(2).unwrap_or_default().to_owned();
+        *per_task.entry(id).or_default() += 1;
+    }
+    assert!(done.is_some(), "every acknowledged event commented within 120 s: {per_task:?}");
+    for t in &acknowledged {
+        assert_eq!(per_task.get(t), Some(&1), "{t}: exactly one comment; all: {per_task:?}");
+    }
+}
+
+aetherium_tests::per_shape!(redis_killed_mid_load_loses_no_acknowledged_event_and_doubles_no_comment);
+
+#[tokio::test]
+async fn with_the_queue_down_every_ingest_answers_503() {
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let down = Arc::new(SqsQueue::with_client(sqs::client_at(&dead), format!("{dead}/1/q")));
+    let store = Arc::new(MemoryStore::new());
+    let app = App::from_parts(
+        config(&[("AETHERIUM_API_TOKEN", "tok"), ("SLACK_SIGNING_SECRET", "s"), ("GITHUB_WEBHOOK_SECRET", "g")]),
+        Arc::new(MemoryBus::new()),
+        down,
+        store.clone(),
+    );
+    let post = |route, req: http::request::Builder, body: Vec<u8>| {
+        let app = app.clone();
+        async move {
+            aetherium::edge::api::handle(&app, route, req.method("POST").body(bytes::Bytes::from(body)).expect("req"))
+                .await
+                .status()
+        }
+    };
+    let ev = br#"{"type": "task.completed", "data": {}}"#.to_vec();
+    assert_eq!(
+        post(
+            aetherium::edge::api::Endpoint::Events,
+            http::Request::builder().header("authorization", "Bearer tok"),
+            ev
+        )
+        .await,
+        503
+    );
+    let mention = aetherium_tests::fixtures::slack("event_callback-app_mention.json");
+    let now = chrono::Utc::now().timestamp();
+    let req = http::Request::builder()
+        .header("content-type", "application/json")
+        .header("x-slack-request-timestamp", now.to_string())
+        .header("x-slack-signature", aetherium::integrations::signature::sign_slack("s", now, &mention));
+    assert_eq!(post(aetherium::edge::api::Endpoint::SlackWebhook, req, mention).await, 503);
+    let push = aetherium_tests::fixtures::github("push");
+    let req = http::Request::builder()
+        .header("x-github-event", "push")
+        .header("x-github-delivery", "down-1")
+        .header("x-hub-signature-256", aetherium::integrations::signature::sign_github("g", &push));
+    assert_eq!(post(aetherium::edge::api::Endpoint::GithubWebhook, req, push).await, 503);
+    use aetherium::backends::store::Store;
+    assert_eq!(store.get("delivery:github:down-1").await.expect("get"), None, "not recorded as delivered");
+    assert_eq!(store.get("delivery:slack:Ev123ABC456").await.expect("get"), None, "not recorded as delivered");
+}
+
+/// GitHub failing in each way: the record is retried within its receives, then dead-lettered.
+async fn github_failure_reaches_the_dlq(respond: ResponseTemplate, timeout_ms: u64) -> usize {
+    let github = MockServer::start().await;
+    let hits = Mock::given(method("GET"))
+        .and(path(COMMENTS))
+        .respond_with(respond)
+        .named("comments")
+        .mount_as_scoped(&github)
+        .await;
+    let (queue, dlq) = queue_with_dlq(2).await;
+    let uri = github.uri();
+    let dir = std::env::temp_dir().join(format!("aetherium-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("c.yaml");
+    std::fs::write(&file, format!("integrations:\n  github:\n    timeout_ms: {timeout_ms}\n")).expect("write");
+    let app = App::from_parts(
+        config(&[
+            ("GITHUB_API_URL", &uri),
+            ("GITHUB_TOKEN", "ghp"),
+            ("AETHERIUM_CONFIG", file.to_str().expect("utf8")),
+        ]),
+        Arc::new(MemoryBus::new()),
+        queue.clone(),
+        Arc::new(MemoryStore::new()),
+    );
+    app.register_builtin().expect("github");
+    queue.send(&task("doomed")).await.expect("send");
+    let (stop, stopped) = watch::channel(false);
+    let worker = tokio::spawn(dispatch::run_loop(queue.clone(), app.dispatcher(), stopped));
+    let dead = drain_dlq(&dlq, 1).await;
+    let _ = stop.send(true);
+    worker.await.expect("loop");
+    assert_eq!(dead.len(), 1, "the record reached the dead-letter queue");
+    assert!(dead[0].contains("\"doomed\""));
+    hits.received_requests().await.len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn github_500s_are_retried_then_dead_lettered() {
+    let calls = github_failure_reaches_the_dlq(ResponseTemplate::new(500), 10_000).await;
+    // 3 attempts inside the client, for each of the 2 receives.
+    assert_eq!(calls, 6, "retried within the limits");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn github_429s_delay_the_retry_then_dead_letter() {
+    let calls =
+        github_failure_reaches_the_dlq(ResponseTemplate::new(429).insert_header("retry-after", "1"), 10_000).await;
+    assert_eq!(calls, 2, "one call per receive: a 429 is not hammered");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn github_timeouts_are_retried_then_dead_lettered() {
+    let slow = ResponseTemplate::new(200).set_body_json(json!([])).set_delay(Duration::from_secs(3));
+    let calls = github_failure_reaches_the_dlq(slow, 200).await;
+    assert_eq!(calls, 6, "each receive tries 3 times, each cut at 200 ms");
+}
+
+/// A signed Slack request (JSON or form) for `app`.
+fn slack_request(body: &[u8], content_type: &str) -> aetherium::edge::api::Request {
+    let now = chrono::Utc::now().timestamp();
+    http::Request::builder()
+        .method("POST")
+        .header("content-type", content_type)
+        .header("x-slack-request-timestamp", now.to_string())
+        .header("x-slack-signature", aetherium::integrations::signature::sign_slack("s", now, body))
+        .body(bytes::Bytes::copy_from_slice(body))
+        .expect("request")
+}
+
+/// Redis accepts connections and never answers (its packets dropped), not killed: every
+/// call would wait for its timeouts. Slack must still get its answer within 3 s and GitHub
+/// within 10 s, every acknowledged webhook must be queued, and once Redis answers again
+/// (the breaker probes by itself) the dispatcher publishes all of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_that_never_answers_keeps_slack_under_3_s_github_under_10_s_and_loses_nothing() {
+    use aetherium::edge::api::Endpoint;
+    use std::time::Instant;
+    let hole = aetherium_tests::blackhole::BlackHole::start().await;
+    let api = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/auth.test"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true})))
+        .mount(&api)
+        .await;
+    let (queue, _dlq) = queue_with_dlq(50).await;
+    let handle = RedisHandle::open(&hole.redis_url()).expect("url");
+    let (uri, url) = (api.uri(), hole.redis_url());
+    let app = App::from_parts(
+        config(&[
+            ("REDIS_URL", &url),
+            ("SLACK_SIGNING_SECRET", "s"),
+            ("SLACK_BOT_TOKEN", "xoxb"),
+            ("SLACK_API_URL", &uri),
+            ("GITHUB_WEBHOOK_SECRET", "g"),
+        ]),
+        Arc::new(RedisBus::new(handle.clone())),
+        queue.clone(),
+        Arc::new(RedisStore::new(handle)),
+    );
+    app.register_builtin().expect("slack");
+
+    // The first request of a fresh instance pays the one deadline; the breaker spares the rest.
+    let mention = aetherium_tests::fixtures::slack("event_callback-app_mention.json");
+    let started = Instant::now();
+    let resp =
+        aetherium::edge::api::handle(&app, Endpoint::SlackWebhook, slack_request(&mention, "application/json")).await;
+    let took = started.elapsed();
+    assert_eq!(resp.status(), 200, "{:?}", resp.body());
+    assert!(took < Duration::from_secs(3), "a Slack event answered in {took:?}");
+    for (command, want) in [("aetherium-status", "Event Bus: ❌"), ("aetherium-vm-list", "unavailable")] {
+        let form = format!("command=%2F{command}&text=&user_id=U1&user_name=dev&channel_id=C1&trigger_id=t");
+        let started = Instant::now();
+        let resp = aetherium::edge::api::handle(
+            &app,
+            Endpoint::SlackWebhook,
+            slack_request(form.as_bytes(), "application/x-www-form-urlencoded"),
+        )
+        .await;
+        let took = started.elapsed();
+        let text = String::from_utf8_lossy(resp.body()).into_owned();
+        assert_eq!(resp.status(), 200, "{text}");
+        assert!(text.contains(want), "/{command}: {text}");
+        assert!(took < Duration::from_secs(3), "/{command} answered in {took:?}");
+    }
+    // Past the cool-down the breaker lets one call probe again: still within budget.
+    tokio::time::sleep(aetherium::backends::redis_conn::COOL_DOWN + Duration::from_millis(200)).await;
+    let push = aetherium_tests::fixtures::github("push");
+    let req = http::Request::builder()
+        .method("POST")
+        .header("x-github-event", "push")
+        .header("x-github-delivery", "blackhole-1")
+        .header("x-hub-signature-256", aetherium::integrations::signature::sign_github("g", &push))
+        .body(bytes::Bytes::from(push))
+        .expect("request");
+    let started = Instant::now();
+    let resp = aetherium::edge::api::handle(&app, Endpoint::GithubWebhook, req).await;
+    let took = started.elapsed();
+    assert_eq!(resp.status(), 202, "{:?}", resp.body());
+    assert!(took < Duration::from_secs(10), "a GitHub delivery answered in {took:?}");
+    assert!(took < Duration::from_secs(3), "one probe costs one deadline: {took:?}");
+
+    // Redis answers again: both acknowledged webhooks are published.
+    let redis = RedisServer::start().await;
+    let client = redis::Client::open(redis.url()).expect("client");
+    let (mut sink, mut published) = client.get_async_pubsub().await.expect("pubsub").split();
+    sink.psubscribe("*").await.expect("psubscribe");
+    hole.heal(redis.port());
+    let (stop, stopped) = watch::channel(false);
+    let worker = tokio::spawn(dispatch::run_loop(queue.clone(), app.dispatcher(), stopped));
+    let mut topics = std::collections::BTreeSet::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    while !(topics.contains("github.push") && topics.contains("slack.event.app_mention")) {
+        use futures_util::StreamExt;
+        let Ok(Some(msg)) = tokio::time::timeout_at(deadline, published.next()).await else { break };
+        topics.insert(msg.get_channel_name().to_owned());
+    }
+    let _ = stop.send(true);
+    worker.await.expect("loop");
+    assert!(
+        topics.contains("github.push") && topics.contains("slack.event.app_mention"),
+        "every acknowledged webhook was published once Redis answered: {topics:?}"
+    );
+}
+
+/// An SQS endpoint that accepts and never answers: a send fails within the operation
+/// timeout (the ingest then answers 503) instead of holding the function until Lambda
+/// kills it.
+#[tokio::test]
+async fn an_sqs_endpoint_that_never_answers_fails_a_send_within_its_operation_timeout() {
+    let hole = aetherium_tests::blackhole::BlackHole::start().await;
+    let url = hole.http_url();
+    let queue = SqsQueue::with_client(sqs::client_at(&url), format!("{url}/123456789012/q"));
+    let started = std::time::Instant::now();
+    let sent = tokio::time::timeout(Duration::from_secs(10), queue.send("{}")).await;
+    let took = started.elapsed();
+    let outcome = sent.expect("the send gave up by itself");
+    assert!(outcome.is_err(), "{outcome:?}");
+    assert!(took <= aetherium::backends::queue::sqs::OPERATION_TIMEOUT + Duration::from_millis(500), "{took:?}");
+}

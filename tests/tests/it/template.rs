@@ -1,0 +1,557 @@
+//! The SAM template: valid for `sam validate --lint`, one function per function crate, its
+//! alarms and dashboard; and the Slack and GitHub App manifests filled with the stack's URLs.
+
+use serde_yaml_ng::Value;
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_owned()
+}
+
+fn template() -> Value {
+    let text = std::fs::read_to_string(root().join("template.yaml")).expect("template.yaml");
+    serde_yaml_ng::from_str(&text).expect("template.yaml parses")
+}
+
+#[test]
+fn sam_validate_lint_is_clean() {
+    let sam = std::env::var("SAM_CLI")
+        .unwrap_or_else(|_| panic!("SAM_CLI is not set: run the suite with scripts/test, which installs aws-sam-cli"));
+    let out = Command::new(&sam)
+        .args(["validate", "--lint", "--template-file"])
+        .arg(root().join("template.yaml"))
+        .env("SAM_CLI_TELEMETRY", "0")
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {sam}: {e}"));
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "sam validate --lint failed:\n{text}");
+    assert!(text.contains("is a valid SAM Template"), "{text}");
+}
+
+#[test]
+fn template_functions_and_function_crates_match_one_to_one() {
+    let t = template();
+    let resources = t["Resources"].as_mapping().expect("Resources");
+    let mut binaries = BTreeSet::new();
+    for (name, res) in resources {
+        if res["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        assert_eq!(res["Metadata"]["BuildMethod"].as_str(), Some("rust-cargolambda"), "{name:?}");
+        let bin =
+            res["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap_or_else(|| panic!("{name:?} names no Binary"));
+        assert!(binaries.insert(bin.to_owned()), "{bin} appears twice");
+    }
+    let crates: BTreeSet<String> = std::fs::read_dir(root().join("functions"))
+        .expect("functions/")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("Cargo.toml").exists())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!crates.is_empty());
+    assert_eq!(binaries, crates, "template.yaml functions vs functions/*");
+
+    let globals = &t["Globals"]["Function"];
+    assert_eq!(globals["Runtime"].as_str(), Some("provided.al2023"));
+    assert_eq!(globals["Architectures"][0].as_str(), Some("arm64"));
+}
+
+#[test]
+fn the_sample_config_in_the_repo_loads() {
+    let path = root().join("config/aetherium.yaml");
+    let path = path.to_str().expect("utf8").to_owned();
+    let env = move |k: &str| match k {
+        "AETHERIUM_CONFIG" => Some(path.clone()),
+        "GITHUB_TOKEN" => Some("ghp_sample".into()),
+        _ => None,
+    };
+    let config = aetherium::config::Config::load(&env).expect("the sample config is valid");
+    assert!(config.github.enabled && config.slack.enabled);
+    assert_eq!(config.github.token.as_ref().map(aetherium::Secret::expose), Some("ghp_sample"));
+    assert_eq!(config.bus, aetherium::config::BusProvider::Memory);
+}
+
+/// Every secret in the sample config comes from the environment with no default: a default
+/// would be a key everyone who read the repository knows (the audit hook's once was the
+/// Standard Webhooks example key).
+#[test]
+fn the_sample_config_carries_no_default_secret() {
+    let text = std::fs::read_to_string(root().join("config/aetherium.yaml")).expect("config");
+    let doc: Value = serde_yaml_ng::from_str(&text).expect("YAML");
+    fn walk(v: &Value, path: &str, found: &mut Vec<String>) {
+        match v {
+            Value::Mapping(m) => {
+                for (k, v) in m {
+                    let key = k.as_str().unwrap_or_default();
+                    let secretish = ["secret", "token", "private_key", "password"].iter().any(|s| key.contains(s));
+                    if secretish && let Some(s) = v.as_str() {
+                        let plain_env = s.starts_with("${") && s.ends_with('}') && !s.contains(":-");
+                        if !plain_env {
+                            found.push(format!("{path}.{key}"));
+                        }
+                    }
+                    walk(v, &format!("{path}.{key}"), found);
+                }
+            }
+            Value::Sequence(items) => items.iter().for_each(|i| walk(i, path, found)),
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    walk(&doc, "", &mut found);
+    assert!(found.is_empty(), "secrets with a value or a default in config/aetherium.yaml: {found:?}");
+    assert!(!text.contains("whsec_"), "no Standard Webhooks key in the sample");
+    // Switched on without its secret, the hook refuses to start rather than sign with a known key.
+    let path = root().join("config/aetherium.yaml");
+    let path = path.to_str().expect("utf8").to_owned();
+    let env = move |k: &str| match k {
+        "AETHERIUM_CONFIG" => Some(path.clone()),
+        "AUDIT_WEBHOOK_ENABLED" => Some("true".into()),
+        "AUDIT_WEBHOOK_URL" => Some("https://receiver.example/hook".into()),
+        _ => None,
+    };
+    let config = aetherium::config::Config::load(&env).expect("loads");
+    let hook = &config.custom["audit-hook"];
+    let built = aetherium::model::integration::IntegrationFactory::build(
+        &aetherium_webhook::WebhookFactory,
+        "audit-hook",
+        hook,
+    );
+    assert!(built.is_err_and(|e| e.contains("secret")), "no secret, no hook");
+}
+
+#[test]
+fn the_template_keeps_its_deploy_promises() {
+    let t = template();
+    let res = &t["Resources"];
+    let functions: Vec<(&str, &Value)> = res
+        .as_mapping()
+        .expect("Resources")
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::Serverless::Function"))
+        .map(|(k, r)| (k.as_str().expect("name"), r))
+        .collect();
+    for (name, f) in &functions {
+        let bin = f["Metadata"]["BuildProperties"]["Binary"].as_str().expect("binary");
+        let auth = f["Properties"]["FunctionUrlConfig"]["AuthType"].as_str();
+        let want = match bin {
+            "github-webhook" | "slack-webhook" | "health" => Some("NONE"),
+            "events" | "github-pr" | "logs-query" | "metrics" => Some("AWS_IAM"),
+            "dispatcher" | "github-redeliver" => None,
+            other => panic!("unexpected function {other}"),
+        };
+        assert_eq!(auth, want, "{name}");
+        // The function knows its URL's AuthType: it trusts an IAM caller only behind AWS_IAM.
+        let told = f["Properties"]["Environment"]["Variables"]["AETHERIUM_FUNCTION_URL_AUTH"].as_str();
+        assert_eq!(told, want.filter(|a| *a == "AWS_IAM"), "{name}: AETHERIUM_FUNCTION_URL_AUTH");
+        // Every function has a log group with a retention.
+        let logs = res.as_mapping().expect("map").values().any(|r| {
+            r["Type"].as_str() == Some("AWS::Logs::LogGroup")
+                && serde_yaml_ng::to_string(&r["Properties"]["LogGroupName"]).is_ok_and(|s| s.contains(name))
+                && !r["Properties"]["RetentionInDays"].is_null()
+        });
+        assert!(logs, "{name} has a log group with a retention");
+    }
+    let dispatcher = functions.iter().find(|(n, _)| *n == "DispatcherFunction").expect("dispatcher").1;
+    let timeout = dispatcher["Properties"]["Timeout"].as_u64().expect("timeout");
+    let queue = &res["WorkQueue"]["Properties"];
+    assert!(queue["VisibilityTimeout"].as_u64().expect("visibility") >= 6 * timeout);
+    assert!(
+        res["DeadLetterQueue"]["Properties"]["MessageRetentionPeriod"].as_u64()
+            > queue["MessageRetentionPeriod"].as_u64()
+    );
+    assert!(queue["RedrivePolicy"]["maxReceiveCount"].as_u64().is_some());
+    let work = &dispatcher["Properties"]["Events"]["Work"]["Properties"];
+    assert_eq!(work["FunctionResponseTypes"][0].as_str(), Some("ReportBatchItemFailures"));
+
+    // Secrets are NoEcho parameters, never defaults with a value.
+    for (name, p) in t["Parameters"].as_mapping().expect("Parameters") {
+        let name = name.as_str().expect("name");
+        if ["Secret", "Token", "PrivateKey", "RedisUrl"].iter().any(|s| name.contains(s)) {
+            assert_eq!(p["NoEcho"].as_bool(), Some(true), "{name} must be NoEcho");
+            assert!(p["Default"].as_str().is_none_or(str::is_empty), "{name} has no secret default");
+        }
+    }
+    // The public functions reserve concurrency (a flood takes at most that much of the
+    // account), from a parameter with a default; empty turns the reservation off.
+    for (name, f) in &functions {
+        let bin = f["Metadata"]["BuildProperties"]["Binary"].as_str().expect("binary");
+        if !matches!(bin, "github-webhook" | "slack-webhook" | "health") {
+            continue;
+        }
+        let reserved = serde_yaml_ng::to_string(&f["Properties"]["ReservedConcurrentExecutions"]).expect("yaml");
+        let param = t["Parameters"]
+            .as_mapping()
+            .expect("Parameters")
+            .iter()
+            .find(|(k, _)| reserved.contains(&format!("!Ref {}", k.as_str().unwrap_or("?"))))
+            .unwrap_or_else(|| panic!("{name}: ReservedConcurrentExecutions from a parameter: {reserved}"));
+        let default: u32 = param.1["Default"].as_str().and_then(|d| d.parse().ok()).expect("a numeric default");
+        assert!((1..=100).contains(&default), "{name}: {default}");
+        assert!(reserved.contains("!If") && reserved.contains("AWS::NoValue"), "{name}: can be turned off: {reserved}");
+    }
+    // The cache's size and throughput (and so its cost) are capped.
+    let limits = &res["Cache"]["Properties"]["CacheUsageLimits"];
+    for (limit, param) in [("DataStorage", "CacheMaxDataStorageGB"), ("ECPUPerSecond", "CacheMaxEcpuPerSecond")] {
+        assert!(is(&limits[limit]["Maximum"], "Ref", param), "Cache {limit}: {:?}", limits[limit]);
+        assert!(t["Parameters"][param]["Default"].as_u64().is_some(), "{param} has a default");
+    }
+
+    for out in ["GithubWebhookUrl", "SlackRequestUrl", "EventsUrl", "GithubPrUrl", "HealthUrl", "DeadLetterQueueUrl"] {
+        assert!(!t["Outputs"][out].is_null(), "output {out}");
+    }
+}
+
+#[test]
+fn the_slack_manifest_is_filled_with_the_deployed_url() {
+    let url = "https://abcdefghij.lambda-url.us-east-1.on.aws/";
+    let out = Command::new(root().join("scripts/slack-manifest"))
+        .args(["--url", url])
+        .output()
+        .expect("run scripts/slack-manifest");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let m: Value = serde_yaml_ng::from_slice(&out.stdout).expect("YAML manifest");
+    let commands: Vec<&str> = m["features"]["slash_commands"]
+        .as_sequence()
+        .expect("commands")
+        .iter()
+        .filter_map(|c| c["command"].as_str())
+        .collect();
+    assert_eq!(commands, vec!["/aetherium-status", "/aetherium-vm-list", "/aetherium-task"]);
+    for c in m["features"]["slash_commands"].as_sequence().expect("commands") {
+        assert_eq!(c["url"].as_str(), Some(url));
+    }
+    assert_eq!(m["settings"]["event_subscriptions"]["request_url"].as_str(), Some(url));
+    assert_eq!(m["settings"]["interactivity"]["request_url"].as_str(), Some(url));
+    let events: Vec<&str> = m["settings"]["event_subscriptions"]["bot_events"]
+        .as_sequence()
+        .expect("events")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(events, vec!["app_mention", "message.channels"]);
+    let scopes: Vec<&str> =
+        m["oauth_config"]["scopes"]["bot"].as_sequence().expect("scopes").iter().filter_map(Value::as_str).collect();
+    for s in ["chat:write", "commands", "im:write"] {
+        assert!(scopes.contains(&s), "{s}");
+    }
+    let refused =
+        Command::new(root().join("scripts/slack-manifest")).args(["--url", "http://insecure"]).output().expect("run");
+    assert!(!refused.status.success());
+}
+
+#[test]
+fn github_redeliver_runs_on_a_schedule_that_a_parameter_turns_off() {
+    let t = template();
+    let f = &t["Resources"]["GithubRedeliverFunction"];
+    assert_eq!(f["Type"].as_str(), Some("AWS::Serverless::Function"));
+    assert_eq!(f["Metadata"]["BuildProperties"]["Binary"].as_str(), Some("github-redeliver"));
+    assert!(f["Properties"]["FunctionUrlConfig"].is_null(), "no URL: only the schedule invokes it");
+    assert!(f["Properties"]["Timeout"].as_u64().is_some_and(|t| t >= 60), "time for 100 redeliveries at 5 a second");
+
+    // The schedule: every RedeliverySchedule, enabled while RedeliveryEnabled is true.
+    let events = f["Properties"]["Events"].as_mapping().expect("Events");
+    assert_eq!(events.len(), 1);
+    let schedule = events.values().next().expect("one event");
+    assert_eq!(schedule["Type"].as_str(), Some("Schedule"));
+    assert!(is(&schedule["Properties"]["Schedule"], "Ref", "RedeliverySchedule"));
+    let state: Value = serde_yaml_ng::from_str("!If [RedeliveryOn, ENABLED, DISABLED]").expect("yaml");
+    assert_eq!(schedule["Properties"]["State"], state);
+    let condition: Value = serde_yaml_ng::from_str(r#"!Equals [!Ref RedeliveryEnabled, "true"]"#).expect("yaml");
+    assert_eq!(t["Conditions"]["RedeliveryOn"], condition);
+
+    let p = &t["Parameters"];
+    assert_eq!(p["RedeliverySchedule"]["Default"].as_str(), Some("rate(5 minutes)"));
+    assert_eq!(p["RedeliveryEnabled"]["Default"].as_str(), Some("true"));
+    let allowed: Vec<&str> = p["RedeliveryEnabled"]["AllowedValues"]
+        .as_sequence()
+        .expect("values")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(allowed, ["true", "false"]);
+    assert_eq!(p["GithubRedeliveryHook"]["Default"].as_str(), Some(""));
+
+    // The settings reach the function as the variables the config reads.
+    let env = &f["Properties"]["Environment"]["Variables"];
+    for (variable, parameter) in [
+        ("GITHUB_TOKEN", "GithubToken"),
+        ("GITHUB_APP_ID", "GithubAppId"),
+        ("GITHUB_APP_PRIVATE_KEY", "GithubAppPrivateKey"),
+        ("GITHUB_APP_INSTALLATION_ID", "GithubAppInstallationId"),
+        ("GITHUB_REDELIVERY_ENABLED", "RedeliveryEnabled"),
+        ("GITHUB_REDELIVERY_HOOK", "GithubRedeliveryHook"),
+    ] {
+        assert!(is(&env[variable], "Ref", parameter), "{variable} = !Ref {parameter}");
+    }
+    let sample = |hook: &str| {
+        let env = [("GITHUB_TOKEN", "t"), ("GITHUB_REDELIVERY_HOOK", hook)];
+        let map: std::collections::HashMap<&str, &str> = env.into_iter().collect();
+        aetherium::config::Config::load(&|k| map.get(k).map(|v| (*v).to_owned())).is_ok()
+    };
+    assert!(sample("octo/hello-world#123") && sample("org:octo#9") && !sample("octo#9"));
+}
+
+/// `!Ref X`, `!GetAtt X.Y`, `!Sub ...` (CloudFormation's short forms): the function's name and
+/// its argument.
+fn intrinsic(v: &Value) -> Option<(String, &Value)> {
+    match v {
+        Value::Tagged(t) => Some((t.tag.to_string().trim_start_matches('!').to_owned(), &t.value)),
+        _ => None,
+    }
+}
+
+fn is(v: &Value, function: &str, arg: &str) -> bool {
+    intrinsic(v).is_some_and(|(f, a)| f == function && a.as_str() == Some(arg))
+}
+
+fn resources_of_type<'a>(t: &'a Value, kind: &str) -> Vec<(&'a str, &'a Value)> {
+    t["Resources"]
+        .as_mapping()
+        .expect("Resources")
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some(kind))
+        .map(|(k, r)| (k.as_str().expect("name"), r))
+        .collect()
+}
+
+#[test]
+fn the_alarms_watch_dead_letters_queue_age_errors_and_throttles() {
+    let t = template();
+    let res = &t["Resources"];
+
+    // AlarmEmail is optional: with it, an SNS topic with an email subscription; without it, no topic.
+    assert_eq!(t["Parameters"]["AlarmEmail"]["Default"].as_str(), Some(""));
+    let condition = serde_yaml_ng::to_string(&t["Conditions"]["HasAlarmEmail"]).expect("yaml");
+    assert!(condition.contains("!Not") && condition.contains("!Equals") && condition.contains("!Ref AlarmEmail"));
+    let topic = &res["AlarmTopic"];
+    assert_eq!(topic["Type"].as_str(), Some("AWS::SNS::Topic"));
+    assert_eq!(topic["Condition"].as_str(), Some("HasAlarmEmail"));
+    assert_eq!(topic["Properties"]["Subscription"][0]["Protocol"].as_str(), Some("email"));
+    assert!(is(&topic["Properties"]["Subscription"][0]["Endpoint"], "Ref", "AlarmEmail"));
+
+    // Every alarm notifies the topic when it exists, and has no action otherwise.
+    let action: Value =
+        serde_yaml_ng::from_str("!If [HasAlarmEmail, [!Ref AlarmTopic], !Ref AWS::NoValue]").expect("yaml");
+    let alarms = resources_of_type(&t, "AWS::CloudWatch::Alarm");
+    for (name, alarm) in &alarms {
+        let p = &alarm["Properties"];
+        assert_eq!(p["AlarmActions"], action, "{name}");
+        assert_eq!(p["ComparisonOperator"].as_str(), Some("GreaterThanThreshold"), "{name}");
+        assert_eq!(p["TreatMissingData"].as_str(), Some("notBreaching"), "{name}");
+        assert!(p["AlarmDescription"].as_str().is_some_and(|d| !d.is_empty()), "{name} says what to do");
+    }
+
+    // One metric each: (alarm, namespace, metric, dimension, its value, threshold).
+    let queue_age = t["Parameters"]["QueueAgeAlarmSeconds"]["Default"].as_u64();
+    assert_eq!(queue_age, Some(300));
+    let single = [
+        (
+            "DeadLetterAlarm",
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            "QueueName",
+            ("GetAtt", "DeadLetterQueue.QueueName"),
+        ),
+        ("QueueAgeAlarm", "AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", ("GetAtt", "WorkQueue.QueueName")),
+        ("DispatcherErrorsAlarm", "AWS/Lambda", "Errors", "FunctionName", ("Ref", "DispatcherFunction")),
+        ("GithubWebhookErrorsAlarm", "AWS/Lambda", "Errors", "FunctionName", ("Ref", "GithubWebhookFunction")),
+        ("SlackWebhookErrorsAlarm", "AWS/Lambda", "Errors", "FunctionName", ("Ref", "SlackWebhookFunction")),
+    ];
+    for (name, namespace, metric, dimension, (function, arg)) in single {
+        let p = &res[name]["Properties"];
+        assert_eq!(res[name]["Type"].as_str(), Some("AWS::CloudWatch::Alarm"), "{name}");
+        assert_eq!(p["Namespace"].as_str(), Some(namespace), "{name}");
+        assert_eq!(p["MetricName"].as_str(), Some(metric), "{name}");
+        assert_eq!(p["Dimensions"][0]["Name"].as_str(), Some(dimension), "{name}");
+        assert!(is(&p["Dimensions"][0]["Value"], function, arg), "{name} watches {arg}");
+        if name == "QueueAgeAlarm" {
+            assert!(is(&p["Threshold"], "Ref", "QueueAgeAlarmSeconds"), "{name}");
+        } else {
+            assert_eq!(p["Threshold"].as_f64(), Some(0.0), "{name}: any is too many");
+        }
+    }
+
+    // Throttles on any function: one alarm summing every function's Throttles.
+    let functions: BTreeSet<&str> =
+        resources_of_type(&t, "AWS::Serverless::Function").into_iter().map(|(name, _)| name).collect();
+    let p = &res["ThrottlesAlarm"]["Properties"];
+    let metrics = p["Metrics"].as_sequence().expect("metric math");
+    let sum = metrics.iter().find(|m| m["ReturnData"].as_bool() == Some(true)).expect("the returned expression");
+    let expression = sum["Expression"].as_str().expect("expression");
+    assert!(expression.starts_with("SUM(["), "{expression}");
+    let mut watched = BTreeSet::new();
+    for m in metrics.iter().filter(|m| m["ReturnData"].as_bool() == Some(false)) {
+        let stat = &m["MetricStat"];
+        assert_eq!(stat["Metric"]["Namespace"].as_str(), Some("AWS/Lambda"));
+        assert_eq!(stat["Metric"]["MetricName"].as_str(), Some("Throttles"));
+        assert_eq!(stat["Stat"].as_str(), Some("Sum"));
+        let id = m["Id"].as_str().expect("id");
+        assert!(expression.contains(id), "{id} is in {expression}");
+        let (f, arg) = intrinsic(&stat["Metric"]["Dimensions"][0]["Value"]).expect("!Ref");
+        assert_eq!(f, "Ref");
+        watched.insert(arg.as_str().expect("function"));
+    }
+    assert_eq!(watched, functions, "every function's throttles");
+    assert_eq!(p["Threshold"].as_f64(), Some(0.0));
+
+    let mut names: Vec<&str> = alarms.iter().map(|(n, _)| *n).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "DeadLetterAlarm",
+            "DispatcherErrorsAlarm",
+            "GithubWebhookErrorsAlarm",
+            "QueueAgeAlarm",
+            "SlackWebhookErrorsAlarm",
+            "ThrottlesAlarm"
+        ]
+    );
+}
+
+/// The dashboard body, a `!Sub` of JSON, with each `${X}` replaced by `X` (a Number parameter
+/// by its default, so the JSON parses). Every `${X}` must name a parameter, a resource (or its
+/// attribute) or a pseudo parameter.
+fn dashboard(t: &Value) -> serde_json::Value {
+    let (function, body) = intrinsic(&t["Resources"]["Dashboard"]["Properties"]["DashboardBody"]).expect("a !Sub");
+    assert_eq!(function, "Sub");
+    let mut rest = body.as_str().expect("a string");
+    let mut json = String::new();
+    while let Some(start) = rest.find("${") {
+        json.push_str(&rest[..start]);
+        let end = rest[start..].find('}').expect("closing }") + start;
+        let name = &rest[start + 2..end];
+        let root = name.split('.').next().unwrap_or(name);
+        let param = &t["Parameters"][root];
+        if param["Type"].as_str() == Some("Number") {
+            json.push_str(&param["Default"].as_u64().expect("a default").to_string());
+        } else {
+            assert!(
+                !param.is_null() || !t["Resources"][root].is_null() || root.starts_with("AWS::"),
+                "${{{name}}} names nothing in the template"
+            );
+            json.push_str(name);
+        }
+        rest = &rest[end + 1..];
+    }
+    json.push_str(rest);
+    serde_json::from_str(&json).unwrap_or_else(|e| panic!("the dashboard body is not JSON: {e}\n{json}"))
+}
+
+#[test]
+fn the_dashboard_shows_the_counters_the_queues_and_the_functions() {
+    use aetherium::observe::metrics::{CONSUMED, PUBLISHED, REDELIVERIES, REQUESTS, emf_line};
+    let t = template();
+    assert_eq!(t["Resources"]["Dashboard"]["Type"].as_str(), Some("AWS::CloudWatch::Dashboard"));
+    let body = dashboard(&t);
+    let widgets = body["widgets"].as_array().expect("widgets");
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    let mut searches: Vec<String> = Vec::new();
+    for w in widgets.iter().filter(|w| w["type"] == "metric") {
+        assert!(w["properties"]["title"].as_str().is_some_and(|s| !s.is_empty()), "{w}");
+        assert_eq!(w["properties"]["region"], "AWS::Region");
+        for row in w["properties"]["metrics"].as_array().expect("metrics") {
+            let row = row.as_array().expect("a row");
+            match row[0]["expression"].as_str() {
+                Some(e) => searches.push(e.to_owned()),
+                None => rows.push(row.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()),
+            }
+        }
+    }
+    let has = |want: &[&str]| rows.iter().any(|r| r.iter().map(String::as_str).eq(want.iter().copied()));
+
+    // The guide's three counters and the redeliveries, from the namespace and with the
+    // dimensions the functions write in their EMF lines.
+    for (name, labels) in [
+        (PUBLISHED, &[("topic", "t")][..]),
+        (CONSUMED, &[("topic", "t"), ("integration", "i")][..]),
+        (REQUESTS, &[("integration", "i"), ("method", "m"), ("outcome", "o")][..]),
+        (REDELIVERIES, &[("outcome", "o")][..]),
+    ] {
+        let emf: serde_json::Value = serde_json::from_str(&emf_line(name, labels, 0)).expect("emf");
+        let declared = &emf["_aws"]["CloudWatchMetrics"][0];
+        let namespace = declared["Namespace"].as_str().expect("namespace");
+        let dims: Vec<&str> =
+            declared["Dimensions"][0].as_array().expect("dims").iter().filter_map(|d| d.as_str()).collect();
+        let want = format!("SEARCH('{{{namespace},{}}} MetricName=\"{name}\"'", dims.join(","));
+        assert!(searches.iter().any(|s| s.starts_with(&want)), "{want} in {searches:?}");
+    }
+    // Queue depth and age, and the dead letters.
+    assert!(has(&["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", "WorkQueue.QueueName"]));
+    assert!(has(&["AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", "WorkQueue.QueueName"]));
+    assert!(has(&["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", "DeadLetterQueue.QueueName"]));
+    // Every function's errors and duration.
+    for (function, _) in resources_of_type(&t, "AWS::Serverless::Function") {
+        for metric in ["Errors", "Duration"] {
+            assert!(has(&["AWS/Lambda", metric, "FunctionName", function]), "{metric} of {function}");
+        }
+    }
+    // And every alarm's state.
+    let shown: BTreeSet<String> = widgets
+        .iter()
+        .filter(|w| w["type"] == "alarm")
+        .flat_map(|w| w["properties"]["alarms"].as_array().cloned().unwrap_or_default())
+        .filter_map(|a| a.as_str().and_then(|a| a.strip_suffix(".Arn")).map(str::to_owned))
+        .collect();
+    let alarms: BTreeSet<String> =
+        resources_of_type(&t, "AWS::CloudWatch::Alarm").into_iter().map(|(n, _)| n.to_owned()).collect();
+    assert_eq!(shown, alarms);
+}
+
+#[test]
+fn the_github_app_manifest_is_filled_with_the_deployed_url() {
+    let raw = std::fs::read_to_string(root().join("deploy/github-app-manifest.json")).expect("manifest");
+    let _: serde_json::Value = serde_json::from_str(&raw).expect("the manifest in deploy/ is JSON");
+    let url = "https://abcdefghij.lambda-url.us-east-1.on.aws/";
+    let out = Command::new(root().join("scripts/github-app-manifest"))
+        .args(["--url", url])
+        .output()
+        .expect("run scripts/github-app-manifest");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let m: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a JSON manifest");
+    assert_eq!(m["hook_attributes"]["url"], url);
+    assert_eq!(m["hook_attributes"]["active"], true);
+    assert!(m["url"].as_str().is_some_and(|u| u.starts_with("https://")), "a homepage: {m}");
+    assert!(m["name"].as_str().is_some_and(|n| !n.is_empty()));
+    assert_eq!(m["public"], false);
+    let mut events: Vec<&str> =
+        m["default_events"].as_array().expect("events").iter().filter_map(|e| e.as_str()).collect();
+    events.sort_unstable();
+    assert_eq!(events, ["issue_comment", "pull_request", "push", "repository_dispatch"]);
+    assert_eq!(
+        m["default_permissions"],
+        serde_json::json!({"contents": "write", "issues": "write", "metadata": "read", "pull_requests": "write"})
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("__"), "every placeholder is filled");
+    let refused = Command::new(root().join("scripts/github-app-manifest"))
+        .args(["--url", "http://insecure"])
+        .output()
+        .expect("run");
+    assert!(!refused.status.success());
+}
+
+/// Secrets from SSM or Secrets Manager: the extension's layer and a read policy for every
+/// function, only when a layer ARN is given; the prefix bounds what they may read.
+#[test]
+fn the_parameters_extension_is_opt_in_and_reaches_every_function() {
+    let t = template();
+    let layers = serde_yaml_ng::to_string(&t["Globals"]["Function"]["Layers"]).expect("yaml");
+    assert!(layers.contains("HasParametersExtension") && layers.contains("ParametersExtensionLayerArn"), "{layers}");
+    assert_eq!(t["Parameters"]["ParametersExtensionLayerArn"]["Default"].as_str(), Some(""), "off by default");
+    let policy = &t["Resources"]["SecretsReadPolicy"];
+    assert_eq!(policy["Condition"].as_str(), Some("HasParametersExtension"));
+    let text = serde_yaml_ng::to_string(&policy["Properties"]["PolicyDocument"]).expect("yaml");
+    assert!(text.contains("ssm:GetParameter") && text.contains("secretsmanager:GetSecretValue"), "{text}");
+    assert!(text.matches("ParametersPathPrefix").count() == 2, "both grants bounded by the prefix: {text}");
+    let roles = serde_yaml_ng::to_string(&policy["Properties"]["Roles"]).expect("yaml");
+    for (id, r) in t["Resources"].as_mapping().expect("resources") {
+        if r["Type"].as_str() == Some("AWS::Serverless::Function") {
+            let id = id.as_str().expect("id");
+            assert!(roles.contains(&format!("{id}Role")), "{id}'s role reads the secrets: {roles}");
+        }
+    }
+}
