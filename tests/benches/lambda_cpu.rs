@@ -173,6 +173,11 @@ fn main() {
             ("AETHERIUM_QUEUE_URL", stand_in_queue.clone()),
             ("AWS_ENDPOINT_URL", sqs.clone()),
         ]);
+        let sdk_send = {
+            let mut env = redis_and_sqs.clone();
+            env.push(("AETHERIUM_SQS_SEND".to_owned(), "sdk".to_owned()));
+            env
+        };
         let routes = std::env::temp_dir().join(format!("aetherium-lambda-cpu-{}.yaml", std::process::id()));
         std::fs::write(
             &routes,
@@ -191,8 +196,14 @@ fn main() {
             ),
             (
                 "github-webhook",
-                "the same, Redis and SQS (keep-alive stand-in)",
+                "the same, Redis and SQS (keep-alive stand-in), our signed SendMessage",
                 redis_and_sqs.clone(),
+                github_deliveries(n + warm),
+            ),
+            (
+                "github-webhook",
+                "the same, aws-sdk-sqs SendMessage (AETHERIUM_SQS_SEND=sdk)",
+                sdk_send.clone(),
                 github_deliveries(n + warm),
             ),
             (
@@ -214,8 +225,14 @@ fn main() {
             ),
             (
                 "events",
-                "platform event, Redis and SQS (stand-in)",
+                "platform event, Redis and SQS (stand-in), our signed SendMessage",
                 redis_and_sqs.clone(),
+                platform_events(n + warm),
+            ),
+            (
+                "events",
+                "the same, aws-sdk-sqs SendMessage (AETHERIUM_SQS_SEND=sdk)",
+                sdk_send.clone(),
                 platform_events(n + warm),
             ),
             (
@@ -233,7 +250,7 @@ fn main() {
         let mut rows = rows;
         if let (Some(endpoint), Some(queue)) = (&moto, &moto_queue) {
             rows.insert(
-                4,
+                5,
                 (
                     "github-webhook",
                     "the same, Redis and SQS on moto (the deployed shape)",

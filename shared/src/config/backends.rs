@@ -4,6 +4,7 @@
 use super::fields::{check_url, nonempty};
 use super::raw::{RawEvents, RawQueue};
 use super::{Env, Problem};
+use crate::backends::queue::SendPath;
 use crate::model::secret::Secret;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,6 +21,8 @@ pub struct Backends {
     pub redis_url: Option<Secret>,
     /// Set for SQS; `None` is the in-memory queue.
     pub queue_url: Option<String>,
+    /// How SQS `SendMessage` is sent: `signed` (the default) or `sdk`.
+    pub sqs_send: SendPath,
 }
 
 impl Backends {
@@ -74,6 +77,17 @@ impl Backends {
                 problems,
             );
         }
-        Self { bus, redis_url: redis_url.map(Secret::new), queue_url }
+        let sqs_send = match e("AETHERIUM_SQS_SEND").or(nonempty(queue.send)).as_deref() {
+            None | Some("signed") => SendPath::Signed,
+            Some("sdk") => SendPath::Sdk,
+            Some(other) => {
+                problems.push(Problem {
+                    key: "queue.send (AETHERIUM_SQS_SEND)".into(),
+                    message: format!("`{other}` is not a send path; use signed or sdk"),
+                });
+                SendPath::Signed
+            }
+        };
+        Self { bus, redis_url: redis_url.map(Secret::new), queue_url, sqs_send }
     }
 }

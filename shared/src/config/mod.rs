@@ -80,6 +80,8 @@ pub struct Config {
     pub redis_url: Option<Secret>,
     /// Set for SQS; `None` is the in-memory queue.
     pub queue_url: Option<String>,
+    /// How SQS `SendMessage` is sent (`queue.send`, `AETHERIUM_SQS_SEND`).
+    pub sqs_send: crate::backends::queue::SendPath,
     pub api_token: Option<Secret>,
     /// This function's URL has AuthType AWS_IAM (`AETHERIUM_FUNCTION_URL_AUTH=AWS_IAM`, set
     /// by the template per function): only then is the envelope's IAM identity trusted.
@@ -182,7 +184,8 @@ impl Config {
             GithubConfig::resolve(section("github", file.integrations.remove("github"), problems), env, problems);
         let slack = SlackConfig::resolve(section("slack", file.integrations.remove("slack"), problems), env, problems);
         let custom = custom::resolve(std::mem::take(&mut file.integrations), problems);
-        let Backends { bus, redis_url, queue_url } = Backends::resolve(file.events, file.queue, env, problems);
+        let Backends { bus, redis_url, queue_url, sqs_send } =
+            Backends::resolve(file.events, file.queue, env, problems);
         let Edge { api_token, iam_url, addr, max_body_bytes } =
             Edge::resolve(file.server, file.api, file.webhooks, env, problems);
 
@@ -204,6 +207,7 @@ impl Config {
             bus,
             redis_url,
             queue_url,
+            sqs_send,
             api_token,
             iam_url,
             addr,

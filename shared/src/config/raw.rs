@@ -86,6 +86,7 @@ pub(super) struct RawRedis {
 #[serde(default, deny_unknown_fields)]
 pub(super) struct RawQueue {
     pub(super) url: Option<String>,
+    pub(super) send: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -260,3 +260,15 @@ fn a_bad_redelivery_setting_is_named() {
         .expect_err("unknown key");
     assert!(err.to_string().contains("hok"), "{err}");
 }
+
+#[test]
+fn the_sqs_send_path_is_signed_unless_set_to_sdk() {
+    use crate::backends::queue::SendPath;
+    assert_eq!(Config::load(&env_of(&[])).expect("valid").sqs_send, SendPath::Signed);
+    let file = Config::from_yaml("queue:\n  send: sdk\n", "t", &env_of(&[])).expect("valid");
+    assert_eq!(file.sqs_send, SendPath::Sdk);
+    let env = Config::from_yaml("queue:\n  send: sdk\n", "t", &env_of(&[("AETHERIUM_SQS_SEND", "signed")]));
+    assert_eq!(env.expect("valid").sqs_send, SendPath::Signed, "the environment wins");
+    let err = Config::load(&env_of(&[("AETHERIUM_SQS_SEND", "fast")])).expect_err("unknown path");
+    assert!(err.to_string().contains("queue.send (AETHERIUM_SQS_SEND)"), "{err}");
+}

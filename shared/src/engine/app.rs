@@ -90,7 +90,7 @@ impl App {
             (BusProvider::Memory, _) => (Arc::new(MemoryBus::new()), Arc::new(MemoryStore::new())),
         };
         let queue: Arc<dyn WorkQueue> = match &config.queue_url {
-            Some(url) => Arc::new(SqsQueue::from_env(url.clone())),
+            Some(url) => Arc::new(SqsQueue::from_env(url.clone(), config.sqs_send)),
             None => Arc::new(MemoryQueue::default()),
         };
         let app = Self::from_parts(config, bus, queue, store);

@@ -21,6 +21,7 @@ mod redeliver;
 mod redis_shapes;
 mod runner;
 mod sam_local;
+mod signed_send;
 mod slack;
 mod store;
 mod template;

@@ -2,6 +2,7 @@
 
 pub mod claim;
 pub mod memory;
+pub mod signed_send;
 pub mod sqs;
 
 use crate::backends::error::BackendError;
@@ -9,7 +10,8 @@ use async_trait::async_trait;
 use std::time::Duration;
 
 pub use memory::MemoryQueue;
-pub use sqs::SqsQueue;
+pub use signed_send::SignedSender;
+pub use sqs::{SendPath, SqsQueue};
 
 /// SQS's message size limit. Larger events travel by claim check.
 pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
