@@ -1,4 +1,6 @@
 //! Shared by the fuzz targets: an in-memory app, a runtime, and mutation of a signed request.
+// Each target includes this file and uses part of it.
+#![allow(dead_code)]
 
 use aetherium::edge::api::{self, Endpoint};
 use aetherium::engine::app::Clock;

@@ -25,7 +25,7 @@ fuzz_target!(|data: &[u8]| {
     let app = common::app();
     if mode % 2 == 0 {
         // Anything, correctly signed: parsing must never panic, and a 2xx only for JSON objects.
-        let sig = aetherium::integrations::signature::sign_github(common::GITHUB_SECRET, rest);
+        let sig = aetherium::integrations::github::signature::sign_github(common::GITHUB_SECRET, rest);
         let events = ["pull_request", "issue_comment", "push", "ping", "star"];
         let event = events[mode as usize / 2 % events.len()];
         if let Some(req) = request(rest.to_vec(), sig.as_bytes(), event) {
@@ -34,7 +34,7 @@ fuzz_target!(|data: &[u8]| {
         }
     } else {
         let mut body = PAYLOAD.to_vec();
-        let mut sig = aetherium::integrations::signature::sign_github(common::GITHUB_SECRET, PAYLOAD).into_bytes();
+        let mut sig = aetherium::integrations::github::signature::sign_github(common::GITHUB_SECRET, PAYLOAD).into_bytes();
         if !common::mutate(&mut [&mut body, &mut sig], rest) {
             return;
         }

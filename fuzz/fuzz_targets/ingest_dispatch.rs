@@ -10,7 +10,7 @@ mod common;
 use aetherium::Event;
 use aetherium::edge::api::gate::{self, Signer};
 use aetherium::integrations::github::webhook::normalize;
-use aetherium::integrations::signature::sign_github;
+use aetherium::integrations::github::signature::sign_github;
 use aetherium::model::json_repair::repair;
 use libfuzzer_sys::fuzz_target;
 

@@ -26,14 +26,14 @@ fuzz_target!(|data: &[u8]| {
     let app = common::app();
     let ts = common::NOW.to_string().into_bytes();
     if mode % 2 == 0 {
-        let sig = aetherium::integrations::signature::sign_slack(common::SLACK_SECRET, common::NOW, rest);
+        let sig = aetherium::integrations::slack::signature::sign_slack(common::SLACK_SECRET, common::NOW, rest);
         if let Some(req) = request(rest.to_vec(), &ts, sig.as_bytes(), mode % 4 == 0) {
             let status = common::status(&app, Endpoint::SlackWebhook, req);
             assert!(matches!(status, 200 | 400 | 413 | 503), "status {status}");
         }
     } else {
         let mut body = EVENT.to_vec();
-        let mut sig = aetherium::integrations::signature::sign_slack(common::SLACK_SECRET, common::NOW, EVENT).into_bytes();
+        let mut sig = aetherium::integrations::slack::signature::sign_slack(common::SLACK_SECRET, common::NOW, EVENT).into_bytes();
         let mut ts = ts;
         if !common::mutate(&mut [&mut body, &mut sig, &mut ts], rest) {
             return;

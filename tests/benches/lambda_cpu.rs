@@ -80,7 +80,8 @@ fn slack_signed(file: &str, n: usize, vary: impl Fn(&mut Value, usize)) -> Vec<S
             let now = chrono::Utc::now().timestamp();
             d["headers"]["x-slack-request-timestamp"] = now.to_string().into();
             d["headers"]["x-slack-signature"] =
-                aetherium::integrations::signature::sign_slack("aetherium-example-slack-secret", now, &body).into();
+                aetherium::integrations::slack::signature::sign_slack("aetherium-example-slack-secret", now, &body)
+                    .into();
             d.to_string()
         })
         .collect()
@@ -98,6 +99,11 @@ fn platform_events(n: usize) -> Vec<String> {
             d.to_string()
         })
         .collect()
+}
+
+/// `n` copies of one request (a read: repeating it is what its callers do).
+fn same(envelope: &str, n: usize) -> Vec<String> {
+    vec![envelope.to_owned(); n]
 }
 
 /// Batches of ten `custom.bench` records, each posted by a notify route to its own (stand-in)
@@ -120,7 +126,9 @@ fn sqs_batches(n: usize) -> Vec<String> {
 }
 
 /// A function, what is invoked, its environment, and the payloads (warm-up first).
-type Row = (&'static str, &'static str, Vec<(String, String)>, Vec<String>);
+/// The payloads are made anew for each run: a repeated delivery id would take the duplicate path.
+type Payloads = Box<dyn Fn() -> Vec<String>>;
+type Row = (&'static str, &'static str, Vec<(String, String)>, Payloads);
 
 /// A keep-alive stand-in for SQS's JSON protocol: `SendMessage` answered as SQS does.
 async fn sqs_stand_in() -> String {
@@ -147,6 +155,7 @@ async fn slack_stand_in() -> String {
 fn main() {
     let n: usize = std::env::var("BENCH_INVOCATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(400);
     let warm = 50;
+    let rounds: usize = std::env::var("BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(3).max(1);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     rt.block_on(async {
         let redis = RedisServer::start().await;
@@ -184,56 +193,73 @@ fn main() {
             "default_routes: false\nroutes:\n  - name: bench\n    on: custom.bench\n    notify: { integration: slack, target: \"#bench-{{n}}\", message: \"event {{n}}\" }\n",
         )
         .expect("routes");
-        let floor_payloads = github_deliveries(n + warm);
         let rows: Vec<Row> = vec![
-            ("hello-lambda", "the floor: hello world, 27.6 KB delivery as its event", with(&[]), floor_payloads),
-            ("github-webhook", "27.6 KB pull_request.opened, in-memory queue and store", with(&[]), github_deliveries(n + warm)),
+            ("hello-lambda", "the floor: hello world, 27.6 KB delivery as its event", with(&[]), Box::new(move || github_deliveries(n + warm))),
+            ("github-webhook", "27.6 KB pull_request.opened, in-memory queue and store", with(&[]), Box::new(move || github_deliveries(n + warm))),
             (
                 "github-webhook",
                 "the same, Redis dedup",
                 with(&[("REDIS_URL", redis_url.clone())]),
-                github_deliveries(n + warm),
+                Box::new(move || github_deliveries(n + warm)),
             ),
             (
                 "github-webhook",
                 "the same, Redis and SQS (keep-alive stand-in), our signed SendMessage",
                 redis_and_sqs.clone(),
-                github_deliveries(n + warm),
+                Box::new(move || github_deliveries(n + warm)),
             ),
             (
                 "github-webhook",
                 "the same, aws-sdk-sqs SendMessage (AETHERIUM_SQS_SEND=sdk)",
                 sdk_send.clone(),
-                github_deliveries(n + warm),
+                Box::new(move || github_deliveries(n + warm)),
             ),
             (
                 "slack-webhook",
                 "slash command answered inline (/aetherium-status)",
                 with(&[("REDIS_URL", redis_url.clone())]),
-                slack_signed("slack-webhook/slash-command-base64.json", n + warm, |_, _| {}),
+                Box::new(move || slack_signed("slack-webhook/slash-command-base64.json", n + warm, |_, _| {})),
             ),
             (
                 "slack-webhook",
                 "app_mention event, Redis and SQS (stand-in)",
                 redis_and_sqs.clone(),
-                slack_signed("slack-webhook/app-mention.json", n + warm, |d, i| {
+                Box::new(move || slack_signed("slack-webhook/app-mention.json", n + warm, |d, i| {
                     let mut body: Value = serde_json::from_str(d["body"].as_str().unwrap_or("{}")).expect("json");
                     body["event_id"] = format!("Ev-bench-{i}-{}", uuid::Uuid::new_v4()).into();
                     d["body"] = body.to_string().into();
                     d["isBase64Encoded"] = false.into();
-                }),
+                })),
             ),
             (
                 "events",
                 "platform event, Redis and SQS (stand-in), our signed SendMessage",
                 redis_and_sqs.clone(),
-                platform_events(n + warm),
+                Box::new(move || platform_events(n + warm)),
             ),
             (
                 "events",
                 "the same, aws-sdk-sqs SendMessage (AETHERIUM_SQS_SEND=sdk)",
                 sdk_send.clone(),
-                platform_events(n + warm),
+                Box::new(move || platform_events(n + warm)),
+            ),
+            (
+                "health",
+                "GET /api/v1/health, Redis (results cached as deployed)",
+                with(&[("REDIS_URL", redis_url.clone())]),
+                Box::new(move || same(&envelope("health/get.json"), n + warm)),
+            ),
+            (
+                "metrics",
+                "GET /metrics (Prometheus text from Redis)",
+                with(&[("REDIS_URL", redis_url.clone())]),
+                Box::new(move || same(&envelope("metrics/get.json"), n + warm)),
+            ),
+            (
+                "logs-query",
+                "POST /api/v1/logs/query (the activity log in Redis)",
+                with(&[("REDIS_URL", redis_url.clone())]),
+                Box::new(move || same(&envelope("logs-query/query.json"), n + warm)),
             ),
             (
                 "dispatcher",
@@ -244,7 +270,7 @@ fn main() {
                     ("SLACK_BOT_TOKEN", "xoxb-bench".to_owned()),
                     ("SLACK_API_URL", slack.clone()),
                 ]),
-                sqs_batches(n / 10 + warm / 10),
+                Box::new(move || sqs_batches(n / 10 + warm / 10)),
             ),
         ];
         let mut rows = rows;
@@ -259,7 +285,7 @@ fn main() {
                         ("AETHERIUM_QUEUE_URL", queue.clone()),
                         ("AWS_ENDPOINT_URL", endpoint.clone()),
                     ]),
-                    github_deliveries(n + warm),
+                    Box::new(move || github_deliveries(n + warm)),
                 ),
             );
         }
@@ -269,10 +295,17 @@ fn main() {
         // BENCH_ONLY=<binary>: that function's rows (and the floor), for a profiler to watch.
         let only = std::env::var("BENCH_ONLY").ok();
         let rows = rows.iter().filter(|r| only.as_deref().is_none_or(|o| r.0 == o || r.0 == "hello-lambda"));
-        for (binary, what, env, payloads) in rows {
+        for (binary, what, env, make) in rows {
             let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
             let batch_warm = if *binary == "dispatcher" { warm / 10 } else { warm };
-            let us = measure(binary, &env, payloads, batch_warm).await;
+            // The median of `rounds` runs, each a fresh process: one run on a shared machine
+            // varies by a fifth.
+            let mut runs = Vec::with_capacity(rounds);
+            for _ in 0..rounds {
+                runs.push(measure(binary, &env, &make(), batch_warm).await);
+            }
+            runs.sort_by(f64::total_cmp);
+            let us = runs[runs.len() / 2];
             let base = *floor.get_or_insert(us);
             // At M MB a function gets M/1769 of a vCPU: its CPU time stretches by 1769/M.
             let billed = |mb: f64| us * 1769.0 / mb / 1000.0;

@@ -21,7 +21,7 @@ pub fn envelope(path: &str) -> String {
 }
 
 pub fn sign(body: &[u8]) -> String {
-    aetherium::integrations::signature::sign_github(SECRET, body)
+    aetherium::integrations::github::signature::sign_github(SECRET, body)
 }
 
 pub const SLACK_SECRET: &str = "test-slack-signing-secret";
@@ -34,5 +34,5 @@ pub fn slack(name: &str) -> Vec<u8> {
 
 /// Slack's signature headers for `body` at `timestamp`.
 pub fn slack_headers(body: &[u8], timestamp: i64) -> (String, String) {
-    (timestamp.to_string(), aetherium::integrations::signature::sign_slack(SLACK_SECRET, timestamp, body))
+    (timestamp.to_string(), aetherium::integrations::slack::signature::sign_slack(SLACK_SECRET, timestamp, body))
 }

@@ -40,7 +40,7 @@ pub fn fresh(file: &str) -> String {
     let now = chrono::Utc::now().timestamp();
     doc["headers"]["x-slack-request-timestamp"] = now.to_string().into();
     doc["headers"]["x-slack-signature"] =
-        aetherium::integrations::signature::sign_slack("aetherium-example-slack-secret", now, &bytes).into();
+        aetherium::integrations::slack::signature::sign_slack("aetherium-example-slack-secret", now, &bytes).into();
     doc.to_string()
 }
 

@@ -124,8 +124,8 @@ fn no_secret_or_signature_reaches_a_log_line_or_a_response() {
             b
         };
         let body = aetherium_tests::fixtures::github("push");
-        let good = aetherium::integrations::signature::sign_github(GH_SECRET, &body);
-        let forged = aetherium::integrations::signature::sign_github("attacker", &body);
+        let good = aetherium::integrations::github::signature::sign_github(GH_SECRET, &body);
+        let forged = aetherium::integrations::github::signature::sign_github("attacker", &body);
         signatures.extend([good.clone(), forged.clone()]);
         send(&app, Endpoint::GithubWebhook, gh(Some(&good)), &body, &mut responses).await;
         send(&app, Endpoint::GithubWebhook, gh(Some(&forged)), &body, &mut responses).await;
@@ -133,7 +133,7 @@ fn no_secret_or_signature_reaches_a_log_line_or_a_response() {
         send(
             &app,
             Endpoint::GithubWebhook,
-            gh(Some(&aetherium::integrations::signature::sign_github(GH_SECRET, b"x"))),
+            gh(Some(&aetherium::integrations::github::signature::sign_github(GH_SECRET, b"x"))),
             b"x",
             &mut responses,
         )
@@ -141,8 +141,8 @@ fn no_secret_or_signature_reaches_a_log_line_or_a_response() {
 
         let now = chrono::Utc::now().timestamp();
         let form = b"command=%2Faetherium-status&text=&user_id=U1&user_name=dev&channel_id=C1&trigger_id=t";
-        let slack_sig = aetherium::integrations::signature::sign_slack(SLACK_SECRET, now, form);
-        let slack_forged = aetherium::integrations::signature::sign_slack("attacker", now, form);
+        let slack_sig = aetherium::integrations::slack::signature::sign_slack(SLACK_SECRET, now, form);
+        let slack_forged = aetherium::integrations::slack::signature::sign_slack("attacker", now, form);
         signatures.extend([slack_sig.clone(), slack_forged.clone()]);
         for (ts, sig) in [(now, &slack_sig), (now, &slack_forged), (now - 1000, &slack_sig)] {
             let req = http::Request::builder()
@@ -241,13 +241,13 @@ fn canaried(file: &str, signatures: &mut Vec<String>) -> String {
         raw.into_bytes()
     };
     if file.starts_with("github-webhook/") {
-        let sig = aetherium::integrations::signature::sign_github(GH_SECRET, &body);
+        let sig = aetherium::integrations::github::signature::sign_github(GH_SECRET, &body);
         signatures.push(sig.clone());
         doc["headers"]["x-hub-signature-256"] = sig.into();
     }
     if file.starts_with("slack-webhook/") {
         let now = chrono::Utc::now().timestamp();
-        let sig = aetherium::integrations::signature::sign_slack(SLACK_SECRET, now, &body);
+        let sig = aetherium::integrations::slack::signature::sign_slack(SLACK_SECRET, now, &body);
         signatures.push(sig.clone());
         doc["headers"]["x-slack-request-timestamp"] = now.to_string().into();
         doc["headers"]["x-slack-signature"] = sig.into();

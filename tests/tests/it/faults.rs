@@ -144,13 +144,13 @@ async fn with_the_queue_down_every_ingest_answers_503() {
     let req = http::Request::builder()
         .header("content-type", "application/json")
         .header("x-slack-request-timestamp", now.to_string())
-        .header("x-slack-signature", aetherium::integrations::signature::sign_slack("s", now, &mention));
+        .header("x-slack-signature", aetherium::integrations::slack::signature::sign_slack("s", now, &mention));
     assert_eq!(post(aetherium::edge::api::Endpoint::SlackWebhook, req, mention).await, 503);
     let push = aetherium_tests::fixtures::github("push");
     let req = http::Request::builder()
         .header("x-github-event", "push")
         .header("x-github-delivery", "down-1")
-        .header("x-hub-signature-256", aetherium::integrations::signature::sign_github("g", &push));
+        .header("x-hub-signature-256", aetherium::integrations::github::signature::sign_github("g", &push));
     assert_eq!(post(aetherium::edge::api::Endpoint::GithubWebhook, req, push).await, 503);
     use aetherium::backends::store::Store;
     assert_eq!(store.get("delivery:github:down-1").await.expect("get"), None, "not recorded as delivered");
@@ -222,7 +222,7 @@ fn slack_request(body: &[u8], content_type: &str) -> aetherium::edge::api::Reque
         .method("POST")
         .header("content-type", content_type)
         .header("x-slack-request-timestamp", now.to_string())
-        .header("x-slack-signature", aetherium::integrations::signature::sign_slack("s", now, body))
+        .header("x-slack-signature", aetherium::integrations::slack::signature::sign_slack("s", now, body))
         .body(bytes::Bytes::copy_from_slice(body))
         .expect("request")
 }
@@ -289,7 +289,7 @@ async fn a_redis_that_never_answers_keeps_slack_under_3_s_github_under_10_s_and_
         .method("POST")
         .header("x-github-event", "push")
         .header("x-github-delivery", "blackhole-1")
-        .header("x-hub-signature-256", aetherium::integrations::signature::sign_github("g", &push))
+        .header("x-hub-signature-256", aetherium::integrations::github::signature::sign_github("g", &push))
         .body(bytes::Bytes::from(push))
         .expect("request");
     let started = Instant::now();

@@ -159,7 +159,7 @@ async fn every_bad_input_is_refused_with_its_status_and_nothing_is_queued() {
     let good = sign(&body);
     let other_body = sign(b"{}");
     let truncated = &good[..good.len() - 1];
-    let wrong_secret = aetherium::integrations::signature::sign_github("not-the-secret", &body);
+    let wrong_secret = aetherium::integrations::github::signature::sign_github("not-the-secret", &body);
     let not_json = b"this verifies but is not JSON".to_vec();
     let ev = Some("pull_request");
     let id = Some("bad-1");
@@ -241,10 +241,10 @@ async fn the_previous_secret_is_accepted_during_rotation() {
     let body = fixtures::github("push");
     let (status, _) = signed(&s.app, "push", "rot-1", &body).await;
     assert_eq!(status, 202, "signed with the previous secret");
-    let new_sig = aetherium::integrations::signature::sign_github("new-secret", &body);
+    let new_sig = aetherium::integrations::github::signature::sign_github("new-secret", &body);
     let (status, _) = post(&s.app, request(Some("push"), Some("rot-2"), Some(&new_sig), &body)).await;
     assert_eq!(status, 202, "signed with the new secret");
-    let old = aetherium::integrations::signature::sign_github("retired-secret", &body);
+    let old = aetherium::integrations::github::signature::sign_github("retired-secret", &body);
     let (status, _) = post(&s.app, request(Some("push"), Some("rot-3"), Some(&old), &body)).await;
     assert_eq!(status, 401);
 }

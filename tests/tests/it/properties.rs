@@ -104,7 +104,7 @@ proptest! {
     fn a_mutated_slack_request_is_never_accepted(m in mutation()) {
         let body = fixtures::slack("event_callback-app_mention.json");
         let ts = "1795672800".to_owned();
-        let sig = aetherium::integrations::signature::sign_slack(SLACK_SECRET, 1_795_672_800, &body);
+        let sig = aetherium::integrations::slack::signature::sign_slack(SLACK_SECRET, 1_795_672_800, &body);
         let (mut body2, mut sig2, mut ts2) = (body.clone(), sig.clone().into_bytes(), ts.clone().into_bytes());
         match m {
             Mutation::FlipBody { byte, bit } => flip(&mut body2, byte, bit),

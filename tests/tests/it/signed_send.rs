@@ -178,3 +178,61 @@ async fn without_keys_in_the_environment_there_is_no_signed_sender() {
     let only_region = |name: &str| (name == "AWS_REGION").then(|| "us-east-1".to_owned());
     assert!(SignedSender::from_vars(&only_region).is_none(), "the SDK's credential chain sends instead");
 }
+
+/// The deployed shape: the real github-webhook and events binaries behind the Lambda Runtime
+/// API emulator, with the environment Lambda gives (keys, region) and SQS on moto. What each
+/// queues arrives on moto, read back through the SDK; with `AETHERIUM_SQS_SEND=sdk` too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_function_binaries_queue_on_moto_through_the_signed_path() {
+    use aetherium_tests::fixtures::envelope;
+    use aetherium_tests::runtime_api::{Function, Outcome, RuntimeApi};
+    let client = sqs::client();
+    let endpoint = sqs::endpoint();
+    for send in ["signed", "sdk"] {
+        let url = sqs::create_queue(&client, &[("VisibilityTimeout", "30")]).await;
+        let mut env = aetherium_tests::samples::EXAMPLE_ENV.to_vec();
+        env.extend([
+            ("AETHERIUM_QUEUE_URL", url.as_str()),
+            ("AWS_ENDPOINT_URL", endpoint.as_str()),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_SESSION_TOKEN", "a-session-token"),
+            ("AETHERIUM_SQS_SEND", send),
+        ]);
+        for (function, sample) in
+            [("github-webhook", "github-webhook/pull_request-opened.json"), ("events", "events/task-completed.json")]
+        {
+            let api = RuntimeApi::start().await;
+            let _f = Function::spawn(function, &api, &env);
+            let mut doc: serde_json::Value = serde_json::from_str(&envelope(sample)).expect("sample");
+            let delivery = format!("{send}-{}", uuid::Uuid::new_v4());
+            // A fresh id each time: the delivery header, or the platform event's own id.
+            if function == "github-webhook" {
+                doc["headers"]["x-github-delivery"] = delivery.clone().into();
+            } else {
+                let mut body: serde_json::Value =
+                    serde_json::from_str(doc["body"].as_str().expect("body")).expect("event");
+                body["id"] = delivery.clone().into();
+                doc["body"] = body.to_string().into();
+            }
+            let Outcome::Response(answer) = api.invoke(&doc.to_string()).await else { panic!("{function} failed") };
+            let answer: serde_json::Value = serde_json::from_str(&answer).expect("answer");
+            assert_eq!(answer["statusCode"], 202, "{function} ({send}): {answer}");
+            let q = SqsQueue::with_client(client.clone(), url.clone());
+            let got = q.receive(10, Duration::from_secs(2)).await.expect("receive");
+            let ids: Vec<String> = got
+                .iter()
+                .map(|m| {
+                    serde_json::from_str::<serde_json::Value>(&m.body).expect("record")["id"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned()
+                })
+                .collect();
+            assert_eq!(ids, vec![delivery], "{function} ({send}) queued its record on moto");
+            for m in &got {
+                q.delete(&m.receipt).await.expect("delete");
+            }
+        }
+    }
+}

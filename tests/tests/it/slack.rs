@@ -124,9 +124,9 @@ async fn every_bad_request_is_refused_and_nothing_is_queued() {
     let (ts, sig) = slack_headers(&body, now());
     let old = (now() - 301).to_string();
     let future = (now() + 301).to_string();
-    let old_sig = aetherium::integrations::signature::sign_slack(SLACK_SECRET, now() - 301, &body);
-    let future_sig = aetherium::integrations::signature::sign_slack(SLACK_SECRET, now() + 301, &body);
-    let wrong = aetherium::integrations::signature::sign_slack("wrong-secret", now(), &body);
+    let old_sig = aetherium::integrations::slack::signature::sign_slack(SLACK_SECRET, now() - 301, &body);
+    let future_sig = aetherium::integrations::slack::signature::sign_slack(SLACK_SECRET, now() + 301, &body);
+    let wrong = aetherium::integrations::slack::signature::sign_slack("wrong-secret", now(), &body);
     let cases: Vec<(&str, api::Request, u16)> = vec![
         ("no signature", request(JSON, &body, Some(&ts), None, &[]), 401),
         ("no timestamp", request(JSON, &body, None, Some(&sig), &[]), 401),

@@ -555,3 +555,25 @@ fn the_parameters_extension_is_opt_in_and_reaches_every_function() {
         }
     }
 }
+
+#[test]
+fn every_function_sets_the_memory_size_docs_operations_md_derives() {
+    let t = template();
+    assert!(t["Globals"]["Function"]["MemorySize"].is_null(), "each function chooses its own, not a global");
+    let docs = std::fs::read_to_string(root().join("docs/operations.md")).expect("docs/operations.md");
+    let functions = resources_of_type(&t, "AWS::Serverless::Function");
+    assert!(functions.len() >= 9, "{} functions", functions.len());
+    for (name, f) in functions {
+        let mb = f["Properties"]["MemorySize"].as_u64().unwrap_or_else(|| panic!("{name} sets no MemorySize"));
+        assert!((128..=10_240).contains(&mb), "{name}: {mb} MB");
+        let binary = f["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap_or_else(|| panic!("{name}: binary"));
+        let row = docs
+            .lines()
+            .find(|l| l.starts_with(&format!("| {binary} |")))
+            .unwrap_or_else(|| panic!("docs/operations.md has no memory-size row for {binary}"));
+        assert!(
+            row.trim_end().ends_with(&format!("| {mb} |")),
+            "{binary}: the template's {mb} MB is not the documented choice: {row}"
+        );
+    }
+}

@@ -4,6 +4,7 @@ pub mod app_auth;
 pub mod client;
 pub mod integration;
 pub mod redeliver;
+pub mod signature;
 pub mod target;
 pub mod webhook;
 

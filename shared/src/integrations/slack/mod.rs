@@ -4,6 +4,7 @@
 pub mod client;
 pub mod integration;
 pub mod request;
+pub mod signature;
 
 pub use client::{Button, SlackClient, SlackError};
 pub use integration::SlackIntegration;
