@@ -1,10 +1,9 @@
 //! Typed configuration: the guide's YAML (`AETHERIUM_CONFIG`), `${VAR}` interpolation,
 //! environment overrides, and one validation pass at start that names every bad key.
-
 //!
-//! Each section resolves itself ([`GithubConfig::resolve`](github), [`SlackConfig`](slack),
-//! [`Backends`], [`Edge`], custom integrations, routes) from the raw serde shapes in `raw.rs`;
-//! this module reads the document and puts the sections together.
+//! Each section resolves itself from the raw serde shapes in `raw.rs` and names its own
+//! problems: [`GithubConfig`], [`SlackConfig`], [`Backends`], [`Edge`], the custom integrations
+//! and the routes. This module reads the document and puts the sections together.
 
 mod backends;
 mod custom;

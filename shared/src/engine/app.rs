@@ -5,6 +5,7 @@ use crate::backends::bus::{EventBus, MemoryBus, RedisBus};
 use crate::backends::error::BackendError;
 use crate::backends::queue::{MemoryQueue, SqsQueue, WorkQueue};
 use crate::backends::redis_conn::RedisHandle;
+use crate::backends::store::{MemoryStore, RedisStore, Store};
 use crate::config::routes::{RouteAction, RouteSpec};
 use crate::config::{BusProvider, Config};
 use crate::engine::dispatch::Dispatcher;
@@ -12,13 +13,11 @@ use crate::engine::routes::{Action, CreateArtifact, Handle, Notify, Publish, Rou
 use crate::engine::vms::VmRegistry;
 use crate::integrations::github::redeliver::{RedeliverError, Redeliverer};
 use crate::integrations::github::{GithubClient, GithubIntegration};
+use crate::integrations::signature::HmacVerifier;
 use crate::integrations::slack::{SlackClient, SlackIntegration};
 use crate::model::integration::{IntegrationFactory, Registry};
 use crate::model::template::Template;
 use crate::observe::health;
-
-use crate::backends::store::{MemoryStore, RedisStore, Store};
-use crate::integrations::signature::HmacVerifier;
 use std::sync::Arc;
 
 /// The guide's message for a new VM.
