@@ -50,6 +50,9 @@ pub mod topics {
         }
     }
 
+    /// The longest segment made from an outside name ([`segment`]) or taken from one as is.
+    pub const MAX_SEGMENT: usize = 64;
+
     /// The one rule for a topic segment: one or more of `[a-z0-9_]`.
     pub fn segment_ok(s: &str) -> bool {
         !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
@@ -68,7 +71,7 @@ pub mod topics {
                 continue;
             }
             let sep = gap && !out.is_empty();
-            if out.len() + usize::from(sep) >= 64 {
+            if out.len() + usize::from(sep) >= MAX_SEGMENT {
                 break;
             }
             if sep {

@@ -170,18 +170,6 @@ impl Registry {
         self.inner.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
     }
 
-    /// Every integration's health, checked concurrently, each bounded by `deadline`.
-    pub async fn health(&self, deadline: Duration) -> BTreeMap<String, Health> {
-        let checks = self.all().into_iter().map(|i| async move {
-            let health = match tokio::time::timeout(deadline, i.health()).await {
-                Ok(h) => h,
-                Err(_) => Health::Unhealthy("health check timed out".to_owned()),
-            };
-            (i.name().to_owned(), health)
-        });
-        futures_util::future::join_all(checks).await.into_iter().collect()
-    }
-
     /// Close every integration; all are closed even when some fail.
     pub async fn close_all(&self) -> Vec<(String, IntegrationError)> {
         let mut failures = Vec::new();
@@ -256,17 +244,6 @@ mod tests {
         assert_eq!(r.list(), vec!["github", "slack"]);
         assert_eq!(r.get("slack").map(|i| i.name().to_owned()), Some("slack".into()));
         assert!(r.get("jira").is_none());
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn health_of_all_is_bounded_by_the_deadline() {
-        let r = Registry::new();
-        r.register(Fake::new("github", Health::Unhealthy("bad credentials".into()))).expect("reg");
-        let hung = Arc::new(Fake { name: "slow", health: Health::Healthy, hang: true, closed: AtomicUsize::new(0) });
-        r.register(hung).expect("reg");
-        let h = r.health(Duration::from_millis(200)).await;
-        assert_eq!(h["github"].to_string(), "unhealthy: bad credentials");
-        assert_eq!(h["slow"], Health::Unhealthy("health check timed out".into()));
     }
 
     #[tokio::test]

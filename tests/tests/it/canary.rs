@@ -14,6 +14,8 @@ use std::sync::Arc;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+const AWS_SECRET: &str = "canary-aws-secret-access-key-0a1b2c";
+const AWS_SESSION: &str = "canary-aws-session-token-3d4e5f";
 const GH_SECRET: &str = "CANARY-gh-webhook-secret-5d1e";
 const SLACK_SECRET: &str = "CANARY-slack-signing-secret-9b2c";
 const API_TOKEN: &str = "CANARY-api-token-77aa";
@@ -291,7 +293,16 @@ async fn no_secret_or_signature_reaches_a_functions_log_even_at_trace() {
         .mount(&api)
         .await;
     let (uri, slack_api) = (api.uri(), format!("{}/slack", api.uri()));
+    // SQS on moto, so that the signed SendMessage and the SDK (the health check) sign with
+    // canary AWS keys at TRACE.
+    let sqs_endpoint = aetherium_tests::sqs::endpoint();
+    let queue = aetherium_tests::sqs::create_queue(&aetherium_tests::sqs::client(), &[]).await;
     let env = [
+        ("AETHERIUM_QUEUE_URL", queue.as_str()),
+        ("AWS_ENDPOINT_URL", sqs_endpoint.as_str()),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", AWS_SECRET),
+        ("AWS_SESSION_TOKEN", AWS_SESSION),
         ("RUST_LOG", "trace"),
         ("GITHUB_WEBHOOK_SECRET", GH_SECRET),
         ("SLACK_SIGNING_SECRET", SLACK_SECRET),
@@ -325,7 +336,13 @@ async fn no_secret_or_signature_reaches_a_functions_log_even_at_trace() {
         assert!(out.contains("\"level\":\"DEBUG\""), "{file}: RUST_LOG=trace took effect (dependencies at DEBUG)");
         logs.push_str(&out);
     }
-    for canary in [GH_SECRET, SLACK_SECRET, API_TOKEN, GH_TOKEN, BOT_TOKEN] {
+    // The signed path ran: what the webhooks and the events route queued is on moto.
+    let on_moto = aetherium::backends::queue::SqsQueue::with_client(aetherium_tests::sqs::client(), queue.clone());
+    let sent = aetherium::backends::queue::WorkQueue::receive(&on_moto, 10, std::time::Duration::from_secs(2))
+        .await
+        .expect("receive");
+    assert!(!sent.is_empty(), "the functions queued on moto");
+    for canary in [GH_SECRET, SLACK_SECRET, API_TOKEN, GH_TOKEN, BOT_TOKEN, AWS_SECRET, AWS_SESSION] {
         assert!(!logs.contains(canary), "{canary} leaked into a function's log");
     }
     for sig in &signatures {

@@ -208,9 +208,9 @@ fn lambda_fixture(name: &str) -> Value {
 }
 
 /// AWS's documented function URL request, and the same with each optional field absent and
-/// each null: every variant is read and answered by the handler, the events route: 400 for
-/// the documented body (not an event) from the documented IAM caller, 401 without a caller,
-/// 405 where no method is given and GET is assumed.
+/// each null: every variant is read and answered by the handler, the events route on a URL
+/// whose AuthType is AWS_IAM: 400 for the documented body (not an event) from the documented
+/// IAM caller, 401 without a caller, 405 where no method is given and GET is assumed.
 #[tokio::test]
 async fn the_documented_function_url_request_with_any_optional_field_absent_or_null() {
     let doc = lambda_fixture("function-url-request.json");
@@ -243,18 +243,26 @@ async fn the_documented_function_url_request_with_any_optional_field_absent_or_n
         &["requestContext", "http", "sourceIp"],
         &["requestContext", "http", "userAgent"],
     ];
-    let (app, queue) = app();
-    let mut variants = vec![("as documented".to_owned(), doc.clone())];
+    let queue = Arc::new(MemoryQueue::default());
+    let iam = config(&[("AETHERIUM_API_TOKEN", "aetherium-example-token"), ("AETHERIUM_FUNCTION_URL_AUTH", "AWS_IAM")]);
+    let app = App::from_parts(iam, Arc::new(MemoryBus::new()), queue.clone(), Arc::new(MemoryStore::new()));
+    let mut variants = vec![("as documented".to_owned(), doc.clone(), 400)];
     for path in optional {
+        let want = match *path {
+            ["requestContext", "http", "method"] => 405,
+            ["requestContext", "authorizer"] | ["requestContext", "authorizer", "iam"] => 401,
+            ["requestContext", "authorizer", "iam", "userArn"] => 401,
+            _ => 400,
+        };
         for null in [false, true] {
             let what = format!("{} {}", path.join("."), if null { "null" } else { "absent" });
-            variants.push((what, variant(&doc, path, null)));
+            variants.push((what, variant(&doc, path, null), want));
         }
     }
-    for (what, v) in variants {
+    for (what, v, want) in variants {
         let req: UrlRequest = serde_json::from_value(v).unwrap_or_else(|e| panic!("{what}: not read: {e}"));
         let resp = lambda::respond(&app, Endpoint::Events, req).await;
-        assert!(matches!(resp.status_code, 400 | 401 | 405), "{what}: {} {}", resp.status_code, text(&resp));
+        assert_eq!(resp.status_code, want, "{what}: {}", text(&resp));
         let answer: Value = serde_json::from_str(text(&resp)).expect("JSON");
         assert!(answer["error"].is_string(), "{what}: {answer}");
     }

@@ -308,6 +308,9 @@ async fn a_receivers_huge_retry_after_is_clamped_and_the_local_dispatcher_loop_s
     worker.await.expect("the loop ended cleanly, without a panic");
     assert!(delivered.is_some(), "the next record was processed after the poisoned one");
     assert_eq!(queue.len(), 1, "the poisoned record waits for its (clamped) retry");
+    // The clamp itself: a receiver asking for u64::MAX seconds gets the record back within an hour.
+    let err = app.dispatcher().process(&event("custom.poison", json!({"what": "poison"}))).await.expect_err("503");
+    assert_eq!(err.retry_after(), Some(aetherium::backends::http_client::MAX_RETRY_AFTER), "{err}");
 }
 
 /// A Standard Webhooks key of 24 bytes, base64.

@@ -405,3 +405,23 @@ async fn a_delivery_refused_while_sqs_was_down_reaches_the_bus_once_after_redeli
     assert_eq!(deliveries.attempts(), [7001], "redelivered once");
     running.stop().await;
 }
+
+/// A claim still `pending` is not a delivery the queue holds: the webhook function may have
+/// died between claiming the GUID and queueing it. Such a GUID is redelivered; a `queued` one
+/// is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_left_pending_is_redelivered_and_a_queued_one_is_not() {
+    let redis = RedisServer::start().await;
+    let server = MockServer::start().await;
+    let key = generate_app_key();
+    let deliveries = app_deliveries(&server, &key).await;
+    deliveries.push(delivery(50, "guid-died", ago(40), 502));
+    deliveries.push(delivery(60, "guid-queued", ago(30), 502));
+    let (app, job) = app_job(&server, &redis, &key, &[]);
+    app.store.set("delivery:github:guid-died", "pending", None).await.expect("set");
+    app.store.set("delivery:github:guid-queued", "queued", None).await.expect("set");
+
+    let report = job.run().await.expect("a run");
+    assert_eq!(deliveries.attempts(), [50], "{report:?}");
+    assert_eq!((report.redelivered, report.accepted), (1, 1), "{report:?}");
+}

@@ -236,3 +236,16 @@ async fn the_function_binaries_queue_on_moto_through_the_signed_path() {
         }
     }
 }
+
+#[test]
+fn a_fips_or_dual_stack_endpoint_is_left_to_the_sdk() {
+    for flag in ["AWS_USE_FIPS_ENDPOINT", "AWS_USE_DUALSTACK_ENDPOINT"] {
+        let env = move |name: &str| match name {
+            "AWS_REGION" => Some("us-east-1".to_owned()),
+            "AWS_ACCESS_KEY_ID" | "AWS_SECRET_ACCESS_KEY" => Some("k".to_owned()),
+            n if n == flag => Some("true".to_owned()),
+            _ => None,
+        };
+        assert!(SignedSender::from_vars(&env).is_none(), "{flag}");
+    }
+}

@@ -66,10 +66,15 @@ impl SignedSender {
     /// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`) and the SDK's endpoint overrides
     /// (`AWS_ENDPOINT_URL_SQS`, then `AWS_ENDPOINT_URL`, unless
     /// `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`). `None` when the keys or the region are
-    /// not in the environment (a profile, SSO, an instance role): the SDK, which knows every
-    /// credential source, sends instead.
+    /// not in the environment (a profile, SSO, an instance role), or a FIPS or dual-stack
+    /// endpoint is asked for: the SDK, which knows every credential source and endpoint,
+    /// sends instead.
     pub fn from_vars(var: &dyn Fn(&str) -> Option<String>) -> Option<Self> {
         let var = |name: &str| var(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        // FIPS and dual-stack endpoints are the SDK's to resolve.
+        if ["AWS_USE_FIPS_ENDPOINT", "AWS_USE_DUALSTACK_ENDPOINT"].iter().any(|v| var(v).as_deref() == Some("true")) {
+            return None;
+        }
         let region = var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION"))?;
         let identity = Credentials::new(
             var("AWS_ACCESS_KEY_ID")?,
@@ -145,12 +150,11 @@ impl SignedSender {
             request = request.header(name, value);
         }
         let response = request.body(payload).send().await.map_err(|e| {
-            let failure = crate::backends::http_client::transport_failure(&e);
-            if e.is_timeout() {
-                Failure::Retry(BackendError::Timeout { backend: BACKEND })
+            Failure::Retry(if e.is_timeout() {
+                BackendError::Timeout { backend: BACKEND }
             } else {
-                Failure::Retry(BackendError::unavailable(BACKEND, failure))
-            }
+                BackendError::unavailable(BACKEND, crate::backends::http_client::transport_failure(&e))
+            })
         })?;
         let status = response.status();
         let text = response.bytes().await.map_err(|e| Failure::Retry(BackendError::unavailable(BACKEND, e)))?;
@@ -164,7 +168,8 @@ impl SignedSender {
         // `com.amazonaws.sqs#QueueDoesNotExist` → `QueueDoesNotExist`.
         let kind = refusal.kind.rsplit('#').next().unwrap_or_default();
         let detail = format!("SendMessage: HTTP {} {kind}: {}", status.as_u16(), refusal.message);
-        let throttled = status.as_u16() == 429 || kind.contains("Throttl") || kind == "RequestThrottled";
+        // `ThrottlingException`, `RequestThrottled`.
+        let throttled = status.as_u16() == 429 || kind.contains("Throttl");
         if status.is_server_error() || throttled {
             Err(Failure::Retry(BackendError::unavailable(BACKEND, detail)))
         } else {

@@ -87,17 +87,6 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn set_if_absent(&self, key: &str, value: &str, ttl: Duration) -> Result<bool, BackendError> {
-        let expires = Some(Instant::now() + ttl);
-        Ok(self.with(key, |m| {
-            if m.contains_key(key) {
-                return false;
-            }
-            m.insert(key.to_owned(), Entry { value: Value::Str(value.to_owned()), expires });
-            true
-        }))
-    }
-
     async fn set_if_absent_or_get(
         &self,
         key: &str,

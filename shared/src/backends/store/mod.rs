@@ -31,6 +31,15 @@ impl Write {
     }
 }
 
+/// The key under which a webhook delivery id from `source` is claimed and then marked
+/// [`DELIVERY_QUEUED`] (edge/api/ingest.rs); the redelivery job reads it.
+pub fn delivery_key(source: &str, id: &str) -> String {
+    format!("delivery:{source}:{id}")
+}
+
+/// A delivery's mark once the queue holds its record; until then the claim reads `pending`.
+pub const DELIVERY_QUEUED: &str = "queued";
+
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {
     async fn get(&self, key: &str) -> Result<Option<String>, BackendError>;
@@ -39,7 +48,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn set(&self, key: &str, value: &str, ttl: Option<Duration>) -> Result<(), BackendError>;
 
     /// Set only when the key does not exist; `true` when this call set it.
-    async fn set_if_absent(&self, key: &str, value: &str, ttl: Duration) -> Result<bool, BackendError>;
+    async fn set_if_absent(&self, key: &str, value: &str, ttl: Duration) -> Result<bool, BackendError> {
+        Ok(self.set_if_absent_or_get(key, value, ttl).await?.is_none())
+    }
 
     /// Set only when the key does not exist, in one step; returns the value that was there
     /// (`None`: this call set it). A lock and a done marker can share one key this way.

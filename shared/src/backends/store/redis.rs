@@ -39,12 +39,6 @@ impl Store for RedisStore {
         self.redis.query(&c).await
     }
 
-    async fn set_if_absent(&self, key: &str, value: &str, ttl: Duration) -> Result<bool, BackendError> {
-        let reply: Option<String> =
-            self.redis.query(cmd("SET").arg(key).arg(value).arg("NX").arg("PX").arg(millis(ttl))).await?;
-        Ok(reply.is_some())
-    }
-
     async fn set_if_absent_or_get(
         &self,
         key: &str,

@@ -2,6 +2,7 @@
 
 use super::ApiError;
 use crate::backends::queue::claim;
+use crate::backends::store::{DELIVERY_QUEUED, delivery_key};
 use crate::engine::app::App;
 use std::time::Duration;
 
@@ -24,7 +25,7 @@ const PENDING_TTL: Duration = Duration::from_secs(60);
 /// retry (after our 503) is queued rather than dropped as a duplicate. A store outage queues
 /// anyway: the dispatcher dedups by event id.
 pub async fn enqueue_once(app: &App, source: &str, id: &str, record: &str) -> Result<Queued, ApiError> {
-    let key = format!("delivery:{source}:{id}");
+    let key = delivery_key(source, id);
     let claimed = match app.store.set_if_absent_or_get(&key, "pending", PENDING_TTL).await {
         Ok(Some(_)) => {
             tracing::info!(source, delivery = id, "copy of a delivery already accepted; not queued again");
@@ -42,7 +43,7 @@ pub async fn enqueue_once(app: &App, source: &str, id: &str, record: &str) -> Re
         }
         return Err(ApiError::Unavailable(format!("enqueue of {source} delivery {id} failed: {e}")));
     }
-    if let Err(error) = app.store.set(&key, "queued", Some(DELIVERY_TTL)).await {
+    if let Err(error) = app.store.set(&key, DELIVERY_QUEUED, Some(DELIVERY_TTL)).await {
         tracing::warn!(%error, source, delivery = id, "could not record the delivery id; a redelivery would be queued again");
     }
     Ok(Queued::Queued)

@@ -154,11 +154,6 @@ impl GithubClient {
         matches!(self.auth, Auth::App(_))
     }
 
-    /// An App without a configured installation finds it per repository.
-    pub fn needs_repo_for_token(&self) -> bool {
-        matches!(&self.auth, Auth::App(app) if app.installation_id.is_none())
-    }
-
     fn http(&self) -> &reqwest::Client {
         self.http
             .get_or_init(|| crate::backends::http_client::builder().timeout(self.timeout).build().unwrap_or_default())
@@ -199,13 +194,6 @@ impl GithubClient {
             .incr(crate::observe::metrics::REQUESTS, &[("integration", "github"), ("method", op), ("outcome", outcome)])
             .await;
         result
-    }
-
-    /// A call authenticated as the App itself (JWT), for App-level endpoints.
-    pub async fn get_as_app(&self, path: &str) -> Result<Value, GithubError> {
-        let Auth::App(app) = &self.auth else { return self.get("app", path, None).await };
-        let jwt = app.jwt(now_unix()).map_err(GithubError::Auth)?;
-        self.counted("app", self.send_with_retries(Method::GET, path, None, &jwt)).await.map(|r| r.body)
     }
 
     /// A health probe: one attempt, outside the shared rate limit, so that checks never take

@@ -9,7 +9,7 @@
 
 use super::client::{As, GithubClient, GithubError, Repo};
 use crate::backends::error::BackendError;
-use crate::backends::store::Store;
+use crate::backends::store::{DELIVERY_QUEUED, Store, delivery_key};
 use crate::config::{Config, HookRef, RedeliveryConfig};
 use crate::observe::activity::{ActivityLog, Level};
 use crate::observe::metrics::{self, Metrics};
@@ -409,7 +409,10 @@ impl Redeliverer {
 
     /// Decide for one GUID and act; `Ok(true)` when a redelivery was requested.
     async fn settle(&self, guid: &str, attempts: &[Delivery], report: &mut Report) -> Result<bool, Halt> {
-        let accepted = self.store.get(&format!("delivery:github:{guid}")).await.map_err(|e| Halt::Failed(e.into()))?;
+        // Only a delivery the queue holds counts: a claim still `pending` may be one whose
+        // function died before queueing it.
+        let mark = self.store.get(&delivery_key("github", guid)).await.map_err(|e| Halt::Failed(e.into()))?;
+        let accepted = mark.as_deref() == Some(DELIVERY_QUEUED);
         let key = guid_key(guid);
         let record: GuidRecord = self
             .store
@@ -420,7 +423,7 @@ impl Redeliverer {
             .unwrap_or_default();
         let Some(newest) = attempts.iter().max_by_key(|d| (d.delivered_at, d.id)) else { return Ok(false) };
         let what = format!("delivery {guid} ({}, GitHub delivery {})", newest.label(), newest.id);
-        match decide(attempts, accepted.is_some(), record, self.config.max_attempts) {
+        match decide(attempts, accepted, record, self.config.max_attempts) {
             Decision::Delivered => report.delivered += 1,
             Decision::Accepted => report.accepted += 1,
             Decision::Waiting => report.waiting += 1,

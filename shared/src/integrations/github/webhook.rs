@@ -3,7 +3,7 @@
 //! spliced in unparsed.
 
 use crate::integrations::signature::Verified;
-use crate::model::event::topics::{segment, segment_ok};
+use crate::model::event::topics::{MAX_SEGMENT, segment, segment_ok};
 use chrono::{SecondsFormat, SubsecRound, Utc};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -105,9 +105,14 @@ pub struct Normalized {
     pub record: String,
 }
 
+/// A name GitHub sends that can be a topic segment as it is.
+fn fits(name: &str) -> bool {
+    name.len() <= MAX_SEGMENT && segment_ok(name)
+}
+
 /// Whether `event` (the `X-GitHub-Event` header) can name a topic.
 pub fn event_name_ok(event: &str) -> bool {
-    event.len() <= 64 && segment_ok(event)
+    fits(event)
 }
 
 fn put(data: &mut Map<String, Value>, key: &str, value: Option<impl Into<Value>>) {
@@ -132,7 +137,7 @@ pub fn normalize(event: &str, delivery: &str, verified: Verified<'_>) -> Result<
     let merged = view.pull_request.as_ref().and_then(|p| p.merged).unwrap_or(false);
     let topic = match (event, action) {
         ("pull_request", Some("closed")) if merged => "github.pull_request.merged".to_owned(),
-        (e, Some(a)) if a.len() <= 64 && segment_ok(a) => format!("github.{e}.{a}"),
+        (e, Some(a)) if fits(a) => format!("github.{e}.{a}"),
         (e, Some(a)) => format!("github.{e}.{}", segment(a)),
         (e, None) => format!("github.{e}"),
     };

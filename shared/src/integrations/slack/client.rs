@@ -96,22 +96,22 @@ impl SlackClient {
             .get_or_init(|| crate::backends::http_client::builder().timeout(self.timeout).build().unwrap_or_default())
     }
 
-    /// Call a Web API method (`chat.postMessage`, `auth.test`) with a JSON body.
-    pub async fn call(&self, method: &str, body: &Value) -> Result<Value, SlackError> {
-        self.call_noted(method, body, None).await
-    }
-
     /// A health probe (`auth.test`): one attempt, counted like any call.
     pub async fn probe(&self) -> Result<Value, SlackError> {
-        let result = self.call_attempts(1, "auth.test", &json!({})).await;
-        self.record(&[self.count_op("auth.test", result.as_ref().map(drop))]).await;
-        result
+        self.call_noted(1, "auth.test", &json!({}), None).await
     }
 
-    /// [`SlackClient::call`], with an activity-log line saying how `what` went: the line and
-    /// the request counter are written in one round trip.
-    async fn call_noted(&self, method: &str, body: &Value, what: Option<&str>) -> Result<Value, SlackError> {
-        let result = self.call_uncounted(method, body).await;
+    /// Call a Web API method (`chat.postMessage`) with a JSON body, in up to `attempts`, and
+    /// with an activity-log line saying how `what` went: the line and the request counter are
+    /// written in one round trip.
+    async fn call_noted(
+        &self,
+        attempts: u32,
+        method: &str,
+        body: &Value,
+        what: Option<&str>,
+    ) -> Result<Value, SlackError> {
+        let result = self.call_attempts(attempts, method, body).await;
         let mut writes = vec![self.count_op(method, result.as_ref().map(drop))];
         if let Some(what) = what {
             let error = result.as_ref().err().map(IntegrationError::from);
@@ -139,10 +139,6 @@ impl SlackClient {
             crate::observe::metrics::REQUESTS,
             &[("integration", "slack"), ("method", method), ("outcome", outcome)],
         )
-    }
-
-    async fn call_uncounted(&self, method: &str, body: &Value) -> Result<Value, SlackError> {
-        self.call_attempts(ATTEMPTS, method, body).await
     }
 
     async fn call_attempts(&self, attempts: u32, method: &str, body: &Value) -> Result<Value, SlackError> {
@@ -202,7 +198,7 @@ impl SlackClient {
         if let Some(b) = blocks {
             body["blocks"] = b;
         }
-        self.call_noted("chat.postMessage", &body, Some(&what)).await
+        self.call_noted(ATTEMPTS, "chat.postMessage", &body, Some(&what)).await
     }
 
     /// The guide's interactive message: a section with the text and a button per action.
