@@ -38,6 +38,20 @@ ensure_venv() {
   fi
 }
 
+# checkov, the template's security scanner, in a venv of its own (its pins clash with
+# aws-sam-cli's); sets CHECKOV.
+CHECKOV_VERSION=3.3.30
+ensure_checkov() {
+  local dir="$tools/checkov-venv"
+  if ! "$dir/bin/checkov" --version 2>/dev/null | grep -qx "$CHECKOV_VERSION"; then
+    log "installing checkov $CHECKOV_VERSION from PyPI into $dir (about 300 MB; a minute or two)"
+    rm -rf "$dir"
+    python3 -m venv "$dir"
+    "$dir/bin/pip" install -q --disable-pip-version-check "checkov==$CHECKOV_VERSION"
+  fi
+  export CHECKOV="$dir/bin/checkov"
+}
+
 # cargo-lambda (and the Zig it cross-compiles with) in a venv of its own, so that changing
 # its pin does not rebuild the test tools; sets CARGO_LAMBDA.
 CARGO_LAMBDA_VERSION=1.9.2

@@ -80,6 +80,9 @@ pub fn expected_status(file: &str) -> u16 {
         f if f.starts_with("github-webhook/ping") => 200,
         f if f.starts_with("github-webhook/") || f.starts_with("events/") => 202,
         f if f.starts_with("github-pr/") => 201,
+        // The samples run on the embedded in-memory backends, which a Lambda function reports as
+        // degraded (`shared_state`): each instance would keep its own.
+        f if f.starts_with("health/") => 503,
         _ => 200,
     }
 }

@@ -50,6 +50,12 @@ impl Backends {
                 BusProvider::Memory
             }
         };
+        // The stack's cache: the address in REDIS_URL, the credentials from the secret store
+        // apart (REDIS_USERNAME, REDIS_PASSWORD), so no password sits in the configuration.
+        let redis_url = match (redis_url, e("REDIS_PASSWORD")) {
+            (Some(url), Some(password)) => Some(with_credentials(&url, e("REDIS_USERNAME").as_deref(), &password)),
+            (url, _) => url,
+        };
         if let Some(url) = &redis_url {
             if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
                 problems.push(Problem {
@@ -89,5 +95,38 @@ impl Backends {
             }
         };
         Self { bus, redis_url: redis_url.map(Secret::new), queue_url, sqs_send }
+    }
+}
+
+/// `scheme://user:password@rest` from `scheme://rest` (any userinfo it had is replaced), each
+/// part percent-encoded. A URL without a scheme is returned as it is, for the check to refuse.
+fn with_credentials(url: &str, user: Option<&str>, password: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    format!("{scheme}://{}:{}@{host}{path}", encode(user.unwrap_or("")), encode(password))
+}
+
+fn encode(part: &str) -> String {
+    part.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_credentials;
+
+    #[test]
+    fn credentials_join_the_address_encoded() {
+        assert_eq!(
+            with_credentials("rediss://cache.example:6379/0", Some("aetherium"), "p@ss:w/rd"),
+            "rediss://aetherium:p%40ss%3Aw%2Frd@cache.example:6379/0"
+        );
+        assert_eq!(with_credentials("redis://old:x@h:1/0", None, "pw"), "redis://:pw@h:1/0");
+        assert_eq!(with_credentials("h:1", Some("u"), "pw"), "h:1");
     }
 }

@@ -14,6 +14,12 @@ pub struct Edge {
     pub iam_url: bool,
     pub addr: SocketAddr,
     pub max_body_bytes: usize,
+    /// Integrations whose health this function reads from the store instead of checking: it
+    /// holds no credentials for them (`AETHERIUM_HEALTH_REMOTE`, `github,slack`).
+    pub health_remote: Vec<String>,
+    /// Running as a Lambda function (`AWS_LAMBDA_FUNCTION_NAME`), where in-memory state is
+    /// one instance's only.
+    pub in_lambda: bool,
 }
 
 impl Edge {
@@ -54,6 +60,27 @@ impl Edge {
                 message: "must be between 1024 and 6291456 (Lambda's request limit)".into(),
             });
         }
-        Self { api_token: secret(e("AETHERIUM_API_TOKEN").or(api.token)), iam_url, addr, max_body_bytes }
+        let mut health_remote = Vec::new();
+        for name in e("AETHERIUM_HEALTH_REMOTE").iter().flat_map(|v| v.split(',')).map(str::trim) {
+            match name {
+                "github" | "slack" => health_remote.push(name.to_owned()),
+                "" => {}
+                other => problems.push(Problem {
+                    key: "AETHERIUM_HEALTH_REMOTE".into(),
+                    message: format!(
+                        "`{other}` is not an integration whose health is shared; use github, slack or both"
+                    ),
+                }),
+            }
+        }
+        let in_lambda = e("AWS_LAMBDA_FUNCTION_NAME").is_some();
+        Self {
+            api_token: secret(e("AETHERIUM_API_TOKEN").or(api.token)),
+            iam_url,
+            addr,
+            max_body_bytes,
+            health_remote,
+            in_lambda,
+        }
     }
 }

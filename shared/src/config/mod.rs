@@ -87,6 +87,11 @@ pub struct Config {
     pub iam_url: bool,
     pub addr: SocketAddr,
     pub max_body_bytes: usize,
+    /// Integrations whose health comes from the store: this function holds no credentials
+    /// for them (`AETHERIUM_HEALTH_REMOTE`).
+    pub health_remote: Vec<String>,
+    /// Running as a Lambda function, where in-memory state is one instance's.
+    pub in_lambda: bool,
     /// Routes from the config, validated.
     pub routes: Vec<routes::RouteSpec>,
     /// Whether the built-in default routes are active (a configured route with a default's
@@ -185,7 +190,7 @@ impl Config {
         let custom = custom::resolve(std::mem::take(&mut file.integrations), problems);
         let Backends { bus, redis_url, queue_url, sqs_send } =
             Backends::resolve(file.events, file.queue, env, problems);
-        let Edge { api_token, iam_url, addr, max_body_bytes } =
+        let Edge { api_token, iam_url, addr, max_body_bytes, health_remote, in_lambda } =
             Edge::resolve(file.server, file.api, file.webhooks, env, problems);
 
         let mut enabled: Vec<String> = custom.iter().filter(|(_, c)| c.enabled).map(|(n, _)| n.clone()).collect();
@@ -211,6 +216,8 @@ impl Config {
             iam_url,
             addr,
             max_body_bytes,
+            health_remote,
+            in_lambda,
             routes,
             default_routes: file.default_routes.unwrap_or(true),
         }

@@ -133,46 +133,110 @@ pub async fn dispatch_batch(dispatcher: &Dispatcher, queue: &dyn WorkQueue, even
     response
 }
 
-/// Config, backends and integrations, once per cold start. A failure is logged naming the
-/// setting and ends the process: Lambda reports it as an init failure.
-async fn start(integrations: &[&dyn IntegrationFactory]) -> Result<App, lambda_runtime::Error> {
-    let built = async {
-        // Secrets referenced as `ssm:` / `secretsmanager:` come from the Parameters and Secrets
-        // extension, once per cold start; with none, this does no I/O.
-        let env =
-            crate::backends::secrets_extension::resolve(std::env::vars().collect()).await.map_err(|e| e.to_string())?;
-        let config = Config::load(&|name| env.get(name).cloned()).map_err(|e| e.to_string())?;
-        let app = App::from_config(config).map_err(|e| e.to_string())?;
-        app.with_integrations(integrations).await.map_err(|e| e.to_string())
+/// Config, backends and integrations, built into what a function serves with (`T`) once per
+/// instance. With no secret reference in the environment that happens at init, so that a bad
+/// setting is an init failure naming the setting. With references it happens on the first
+/// invocation, since the Parameters and Secrets extension answers only then; a failed first
+/// build fails that invocation, is logged naming the variable, and is tried again on the next.
+struct Instance<'a, T> {
+    cell: tokio::sync::OnceCell<T>,
+    integrations: &'a [&'a dyn IntegrationFactory],
+    wire: fn(App) -> Result<T, String>,
+}
+
+impl<'a, T> Instance<'a, T> {
+    async fn start(
+        integrations: &'a [&'a dyn IntegrationFactory],
+        wire: fn(App) -> Result<T, String>,
+    ) -> Result<Self, lambda_runtime::Error> {
+        let instance = Self { cell: tokio::sync::OnceCell::new(), integrations, wire };
+        let env: HashMap<String, String> = std::env::vars().collect();
+        if !crate::backends::secrets_extension::has_references(env.values()) {
+            let built = instance.build(env).await?;
+            let _ = instance.cell.set(built);
+        }
+        Ok(instance)
     }
-    .await;
-    built.map_err(|e| {
-        tracing::error!(error = %e, "start-up failed");
-        e.into()
-    })
+
+    async fn build(&self, env: HashMap<String, String>) -> Result<T, lambda_runtime::Error> {
+        let built = async {
+            let env = crate::backends::secrets_extension::resolve(env).await.map_err(|e| e.to_string())?;
+            let config = Config::load(&|name| env.get(name).cloned()).map_err(|e| e.to_string())?;
+            let app = App::from_config(config).map_err(|e| e.to_string())?;
+            let app = app.with_integrations(self.integrations).await.map_err(|e| e.to_string())?;
+            (self.wire)(app)
+        }
+        .await;
+        built.map_err(|e| {
+            tracing::error!(error = %e, "start-up failed");
+            e.into()
+        })
+    }
+
+    async fn get(&self) -> Result<&T, lambda_runtime::Error> {
+        self.cell.get_or_try_init(|| self.build(std::env::vars().collect())).await
+    }
 }
 
 /// The whole life of an HTTP function: JSON logs, config and backends built once, then one
 /// route served for every invocation.
 pub async fn run_http(route: Endpoint, integrations: &[&dyn IntegrationFactory]) -> Result<(), lambda_runtime::Error> {
     crate::observe::telemetry::init(true);
-    let app = start(integrations).await?;
-    let app = &app;
+    let instance = Instance::start(integrations, Ok).await?;
+    let instance = &instance;
     lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<UrlRequest>| async move {
+        let app = instance.get().await?;
         Ok::<_, lambda_runtime::Error>(respond(app, route, event.payload).await)
     }))
     .await
 }
 
-/// The dispatcher function: SQS batches in, partial batch failures out.
+/// What the dispatcher function is invoked with: an SQS batch, or the scheduled health probe
+/// (`{"aetherium": "health-probe"}`, template.yaml's HealthProbe).
+#[derive(Debug, Deserialize)]
+pub struct DispatcherEvent {
+    #[serde(rename = "Records", default)]
+    records: Option<Vec<aws_lambda_events::event::sqs::SqsMessage>>,
+    #[serde(default)]
+    aetherium: Option<String>,
+}
+
+/// The dispatcher's answer: the batch's failures, or the probe's findings.
+#[derive(Debug, serde::Serialize)]
+#[serde(untagged)]
+pub enum DispatcherAnswer {
+    Batch(SqsBatchResponse),
+    Probe(crate::observe::health::HealthReport),
+}
+
+/// The dispatcher function: SQS batches in, partial batch failures out; and every few minutes
+/// the health of the integrations it holds credentials for, shared with the functions that
+/// hold none (health, slack-webhook).
 pub async fn run_dispatcher(integrations: &[&dyn IntegrationFactory]) -> Result<(), lambda_runtime::Error> {
     crate::observe::telemetry::init(true);
-    let app = start(integrations).await?;
-    let dispatcher = app.dispatcher();
-    let (dispatcher, queue) = (&dispatcher, app.queue.as_ref());
-    lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<SqsEvent>| async move {
-        Ok::<_, lambda_runtime::Error>(dispatch_batch(dispatcher, queue, event.payload).await)
-    }))
+    let instance = Instance::start(integrations, |app| {
+        let dispatcher = app.dispatcher();
+        Ok((app, dispatcher))
+    })
+    .await?;
+    let instance = &instance;
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<DispatcherEvent>| async move {
+            let (app, dispatcher) = instance.get().await?;
+            let answer = match event.payload {
+                DispatcherEvent { records: Some(records), .. } => {
+                    let mut batch = SqsEvent::default();
+                    batch.records = records;
+                    DispatcherAnswer::Batch(dispatch_batch(dispatcher, app.queue.as_ref(), batch).await)
+                }
+                DispatcherEvent { aetherium: Some(what), .. } if what == "health-probe" => {
+                    DispatcherAnswer::Probe(crate::observe::health::probe_and_share(app.into()).await)
+                }
+                _ => return Err(lambda_runtime::Error::from("neither an SQS batch nor the health probe")),
+            };
+            Ok::<_, lambda_runtime::Error>(answer)
+        },
+    ))
     .await
 }
 
@@ -182,15 +246,16 @@ pub async fn run_dispatcher(integrations: &[&dyn IntegrationFactory]) -> Result<
 pub async fn run_redeliver(integrations: &[&dyn IntegrationFactory]) -> Result<(), lambda_runtime::Error> {
     use crate::integrations::github::redeliver::{Redeliverer, Report};
     crate::observe::telemetry::init(true);
-    let app = start(integrations).await?;
-    let job = Redeliverer::from_app(&app).map_err(|e| {
-        tracing::error!(error = %e, "start-up failed");
-        lambda_runtime::Error::from(e.to_string())
-    })?;
-    let off = Redeliverer::off_reason(&app.config).unwrap_or("no webhook to watch");
-    let job = &job;
+    let instance = Instance::start(integrations, |app| {
+        let job = Redeliverer::from_app(&app).map_err(|e| e.to_string())?;
+        let off = Redeliverer::off_reason(&app.config).unwrap_or("no webhook to watch");
+        Ok((job, off))
+    })
+    .await?;
+    let instance = &instance;
     lambda_runtime::run(lambda_runtime::service_fn(
         move |_: lambda_runtime::LambdaEvent<serde_json::Value>| async move {
+            let (job, off) = instance.get().await?;
             let report = match job {
                 Some(job) => job.run().await?,
                 None => Report::off(off),

@@ -280,6 +280,8 @@ impl<'a> From<&'a App> for health::Components<'a> {
             queue: app.queue.as_ref(),
             store: app.store.as_ref(),
             cache: &app.health,
+            remote: &app.config.health_remote,
+            per_instance: app.config.in_lambda && app.config.bus == crate::config::BusProvider::Memory,
         }
     }
 }

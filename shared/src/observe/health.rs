@@ -24,6 +24,9 @@ pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(2);
 pub const INTERVAL: Duration = Duration::from_secs(30);
 /// How long a backend's result is reused by one instance.
 pub const BACKEND_INTERVAL: Duration = Duration::from_secs(5);
+/// How old a result another function shared may be and still be shown (the dispatcher's
+/// probe runs every 5 minutes: two missed runs and a margin).
+pub const REMOTE_FRESH: Duration = Duration::from_secs(15 * 60);
 /// How long one store call of the cache may take before the instance checks on its own.
 const STORE_BUDGET: Duration = Duration::from_millis(500);
 
@@ -209,12 +212,50 @@ pub struct Components<'a> {
     pub queue: &'a dyn WorkQueue,
     pub store: &'a dyn Store,
     pub cache: &'a HealthCache,
+    /// Integrations this function holds no credentials for, shown as another function last
+    /// found them ([`probe_and_share`]).
+    pub remote: &'a [String],
+    /// State kept in this instance's memory where instances should share it (a Lambda
+    /// function without Redis): a component of its own, unhealthy, so that it is never missed.
+    pub per_instance: bool,
+}
+
+/// The health of every registered integration, checked now and shared through the store for
+/// the functions that read it as [`Components::remote`].
+pub async fn probe_and_share(parts: Components<'_>) -> HealthReport {
+    for i in parts.registry.all() {
+        let health = match tokio::time::timeout(DEFAULT_DEADLINE, i.health()).await {
+            Ok(h) => h,
+            Err(_) => Health::Unhealthy("health check timed out".to_owned()),
+        };
+        let value = Stored { at_ms: now_ms(), health }.render();
+        if let Err(error) =
+            bounded(parts.store.set(&format!("health:{}", i.name()), &value, Some(REMOTE_FRESH * 2))).await
+        {
+            tracing::warn!(%error, component = i.name(), "health result not shared");
+        }
+    }
+    // The report reads back what was just shared (no second call to GitHub or Slack).
+    let cache = HealthCache::new(INTERVAL, Duration::ZERO);
+    check(Components { cache: &cache, ..parts }, DEFAULT_DEADLINE).await
+}
+
+/// What another function shared of `name`, if it is recent enough to show.
+async fn remote(store: &dyn Store, name: &str) -> Health {
+    match bounded(store.get(&format!("health:{name}"))).await {
+        Ok(Some(v)) => match Stored::parse(&v) {
+            Some(stored) if stored.left(REMOTE_FRESH).is_some() => stored.health,
+            _ => Health::Unhealthy("no check in the last 15 minutes (the dispatcher's probe shares it)".into()),
+        },
+        Ok(None) => Health::Unhealthy("not checked yet (the dispatcher's probe shares it every 5 minutes)".into()),
+        Err(e) => Health::Unhealthy(e.public_reason().to_owned()),
+    }
 }
 
 /// Components: `github`, `slack`, `event_bus`, `queue`, and any other registered
 /// integration. An integration that is not registered is `disabled`.
 pub async fn check<'a>(parts: impl Into<Components<'a>>, deadline: Duration) -> HealthReport {
-    let Components { registry, bus, queue, store, cache } = parts.into();
+    let Components { registry, bus, queue, store, cache, remote: remote_names, per_instance } = parts.into();
     let integrations = registry.all().into_iter().map(|i| async move {
         let probe = async {
             match tokio::time::timeout(deadline, i.health()).await {
@@ -225,8 +266,13 @@ pub async fn check<'a>(parts: impl Into<Components<'a>>, deadline: Duration) -> 
         let h = cache.integration(store, i.name(), deadline, probe).await;
         (i.name().to_owned(), h)
     });
-    let (integrations, bus, queue) = tokio::join!(
+    let remotes = remote_names
+        .iter()
+        .filter(|name| registry.get(name).is_none())
+        .map(|name| async move { (name.clone(), remote(store, name).await) });
+    let (integrations, remotes, bus, queue) = tokio::join!(
         futures_util::future::join_all(integrations),
+        futures_util::future::join_all(remotes),
         cache.backend("event_bus", backend(deadline, bus.health())),
         cache.backend("queue", backend(deadline, queue.health())),
     );
@@ -234,6 +280,16 @@ pub async fn check<'a>(parts: impl Into<Components<'a>>, deadline: Duration) -> 
     components.insert("github".into(), Health::Disabled);
     components.insert("slack".into(), Health::Disabled);
     components.extend(integrations);
+    components.extend(remotes);
+    if per_instance {
+        components.insert(
+            "shared_state".into(),
+            Health::Unhealthy(
+                "per-instance memory: each Lambda instance keeps its own dedup, limits and logs (deploy with Network=create or existing)"
+                    .into(),
+            ),
+        );
+    }
     components.insert("event_bus".into(), bus);
     components.insert("queue".into(), queue);
     let ok = components.values().all(Health::is_ok);

@@ -108,10 +108,11 @@ async fn a_misconfigured_function_reports_an_init_error_naming_the_setting() {
 }
 
 /// Secrets kept in SSM Parameter Store and Secrets Manager, read through a stand-in for the
-/// AWS Parameters and Secrets Lambda Extension's local endpoint: once per cold start, with
-/// the function's session token, and the signed samples verify with what it returned.
+/// AWS Parameters and Secrets Lambda Extension's local endpoint: on the first invocation (AWS
+/// supports the extension only then), once per instance, with the function's session token;
+/// and the signed samples verify with what it returned.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn secrets_come_from_the_parameters_and_secrets_extension_once_per_cold_start() {
+async fn secrets_come_from_the_parameters_and_secrets_extension_once_per_instance() {
     use wiremock::matchers::{header, query_param};
     let extension = wiremock::MockServer::start().await;
     Mock::given(method("GET"))
@@ -121,7 +122,7 @@ async fn secrets_come_from_the_parameters_and_secrets_extension_once_per_cold_st
         .and(header("X-Aws-Parameters-Secrets-Token", "session-token"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"Parameter": {
             "Name": "/aetherium/github-webhook-secret", "Type": "SecureString", "Value": "aetherium-example-secret"}})))
-        // Two cold starts (two functions), each asking once whatever its invocations.
+        // Two instances (two functions), each asking once whatever its invocations.
         .expect(2)
         .mount(&extension)
         .await;
@@ -152,17 +153,152 @@ async fn secrets_come_from_the_parameters_and_secrets_extension_once_per_cold_st
         }
     }
     extension.verify().await;
+}
 
-    // The extension refuses: the function fails its init, naming the variable, never a value.
+/// The stack's shape: one JSON secret holds the current and previous webhook secret, read as
+/// `secretsmanager:<arn>#<key>` in one request; the empty `previous` leaves rotation off. The
+/// extension is not listening at first, then answers "not ready" (as during INIT): the
+/// function never fails its start, and serves its first invocation with the secret.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_not_ready_extension_is_waited_for_and_a_json_secret_gives_each_key() {
+    use wiremock::matchers::query_param;
+    let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:GithubWebhookSecret-AbCdEf";
+    // Reserve a port, start the function against it with nothing listening, then listen.
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = probe.local_addr().expect("addr").port();
+    drop(probe);
+    let api = RuntimeApi::start().await;
+    let current = format!("secretsmanager:{arn}#current");
+    let previous = format!("secretsmanager:{arn}#previous");
+    let port_text = port.to_string();
+    let env = [
+        ("GITHUB_WEBHOOK_SECRET", current.as_str()),
+        ("GITHUB_WEBHOOK_SECRET_PREVIOUS", previous.as_str()),
+        ("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", port_text.as_str()),
+        ("AWS_SESSION_TOKEN", "session-token"),
+    ];
+    let f = Function::spawn_capturing("github-webhook", &api, &env);
+    let invocation = {
+        let envelope = envelope("github-webhook/pull_request-opened.json");
+        let api = &api;
+        async move { api.invoke(&envelope).await }
+    };
+    let extension = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("the reserved port");
+        let server = wiremock::MockServer::builder().listener(listener).start().await;
+        Mock::given(method("GET"))
+            .and(path("/secretsmanager/get"))
+            .respond_with(ResponseTemplate::new(400).set_body_string("not ready to serve traffic, please wait"))
+            .up_to_n_times(3)
+            .with_priority(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/secretsmanager/get"))
+            .and(query_param("secretId", arn))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ARN": arn,
+                "SecretString": "{\"current\": \"aetherium-example-secret\", \"previous\": \"\"}"})))
+            .with_priority(2)
+            .mount(&server)
+            .await;
+        server
+    };
+    let (outcome, server) = tokio::join!(invocation, extension);
+    let (status, body) = status_of(&outcome);
+    assert_eq!(status, 202, "{body}\n{}", f.logs());
+    let asked = server.received_requests().await.expect("recorded");
+    assert_eq!(asked.len(), 4, "three not-ready answers, then one read of the one secret for both keys");
+    let (status, _) = status_of(&api.invoke(&envelope("github-webhook/pull_request-opened.json")).await);
+    assert_eq!(status, 200, "the second invocation uses what the first read (a duplicate of the same delivery)");
+    assert_eq!(server.received_requests().await.expect("recorded").len(), 4, "no second read");
+    assert!(!f.logs().contains("aetherium-example-secret"), "the value is never logged");
+}
+
+/// The extension refuses: the invocation fails naming the variable, never a value; the
+/// function stays up and asks again on the next invocation (fail closed, and recover once the
+/// secret or permission is fixed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_secret_fails_the_invocation_naming_the_variable() {
     let refusing = wiremock::MockServer::start().await;
-    Mock::given(method("GET")).respond_with(ResponseTemplate::new(400)).mount(&refusing).await;
+    Mock::given(method("GET")).respond_with(ResponseTemplate::new(400)).expect(2).mount(&refusing).await;
     let port = refusing.address().port().to_string();
     let api = RuntimeApi::start().await;
-    let mut f = Function::spawn(
+    let f = Function::spawn_capturing(
         "github-webhook",
         &api,
         &[("GITHUB_WEBHOOK_SECRET", "ssm:/aetherium/missing"), ("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", &port)],
     );
-    let (ok, logs) = f.wait_exit(std::time::Duration::from_secs(10));
-    assert!(!ok && logs.contains("GITHUB_WEBHOOK_SECRET") && logs.contains("HTTP 400"), "{logs}");
+    for _ in 0..2 {
+        let outcome = api.invoke(&envelope("github-webhook/pull_request-opened.json")).await;
+        assert!(matches!(&outcome, Outcome::Error(e) if e.contains("GITHUB_WEBHOOK_SECRET")), "{outcome:?}");
+    }
+    let logs = f.logs();
+    assert!(logs.contains("GITHUB_WEBHOOK_SECRET") && logs.contains("HTTP 400"), "{logs}");
+    refusing.verify().await;
+}
+
+/// The public health function holds no GitHub or Slack credential: it shows what the
+/// dispatcher's scheduled probe (template.yaml's HealthProbe event) found, shared through a
+/// real Redis. Before any probe it says so; on per-instance memory it is degraded, naming
+/// `shared_state`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_shows_what_the_dispatchers_probe_shared_through_redis() {
+    let redis = aetherium_tests::redis_server::RedisServer::start().await;
+    let github = samples::github_stand_in().await;
+    let slack = wiremock::MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/auth.test"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true, "user_id": "U1"})))
+        .expect(1)
+        .mount(&slack)
+        .await;
+    let url = redis.url();
+    let (github_url, slack_url) = (github.uri(), slack.uri());
+    let shared = [("REDIS_URL", url.as_str()), ("AETHERIUM_HEALTH_REMOTE", "github,slack")];
+
+    let health_api = RuntimeApi::start().await;
+    let _health = Function::spawn("health", &health_api, &shared);
+    let before = |components: &Value, name: &str| components[name].as_str().unwrap_or_default().to_owned();
+    let (status, body) = status_of(&health_api.invoke(&envelope("health/get.json")).await);
+    assert_eq!(status, 503, "{body}");
+    assert!(before(&body["components"], "github").contains("not checked yet"), "{body}");
+    assert!(body["components"]["shared_state"].is_null(), "Redis is shared: {body}");
+
+    let dispatcher_api = RuntimeApi::start().await;
+    let _dispatcher = Function::spawn(
+        "dispatcher",
+        &dispatcher_api,
+        &[
+            ("REDIS_URL", url.as_str()),
+            ("GITHUB_TOKEN", "ghp_probe"),
+            ("GITHUB_API_URL", github_url.as_str()),
+            ("SLACK_BOT_TOKEN", "xoxb-probe"),
+            ("SLACK_API_URL", slack_url.as_str()),
+        ],
+    );
+    let Outcome::Response(probe) = dispatcher_api.invoke(r#"{"aetherium": "health-probe"}"#).await else {
+        panic!("the probe failed")
+    };
+    let probe: Value = serde_json::from_str(&probe).expect("json");
+    assert_eq!((&probe["components"]["github"], &probe["components"]["slack"]), (&json!("healthy"), &json!("healthy")));
+    slack.verify().await;
+
+    // A new health instance (the first one cached its answer for 5 s): both shown healthy.
+    let health_api = RuntimeApi::start().await;
+    let _health = Function::spawn("health", &health_api, &shared);
+    let (status, body) = status_of(&health_api.invoke(&envelope("health/get.json")).await);
+    assert_eq!((status, &body["status"]), (200, &json!("ok")), "{body}");
+    assert_eq!(body["components"]["github"], "healthy", "{body}");
+
+    // Without Redis, in Lambda: degraded, and the component says why.
+    let memory_api = RuntimeApi::start().await;
+    let _memory = Function::spawn("health", &memory_api, &[]);
+    let (status, body) = status_of(&memory_api.invoke(&envelope("health/get.json")).await);
+    assert_eq!(status, 503, "{body}");
+    assert!(before(&body["components"], "shared_state").contains("per-instance memory"), "{body}");
+
+    // Neither a batch nor the probe: an error, not a silent success.
+    let outcome = dispatcher_api.invoke(r#"{"something": "else"}"#).await;
+    assert!(matches!(outcome, Outcome::Error(_)), "{outcome:?}");
 }

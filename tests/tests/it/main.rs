@@ -6,6 +6,7 @@ mod bus;
 mod canary;
 mod cargo_lambda;
 mod declared_features;
+mod deploy;
 mod dispatcher;
 mod envelopes;
 mod events_ingest;

@@ -147,13 +147,13 @@ fn the_template_keeps_its_deploy_promises() {
         // The function knows its URL's AuthType: it trusts an IAM caller only behind AWS_IAM.
         let told = f["Properties"]["Environment"]["Variables"]["AETHERIUM_FUNCTION_URL_AUTH"].as_str();
         assert_eq!(told, want.filter(|a| *a == "AWS_IAM"), "{name}: AETHERIUM_FUNCTION_URL_AUTH");
-        // Every function has a log group with a retention.
-        let logs = res.as_mapping().expect("map").values().any(|r| {
-            r["Type"].as_str() == Some("AWS::Logs::LogGroup")
-                && serde_yaml_ng::to_string(&r["Properties"]["LogGroupName"]).is_ok_and(|s| s.contains(name))
-                && !r["Properties"]["RetentionInDays"].is_null()
-        });
-        assert!(logs, "{name} has a log group with a retention");
+        // Every function logs to its own log group, which has a retention and outlives the stack.
+        let group = f["Properties"]["LoggingConfig"]["LogGroup"].clone();
+        let (_, group) = intrinsic(&group).unwrap_or_else(|| panic!("{name}: LoggingConfig.LogGroup is a !Ref"));
+        let group = &res[group.as_str().expect("a log group's id")];
+        assert_eq!(group["Type"].as_str(), Some("AWS::Logs::LogGroup"), "{name}");
+        assert!(!group["Properties"]["RetentionInDays"].is_null(), "{name}: retention");
+        assert_eq!(group["DeletionPolicy"].as_str(), Some("Retain"), "{name}: its logs outlive the stack");
     }
     let dispatcher = functions.iter().find(|(n, _)| *n == "DispatcherFunction").expect("dispatcher").1;
     let timeout = dispatcher["Properties"]["Timeout"].as_u64().expect("timeout");
@@ -164,19 +164,32 @@ fn the_template_keeps_its_deploy_promises() {
             > queue["MessageRetentionPeriod"].as_u64()
     );
     assert!(queue["RedrivePolicy"]["maxReceiveCount"].as_u64().is_some());
-    let work = &dispatcher["Properties"]["Events"]["Work"]["Properties"];
+    // The trigger is the stack's own mapping (SAM's SQS event would grant the role every queue
+    // in the account), bounded by a parameter.
+    let trigger = &res["DispatcherTrigger"];
+    assert_eq!(trigger["Type"].as_str(), Some("AWS::Lambda::EventSourceMapping"));
+    let work = &trigger["Properties"];
+    assert!(is(&work["FunctionName"], "Ref", "DispatcherFunction"));
+    assert!(is(&work["EventSourceArn"], "GetAtt", "WorkQueue.Arn"));
     assert_eq!(work["FunctionResponseTypes"][0].as_str(), Some("ReportBatchItemFailures"));
+    assert!(is(&work["ScalingConfig"]["MaximumConcurrency"], "Ref", "DispatcherMaxConcurrency"));
+    assert!(dispatcher["Properties"]["Events"]["Work"].is_null(), "no SAM SQS event");
+    assert!(res["DeadLetterQueue"]["DeletionPolicy"].as_str() == Some("Retain"), "dead letters outlive the stack");
+    assert!(
+        is(&res["Cache"]["Properties"]["SnapshotRetentionLimit"], "Ref", "CacheSnapshotRetentionDays"),
+        "snapshots"
+    );
 
-    // Secrets are NoEcho parameters, never defaults with a value.
+    // No secret is a parameter: SAM's guided flow asks a NoEcho parameter again and again on
+    // Enter, whatever its Default. Every parameter has a default that deploys.
     for (name, p) in t["Parameters"].as_mapping().expect("Parameters") {
         let name = name.as_str().expect("name");
-        if ["Secret", "Token", "PrivateKey", "RedisUrl"].iter().any(|s| name.contains(s)) {
-            assert_eq!(p["NoEcho"].as_bool(), Some(true), "{name} must be NoEcho");
-            assert!(p["Default"].as_str().is_none_or(str::is_empty), "{name} has no secret default");
-        }
+        assert!(p["NoEcho"].is_null(), "{name} is NoEcho: the guided deploy could not be finished");
+        assert!(!p["Default"].is_null(), "{name} has no default: Enter would be asked again");
     }
-    // The public functions reserve concurrency (a flood takes at most that much of the
-    // account), from a parameter with a default; empty turns the reservation off.
+    // The public functions can reserve concurrency (a flood then takes at most that much of
+    // the account), from a parameter that defaults to no reservation: a new account's quota
+    // keeps 100 unreserved, and any reservation would roll the first stack back.
     for (name, f) in &functions {
         let bin = f["Metadata"]["BuildProperties"]["Binary"].as_str().expect("binary");
         if !matches!(bin, "github-webhook" | "slack-webhook" | "health") {
@@ -189,8 +202,7 @@ fn the_template_keeps_its_deploy_promises() {
             .iter()
             .find(|(k, _)| reserved.contains(&format!("!Ref {}", k.as_str().unwrap_or("?"))))
             .unwrap_or_else(|| panic!("{name}: ReservedConcurrentExecutions from a parameter: {reserved}"));
-        let default: u32 = param.1["Default"].as_str().and_then(|d| d.parse().ok()).expect("a numeric default");
-        assert!((1..=100).contains(&default), "{name}: {default}");
+        assert_eq!(param.1["Default"].as_str(), Some(""), "{name}: no reservation by default");
         assert!(reserved.contains("!If") && reserved.contains("AWS::NoValue"), "{name}: can be turned off: {reserved}");
     }
     // The cache's size and throughput (and so its cost) are capped.
@@ -277,10 +289,14 @@ fn github_redeliver_runs_on_a_schedule_that_a_parameter_turns_off() {
 
     // The settings reach the function as the variables the config reads.
     let env = &f["Properties"]["Environment"]["Variables"];
+    for (variable, reference) in [
+        ("GITHUB_TOKEN", "secretsmanager:${GithubCredentialsSecret}#token"),
+        ("GITHUB_APP_PRIVATE_KEY", "secretsmanager:${GithubCredentialsSecret}#app_private_key"),
+    ] {
+        assert!(is(&env[variable], "Sub", reference), "{variable} = !Sub {reference}");
+    }
     for (variable, parameter) in [
-        ("GITHUB_TOKEN", "GithubToken"),
         ("GITHUB_APP_ID", "GithubAppId"),
-        ("GITHUB_APP_PRIVATE_KEY", "GithubAppPrivateKey"),
         ("GITHUB_APP_INSTALLATION_ID", "GithubAppInstallationId"),
         ("GITHUB_REDELIVERY_ENABLED", "RedeliveryEnabled"),
         ("GITHUB_REDELIVERY_HOOK", "GithubRedeliveryHook"),
@@ -329,6 +345,14 @@ fn the_alarms_watch_dead_letters_queue_age_errors_and_throttles() {
     assert!(condition.contains("!Not") && condition.contains("!Equals") && condition.contains("!Ref AlarmEmail"));
     let topic = &res["AlarmTopic"];
     assert_eq!(topic["Type"].as_str(), Some("AWS::SNS::Topic"));
+    // Encrypted, under the stack's key, whose policy lets CloudWatch publish (it cannot use
+    // the AWS-managed aws/sns key).
+    assert!(is(&topic["Properties"]["KmsMasterKeyId"], "Ref", "StackKey"), "the alarm topic is encrypted");
+    let key_policy = serde_yaml_ng::to_string(&res["StackKey"]["Properties"]["KeyPolicy"]).expect("yaml");
+    assert!(
+        key_policy.contains("cloudwatch.amazonaws.com") && key_policy.contains("kms:GenerateDataKey*"),
+        "{key_policy}"
+    );
     assert_eq!(topic["Condition"].as_str(), Some("HasAlarmEmail"));
     assert_eq!(topic["Properties"]["Subscription"][0]["Protocol"].as_str(), Some("email"));
     assert!(is(&topic["Properties"]["Subscription"][0]["Endpoint"], "Ref", "AlarmEmail"));
@@ -360,6 +384,9 @@ fn the_alarms_watch_dead_letters_queue_age_errors_and_throttles() {
         ("DispatcherErrorsAlarm", "AWS/Lambda", "Errors", "FunctionName", ("Ref", "DispatcherFunction")),
         ("GithubWebhookErrorsAlarm", "AWS/Lambda", "Errors", "FunctionName", ("Ref", "GithubWebhookFunction")),
         ("SlackWebhookErrorsAlarm", "AWS/Lambda", "Errors", "FunctionName", ("Ref", "SlackWebhookFunction")),
+        ("EventsErrorsAlarm", "AWS/Lambda", "Errors", "FunctionName", ("Ref", "EventsFunction")),
+        ("GithubPrErrorsAlarm", "AWS/Lambda", "Errors", "FunctionName", ("Ref", "GithubPrFunction")),
+        ("GithubRedeliverErrorsAlarm", "AWS/Lambda", "Errors", "FunctionName", ("Ref", "GithubRedeliverFunction")),
     ];
     for (name, namespace, metric, dimension, (function, arg)) in single {
         let p = &res[name]["Properties"];
@@ -375,9 +402,15 @@ fn the_alarms_watch_dead_letters_queue_age_errors_and_throttles() {
         }
     }
 
-    // Throttles on any function: one alarm summing every function's Throttles.
-    let functions: BTreeSet<&str> =
-        resources_of_type(&t, "AWS::Serverless::Function").into_iter().map(|(name, _)| name).collect();
+    // Throttles of the functions only signed callers reach: one alarm summing them. The public
+    // ones are left out, so that nobody outside can page the operator with a few GETs.
+    let public = ["GithubWebhookFunction", "SlackWebhookFunction", "HealthFunction"];
+    let functions: BTreeSet<&str> = resources_of_type(&t, "AWS::Serverless::Function")
+        .into_iter()
+        .map(|(name, _)| name)
+        .filter(|name| !public.contains(name))
+        .collect();
+    assert_eq!(functions.len(), 6);
     let p = &res["ThrottlesAlarm"]["Properties"];
     let metrics = p["Metrics"].as_sequence().expect("metric math");
     let sum = metrics.iter().find(|m| m["ReturnData"].as_bool() == Some(true)).expect("the returned expression");
@@ -395,7 +428,7 @@ fn the_alarms_watch_dead_letters_queue_age_errors_and_throttles() {
         assert_eq!(f, "Ref");
         watched.insert(arg.as_str().expect("function"));
     }
-    assert_eq!(watched, functions, "every function's throttles");
+    assert_eq!(watched, functions, "every internal function's throttles, no public one's");
     assert_eq!(p["Threshold"].as_f64(), Some(0.0));
 
     let mut names: Vec<&str> = alarms.iter().map(|(n, _)| *n).collect();
@@ -405,6 +438,9 @@ fn the_alarms_watch_dead_letters_queue_age_errors_and_throttles() {
         [
             "DeadLetterAlarm",
             "DispatcherErrorsAlarm",
+            "EventsErrorsAlarm",
+            "GithubPrErrorsAlarm",
+            "GithubRedeliverErrorsAlarm",
             "GithubWebhookErrorsAlarm",
             "QueueAgeAlarm",
             "SlackWebhookErrorsAlarm",
@@ -484,9 +520,9 @@ fn the_dashboard_shows_the_counters_the_queues_and_the_functions() {
     assert!(has(&["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", "WorkQueue.QueueName"]));
     assert!(has(&["AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", "WorkQueue.QueueName"]));
     assert!(has(&["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", "DeadLetterQueue.QueueName"]));
-    // Every function's errors and duration.
+    // Every function's errors, duration and throttles (the public ones' are shown, not alarmed on).
     for (function, _) in resources_of_type(&t, "AWS::Serverless::Function") {
-        for metric in ["Errors", "Duration"] {
+        for metric in ["Errors", "Duration", "Throttles"] {
             assert!(has(&["AWS/Lambda", metric, "FunctionName", function]), "{metric} of {function}");
         }
     }
@@ -532,28 +568,6 @@ fn the_github_app_manifest_is_filled_with_the_deployed_url() {
         .output()
         .expect("run");
     assert!(!refused.status.success());
-}
-
-/// Secrets from SSM or Secrets Manager: the extension's layer and a read policy for every
-/// function, only when a layer ARN is given; the prefix bounds what they may read.
-#[test]
-fn the_parameters_extension_is_opt_in_and_reaches_every_function() {
-    let t = template();
-    let layers = serde_yaml_ng::to_string(&t["Globals"]["Function"]["Layers"]).expect("yaml");
-    assert!(layers.contains("HasParametersExtension") && layers.contains("ParametersExtensionLayerArn"), "{layers}");
-    assert_eq!(t["Parameters"]["ParametersExtensionLayerArn"]["Default"].as_str(), Some(""), "off by default");
-    let policy = &t["Resources"]["SecretsReadPolicy"];
-    assert_eq!(policy["Condition"].as_str(), Some("HasParametersExtension"));
-    let text = serde_yaml_ng::to_string(&policy["Properties"]["PolicyDocument"]).expect("yaml");
-    assert!(text.contains("ssm:GetParameter") && text.contains("secretsmanager:GetSecretValue"), "{text}");
-    assert!(text.matches("ParametersPathPrefix").count() == 2, "both grants bounded by the prefix: {text}");
-    let roles = serde_yaml_ng::to_string(&policy["Properties"]["Roles"]).expect("yaml");
-    for (id, r) in t["Resources"].as_mapping().expect("resources") {
-        if r["Type"].as_str() == Some("AWS::Serverless::Function") {
-            let id = id.as_str().expect("id");
-            assert!(roles.contains(&format!("{id}Role")), "{id}'s role reads the secrets: {roles}");
-        }
-    }
 }
 
 #[test]
