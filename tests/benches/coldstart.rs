@@ -57,6 +57,22 @@ async fn cold_starts(dir: &str, binary: &str, env: &[(&str, &str)], runs: usize)
     samples
 }
 
+/// Start to the first invocation's answer: what a cold request waits, init and the first
+/// invocation together (a function whose secrets are references reads them on that first
+/// invocation, since the extension serves only then, so init alone would flatter it).
+async fn first_answers(dir: &str, binary: &str, env: &[(&str, &str)], payload: &str, runs: usize) -> Vec<Duration> {
+    let mut samples = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let api = RuntimeApi::start().await;
+        let func = Function::spawn_from(dir, binary, &api, env);
+        let outcome = api.invoke(payload).await;
+        samples.push(func.started.elapsed());
+        assert!(matches!(outcome, aetherium_tests::runtime_api::Outcome::Response(_)), "{binary}: {outcome:?}");
+    }
+    samples.sort();
+    samples
+}
+
 /// One table row: p50, p90, max and p50 above the floor.
 fn row(what: &str, samples: &[Duration], floor: f64) {
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
@@ -101,12 +117,21 @@ fn main() {
             ("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", port.as_str()),
             ("AWS_SESSION_TOKEN", "bench"),
         ]);
+        // Init alone, then what the first request waits: the references are read on it.
         let samples = cold_starts(&dir, "github-webhook", &env, runs).await;
         row(
-            "github-webhook, 2 secrets through the Parameters and Secrets extension (stand-in)",
+            "github-webhook, 2 secrets through the Parameters and Secrets extension (stand-in), init only",
             &samples,
             floor.unwrap_or(0.0),
         );
+        let hello = first_answers(&dir, "hello-lambda", ENV, "{}", runs).await;
+        let hello_p50 = hello[hello.len() / 2].as_secs_f64() * 1000.0;
+        row("hello-lambda, start to its first answer (the floor of the next two rows)", &hello, hello_p50);
+        let delivery = envelope("github-webhook/pull_request-opened.json");
+        let plain = first_answers(&dir, "github-webhook", ENV, &delivery, runs).await;
+        row("github-webhook, plain environment, start to its first answer", &plain, hello_p50);
+        let through = first_answers(&dir, "github-webhook", &env, &delivery, runs).await;
+        row("github-webhook, 2 secrets through the extension, start to its first answer", &through, hello_p50);
 
         // Peak memory of the GitHub webhook handling a real ~27 KB delivery (in-memory queue
         // would hide nothing here: the queue URL is unreachable, so we measure the memory
