@@ -82,11 +82,16 @@ while time.time() < deadline:
         status = st
         break
 if status is None:
-    try:
+    # The pty closed first: SAM is exiting; give it a moment, then make sure.
+    for _ in range(50):
+        done, st = os.waitpid(pid, os.WNOHANG)
+        if done:
+            status = st
+            break
+        time.sleep(0.1)
+    else:
         os.kill(pid, 9)
         os.waitpid(pid, 0)
-    except OSError:
-        pass
 server.shutdown()
 shutil.rmtree(work, ignore_errors=True)
 asked = [re.sub(r"\s*\[.*$", "", q).rstrip(": ") for q in questions]

@@ -27,7 +27,7 @@ const SECRETS_MANAGER: &str = "secretsmanager:";
 /// The extension's port unless `PARAMETERS_SECRETS_EXTENSION_HTTP_PORT` says otherwise.
 const DEFAULT_PORT: &str = "2773";
 /// How long a not-ready extension is waited for, in all, before the read fails.
-pub const READY_WAIT: Duration = Duration::from_secs(4);
+const READY_WAIT: Duration = Duration::from_secs(4);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretsError {
@@ -161,14 +161,7 @@ fn pick(whole: &str, key: Option<&str>) -> Result<String, String> {
 }
 
 /// `env` with every reference replaced by its value, and removed where that value is empty.
-pub async fn resolve(env: HashMap<String, String>) -> Result<HashMap<String, String>, SecretsError> {
-    resolve_within(env, READY_WAIT).await
-}
-
-pub async fn resolve_within(
-    mut env: HashMap<String, String>,
-    wait: Duration,
-) -> Result<HashMap<String, String>, SecretsError> {
+pub async fn resolve(mut env: HashMap<String, String>) -> Result<HashMap<String, String>, SecretsError> {
     let mut wanted: Vec<(String, String)> =
         env.iter().filter(|(_, v)| is_reference(v)).map(|(k, v)| (k.clone(), v.clone())).collect();
     if wanted.is_empty() {
@@ -188,7 +181,7 @@ pub async fn resolve_within(
         let whole = match fetched.get(&source) {
             Some(v) => v.clone(),
             None => {
-                let v = fetch(&http, &port, &token, &source, wait).await.map_err(fail)?;
+                let v = fetch(&http, &port, &token, &source, READY_WAIT).await.map_err(fail)?;
                 fetched.insert(source.clone(), v.clone());
                 v
             }

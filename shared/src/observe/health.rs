@@ -112,7 +112,7 @@ impl HealthCache {
         if let Some(h) = self.fresh(name) {
             return h;
         }
-        let (key, lock) = (format!("health:{name}"), format!("health:{name}:checking"));
+        let (key, lock) = (key(name), format!("{}:checking", key(name)));
         let shared = bounded(store.get(&key)).await.map(|v| v.and_then(|v| Stored::parse(&v)));
         if let Ok(Some(stored)) = &shared
             && let Some(left) = stored.left(self.interval)
@@ -224,14 +224,8 @@ pub struct Components<'a> {
 /// the functions that read it as [`Components::remote`].
 pub async fn probe_and_share(parts: Components<'_>) -> HealthReport {
     for i in parts.registry.all() {
-        let health = match tokio::time::timeout(DEFAULT_DEADLINE, i.health()).await {
-            Ok(h) => h,
-            Err(_) => Health::Unhealthy("health check timed out".to_owned()),
-        };
-        let value = Stored { at_ms: now_ms(), health }.render();
-        if let Err(error) =
-            bounded(parts.store.set(&format!("health:{}", i.name()), &value, Some(REMOTE_FRESH * 2))).await
-        {
+        let value = Stored { at_ms: now_ms(), health: probe(i.as_ref(), DEFAULT_DEADLINE).await }.render();
+        if let Err(error) = bounded(parts.store.set(&key(i.name()), &value, Some(REMOTE_FRESH * 2))).await {
             tracing::warn!(%error, component = i.name(), "health result not shared");
         }
     }
@@ -240,9 +234,22 @@ pub async fn probe_and_share(parts: Components<'_>) -> HealthReport {
     check(Components { cache: &cache, ..parts }, DEFAULT_DEADLINE).await
 }
 
+/// Where an integration's last result is shared.
+fn key(name: &str) -> String {
+    format!("health:{name}")
+}
+
+/// One integration's own check, under `deadline`.
+async fn probe(i: &dyn crate::model::integration::Integration, deadline: Duration) -> Health {
+    match tokio::time::timeout(deadline, i.health()).await {
+        Ok(h) => h,
+        Err(_) => Health::Unhealthy("health check timed out".to_owned()),
+    }
+}
+
 /// What another function shared of `name`, if it is recent enough to show.
 async fn remote(store: &dyn Store, name: &str) -> Health {
-    match bounded(store.get(&format!("health:{name}"))).await {
+    match bounded(store.get(&key(name))).await {
         Ok(Some(v)) => match Stored::parse(&v) {
             Some(stored) if stored.left(REMOTE_FRESH).is_some() => stored.health,
             _ => Health::Unhealthy("no check in the last 15 minutes (the dispatcher's probe shares it)".into()),
@@ -257,19 +264,14 @@ async fn remote(store: &dyn Store, name: &str) -> Health {
 pub async fn check<'a>(parts: impl Into<Components<'a>>, deadline: Duration) -> HealthReport {
     let Components { registry, bus, queue, store, cache, remote: remote_names, per_instance } = parts.into();
     let integrations = registry.all().into_iter().map(|i| async move {
-        let probe = async {
-            match tokio::time::timeout(deadline, i.health()).await {
-                Ok(h) => h,
-                Err(_) => Health::Unhealthy("health check timed out".to_owned()),
-            }
-        };
-        let h = cache.integration(store, i.name(), deadline, probe).await;
+        let h = cache.integration(store, i.name(), deadline, probe(i.as_ref(), deadline)).await;
         (i.name().to_owned(), h)
     });
     let remotes = remote_names
         .iter()
         .filter(|name| registry.get(name).is_none())
-        .map(|name| async move { (name.clone(), remote(store, name).await) });
+        // Read per instance at most every BACKEND_INTERVAL: the route is public.
+        .map(|name| async move { (name.clone(), cache.backend(name, remote(store, name)).await) });
     let (integrations, remotes, bus, queue) = tokio::join!(
         futures_util::future::join_all(integrations),
         futures_util::future::join_all(remotes),

@@ -249,7 +249,7 @@ fn each_function_reads_only_the_secrets_it_uses() {
 fn roles_are_least_privilege() {
     let t = template();
     let res = &t["Resources"];
-    for (id, f) in functions(&t) {
+    for (id, _) in functions(&t) {
         let role = format!("{}Role", id.trim_end_matches("Function"));
         assert_eq!(res[&role]["Type"].as_str(), Some("AWS::IAM::Role"), "{id}");
         assert!(res[&role]["Properties"]["ManagedPolicyArns"].is_null(), "{role}: no AWS managed policy on *");
@@ -261,7 +261,6 @@ fn roles_are_least_privilege() {
         if text.contains("sqs:") {
             assert!(text.contains("!GetAtt WorkQueue.Arn"), "{role}: the work queue only");
         }
-        let _ = f;
     }
     // Network interfaces only in a VPC.
     let vpc = &res["VpcNetworkInterfacesPolicy"];

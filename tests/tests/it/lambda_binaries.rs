@@ -197,6 +197,7 @@ async fn a_not_ready_extension_is_waited_for_and_a_json_secret_gives_each_key() 
         Mock::given(method("GET"))
             .and(path("/secretsmanager/get"))
             .and(query_param("secretId", arn))
+            .and(wiremock::matchers::header("X-Aws-Parameters-Secrets-Token", "session-token"))
             .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ARN": arn,
                 "SecretString": "{\"current\": \"aetherium-example-secret\", \"previous\": \"\"}"})))
             .with_priority(2)
@@ -240,11 +241,30 @@ async fn a_refused_secret_fails_the_invocation_naming_the_variable() {
 
 /// The public health function holds no GitHub or Slack credential: it shows what the
 /// dispatcher's scheduled probe (template.yaml's HealthProbe event) found, shared through a
-/// real Redis. Before any probe it says so; on per-instance memory it is degraded, naming
-/// `shared_state`.
+/// real Redis that, as the stack's cache, refuses the default user and admits only the
+/// functions' user with its password (REDIS_USERNAME and REDIS_PASSWORD beside REDIS_URL).
+/// Before any probe health says so; on per-instance memory it is degraded, naming
+/// `shared_state`. On standalone Redis and on the cluster mode ElastiCache Serverless speaks.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_shows_what_the_dispatchers_probe_shared_through_redis() {
-    let redis = aetherium_tests::redis_server::RedisServer::start().await;
+    use aetherium_tests::redis_server::{RedisServer, Shape};
+    for shape in [Shape::Standalone, Shape::OneNodeCluster] {
+        health_through_an_authenticated_redis(RedisServer::start_shape(shape).await).await;
+    }
+}
+
+async fn health_through_an_authenticated_redis(redis: aetherium_tests::redis_server::RedisServer) {
+    // As the stack's user group: the default user off, one password user for the functions.
+    for node in redis.node_urls() {
+        let mut c = redis::Client::open(node).expect("url").get_multiplexed_async_connection().await.expect("connect");
+        let _: () = redis::cmd("ACL")
+            .arg(&["SETUSER", "aetherium", "on", ">fn-password-123", "~*", "&*", "+@all"])
+            .query_async(&mut c)
+            .await
+            .expect("ACL SETUSER aetherium");
+        let _: () =
+            redis::cmd("ACL").arg(&["SETUSER", "default", "off"]).query_async(&mut c).await.expect("default off");
+    }
     let github = samples::github_stand_in().await;
     let slack = wiremock::MockServer::start().await;
     Mock::given(method("POST"))
@@ -255,28 +275,35 @@ async fn health_shows_what_the_dispatchers_probe_shared_through_redis() {
         .await;
     let url = redis.url();
     let (github_url, slack_url) = (github.uri(), slack.uri());
-    let shared = [("REDIS_URL", url.as_str()), ("AETHERIUM_HEALTH_REMOTE", "github,slack")];
+    let login = [("REDIS_URL", url.as_str()), ("REDIS_USERNAME", "aetherium"), ("REDIS_PASSWORD", "fn-password-123")];
+    let shared: Vec<(&str, &str)> =
+        login.iter().copied().chain([("AETHERIUM_HEALTH_REMOTE", "github,slack")]).collect();
+    let component = |body: &Value, name: &str| body["components"][name].as_str().unwrap_or_default().to_owned();
+
+    // Without the password the cache refuses the functions.
+    let refused_api = RuntimeApi::start().await;
+    let _refused = Function::spawn("health", &refused_api, &[("REDIS_URL", url.as_str())]);
+    let (status, body) = status_of(&refused_api.invoke(&envelope("health/get.json")).await);
+    assert_eq!(status, 503, "{body}");
+    assert_ne!(component(&body, "event_bus"), "healthy", "the default user is off: {body}");
 
     let health_api = RuntimeApi::start().await;
     let _health = Function::spawn("health", &health_api, &shared);
-    let before = |components: &Value, name: &str| components[name].as_str().unwrap_or_default().to_owned();
     let (status, body) = status_of(&health_api.invoke(&envelope("health/get.json")).await);
     assert_eq!(status, 503, "{body}");
-    assert!(before(&body["components"], "github").contains("not checked yet"), "{body}");
+    assert_eq!(component(&body, "event_bus"), "healthy", "logged in as the functions' user: {body}");
+    assert!(component(&body, "github").contains("not checked yet"), "{body}");
     assert!(body["components"]["shared_state"].is_null(), "Redis is shared: {body}");
 
     let dispatcher_api = RuntimeApi::start().await;
-    let _dispatcher = Function::spawn(
-        "dispatcher",
-        &dispatcher_api,
-        &[
-            ("REDIS_URL", url.as_str()),
-            ("GITHUB_TOKEN", "ghp_probe"),
-            ("GITHUB_API_URL", github_url.as_str()),
-            ("SLACK_BOT_TOKEN", "xoxb-probe"),
-            ("SLACK_API_URL", slack_url.as_str()),
-        ],
-    );
+    let mut dispatcher_env = login.to_vec();
+    dispatcher_env.extend([
+        ("GITHUB_TOKEN", "ghp_probe"),
+        ("GITHUB_API_URL", github_url.as_str()),
+        ("SLACK_BOT_TOKEN", "xoxb-probe"),
+        ("SLACK_API_URL", slack_url.as_str()),
+    ]);
+    let _dispatcher = Function::spawn("dispatcher", &dispatcher_api, &dispatcher_env);
     let Outcome::Response(probe) = dispatcher_api.invoke(r#"{"aetherium": "health-probe"}"#).await else {
         panic!("the probe failed")
     };
@@ -284,19 +311,19 @@ async fn health_shows_what_the_dispatchers_probe_shared_through_redis() {
     assert_eq!((&probe["components"]["github"], &probe["components"]["slack"]), (&json!("healthy"), &json!("healthy")));
     slack.verify().await;
 
-    // A new health instance (the first one cached its answer for 5 s): both shown healthy.
+    // A new health instance (the first one keeps its reading for 5 s): both shown healthy.
     let health_api = RuntimeApi::start().await;
     let _health = Function::spawn("health", &health_api, &shared);
     let (status, body) = status_of(&health_api.invoke(&envelope("health/get.json")).await);
     assert_eq!((status, &body["status"]), (200, &json!("ok")), "{body}");
-    assert_eq!(body["components"]["github"], "healthy", "{body}");
+    assert_eq!(component(&body, "github"), "healthy", "{body}");
 
     // Without Redis, in Lambda: degraded, and the component says why.
     let memory_api = RuntimeApi::start().await;
     let _memory = Function::spawn("health", &memory_api, &[]);
     let (status, body) = status_of(&memory_api.invoke(&envelope("health/get.json")).await);
     assert_eq!(status, 503, "{body}");
-    assert!(before(&body["components"], "shared_state").contains("per-instance memory"), "{body}");
+    assert!(component(&body, "shared_state").contains("per-instance memory"), "{body}");
 
     // Neither a batch nor the probe: an error, not a silent success.
     let outcome = dispatcher_api.invoke(r#"{"something": "else"}"#).await;
