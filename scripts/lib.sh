@@ -52,6 +52,20 @@ ensure_checkov() {
   export CHECKOV="$dir/bin/checkov"
 }
 
+# The AWS CLI that scripts/set-secrets drives, in a venv of its own (it pins botocore exactly);
+# sets AWS_CLI_BIN, the folder with its `aws`.
+AWS_CLI_VERSION=1.46.3
+ensure_awscli() {
+  local dir="$tools/awscli-venv"
+  if ! "$dir/bin/aws" --version 2>/dev/null | grep -q "aws-cli/$AWS_CLI_VERSION "; then
+    log "installing the AWS CLI $AWS_CLI_VERSION from PyPI into $dir (about 30 MB)"
+    rm -rf "$dir"
+    python3 -m venv "$dir"
+    "$dir/bin/pip" install -q --disable-pip-version-check "awscli==$AWS_CLI_VERSION"
+  fi
+  export AWS_CLI_BIN="$dir/bin"
+}
+
 # cargo-lambda (and the Zig it cross-compiles with) in a venv of its own, so that changing
 # its pin does not rebuild the test tools; sets CARGO_LAMBDA.
 CARGO_LAMBDA_VERSION=1.9.2

@@ -451,3 +451,43 @@ fn checkov_finds_nothing_unexplained() {
         assert!(why.len() > 20, "{} on {} is skipped without a reason", skipped["check_id"], skipped["resource"]);
     }
 }
+
+/// `scripts/set-secrets`, typed at in a pseudo-terminal as a user would, against moto's Secrets
+/// Manager and CloudFormation with the real AWS CLI (tests/tools/set-secrets-session.py): a
+/// too-short token is refused and asked again, nothing typed is echoed, Enter keeps what is
+/// stored, the PEM file's content is stored; then the two-step webhook rotation.
+#[test]
+fn set_secrets_stores_what_is_typed_and_rotates_the_webhook_secret() {
+    let bin = std::env::var("AWS_CLI_BIN").expect("AWS_CLI_BIN: run the suite with scripts/test");
+    let moto = std::env::var("AETHERIUM_TEST_SQS_ENDPOINT").expect("moto's endpoint: run the suite with scripts/test");
+    let out = Command::new("python3")
+        .arg(root().join("tests/tools/set-secrets-session.py"))
+        .args([&bin, &moto])
+        .arg(root())
+        .output()
+        .expect("run the session");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let first = &r["first"];
+    let said = first["transcript"].as_str().expect("transcript");
+    assert_eq!((&first["status"], &first["unanswered"]), (&serde_json::json!(0), &serde_json::json!(0)), "{said}");
+    assert!(said.contains("refused: a GitHub token is 20 or more characters"), "{said}");
+    for typed in [&r["token"], &r["signing"]] {
+        assert!(!said.contains(typed.as_str().expect("value")), "a typed secret was echoed: {said}");
+    }
+    let after = &r["after_first"];
+    assert_eq!(after["GithubCredentialsSecretArn"]["token"], r["token"]);
+    assert_eq!(after["GithubCredentialsSecretArn"]["app_private_key"], r["pem"]);
+    assert_eq!(after["SlackSigningSecretArn"]["signing_secret"], r["signing"]);
+    assert_eq!(after["SlackBotTokenSecretArn"]["bot_token"], "", "Enter keeps what is stored");
+    let generated = &after["GithubWebhookSecretArn"]["current"];
+    assert_eq!(after["GithubWebhookSecretArn"]["previous"], "");
+
+    let rotated = &r["after_rotate"]["GithubWebhookSecretArn"];
+    assert_eq!(&rotated["previous"], generated, "the old secret stays accepted during the rotation");
+    let new = rotated["current"].as_str().expect("current");
+    assert!(new.len() == 40 && new.chars().all(|c| c.is_ascii_alphanumeric()) && new != generated, "{new}");
+    assert!(r["rotate"]["transcript"].as_str().is_some_and(|t| t.contains(new)), "the new secret is printed to set in GitHub");
+    let finished = &r["after_finish"]["GithubWebhookSecretArn"];
+    assert_eq!((finished["current"].as_str(), &finished["previous"]), (Some(new), &serde_json::json!("")));
+}
