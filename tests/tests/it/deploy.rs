@@ -487,7 +487,10 @@ fn set_secrets_stores_what_is_typed_and_rotates_the_webhook_secret() {
     assert_eq!(&rotated["previous"], generated, "the old secret stays accepted during the rotation");
     let new = rotated["current"].as_str().expect("current");
     assert!(new.len() == 40 && new.chars().all(|c| c.is_ascii_alphanumeric()) && new != generated, "{new}");
-    assert!(r["rotate"]["transcript"].as_str().is_some_and(|t| t.contains(new)), "the new secret is printed to set in GitHub");
+    assert!(
+        r["rotate"]["transcript"].as_str().is_some_and(|t| t.contains(new)),
+        "the new secret is printed to set in GitHub"
+    );
     let finished = &r["after_finish"]["GithubWebhookSecretArn"];
     assert_eq!((finished["current"].as_str(), &finished["previous"]), (Some(new), &serde_json::json!("")));
 }
