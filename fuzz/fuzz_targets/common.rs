@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use aetherium::edge::api::{self, Endpoint};
-use aetherium::engine::app::Clock;
+use aetherium::engine::clock::Clock;
 use aetherium::config::Config;
 use aetherium::backends::queue::MemoryQueue;
 use aetherium::backends::store::MemoryStore;
@@ -19,16 +19,18 @@ pub fn runtime() -> &'static tokio::runtime::Runtime {
     RT.get_or_init(|| tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime"))
 }
 
-pub fn app() -> App {
+pub fn config() -> Config {
     let env = |k: &str| match k {
         "GITHUB_WEBHOOK_SECRET" => Some(GITHUB_SECRET.to_owned()),
         "SLACK_SIGNING_SECRET" => Some(SLACK_SECRET.to_owned()),
         _ => None,
     };
-    let config = Config::load(&env).expect("config");
-    let mut app = App::from_parts(config, Arc::new(MemoryBus::new()), Arc::new(MemoryQueue::default()), Arc::new(MemoryStore::new()));
-    app.clock = Clock::fixed(NOW);
-    app
+    Config::load(&env).expect("config")
+}
+
+pub fn app() -> App {
+    let (bus, queue, store) = (Arc::new(MemoryBus::new()), Arc::new(MemoryQueue::default()), Arc::new(MemoryStore::new()));
+    App::from_parts(config(), bus, queue, store).with_clock(Clock::fixed(NOW))
 }
 
 pub fn status(app: &App, route: Endpoint, req: api::Request) -> u16 {

@@ -29,7 +29,7 @@ fuzz_target!(|data: &[u8]| {
         let events = ["pull_request", "issue_comment", "push", "ping", "star"];
         let event = events[mode as usize / 2 % events.len()];
         if let Some(req) = request(rest.to_vec(), sig.as_bytes(), event) {
-            let status = common::status(&app, Endpoint::GithubWebhook, req);
+            let status = common::status(&app, Endpoint::Webhook("github"), req);
             assert!(matches!(status, 200 | 202 | 400 | 413), "status {status}");
         }
     } else {
@@ -39,7 +39,7 @@ fuzz_target!(|data: &[u8]| {
             return;
         }
         if let Some(req) = request(body, &sig, "pull_request") {
-            let status = common::status(&app, Endpoint::GithubWebhook, req);
+            let status = common::status(&app, Endpoint::Webhook("github"), req);
             assert!(!(200..300).contains(&status), "a mutated delivery was accepted ({status})");
         }
     }

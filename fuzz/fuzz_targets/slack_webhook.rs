@@ -28,7 +28,7 @@ fuzz_target!(|data: &[u8]| {
     if mode % 2 == 0 {
         let sig = aetherium::integrations::slack::signature::sign_slack(common::SLACK_SECRET, common::NOW, rest);
         if let Some(req) = request(rest.to_vec(), &ts, sig.as_bytes(), mode % 4 == 0) {
-            let status = common::status(&app, Endpoint::SlackWebhook, req);
+            let status = common::status(&app, Endpoint::Webhook("slack"), req);
             assert!(matches!(status, 200 | 400 | 413 | 503), "status {status}");
         }
     } else {
@@ -39,7 +39,7 @@ fuzz_target!(|data: &[u8]| {
             return;
         }
         if let Some(req) = request(body, &ts, &sig, true) {
-            let status = common::status(&app, Endpoint::SlackWebhook, req);
+            let status = common::status(&app, Endpoint::Webhook("slack"), req);
             assert!(!(200..300).contains(&status), "a mutated request was accepted ({status})");
         }
     }

@@ -3,8 +3,6 @@
 
 use aetherium::config::Config;
 use aetherium::edge::api::{self, ApiError, Endpoint};
-use aetherium::engine::dispatch;
-use aetherium::integrations::github::redeliver::Redeliverer;
 use aetherium::{App, Secret};
 use axum::body::Body;
 use bytes::Bytes;
@@ -48,9 +46,9 @@ pub fn banner(app: &App, local: std::net::SocketAddr, generated: &[Generated]) -
     use std::fmt::Write;
     let mut out = String::new();
     let _ = writeln!(out, "Aetherium local runner on http://{local}");
-    let _ =
-        writeln!(out, "  event bus: {}   store: {}   queue: {}", app.bus.kind(), app.store.kind(), app.queue.kind());
-    let integrations = app.registry.list();
+    let described = app.describe();
+    let _ = writeln!(out, "  event bus: {}   store: {}   queue: {}", described.bus, described.store, described.queue);
+    let integrations = described.integrations;
     if integrations.is_empty() {
         let _ = writeln!(
             out,
@@ -59,7 +57,7 @@ pub fn banner(app: &App, local: std::net::SocketAddr, generated: &[Generated]) -
     } else {
         let _ = writeln!(out, "  integrations: {}", integrations.join(", "));
     }
-    if let Ok(Some(job)) = Redeliverer::from_app(app) {
+    if let Ok(Some(job)) = app.redeliverer() {
         let _ = writeln!(out, "  GitHub redelivery: every {} s, watching {}", job.interval().as_secs(), job.watching());
     }
     let routes = app.routes();
@@ -75,14 +73,14 @@ pub fn banner(app: &App, local: std::net::SocketAddr, generated: &[Generated]) -
         let _ = writeln!(out, "    {:<name_width$}  {:<topic_width$}  {action}", rule.action.name(), rule.on);
     }
     let _ = writeln!(out, "  HTTP routes:");
-    for r in Endpoint::ALL {
+    for r in Endpoint::all() {
         let _ = writeln!(out, "    {:<4} http://{local}{}", r.method().as_str(), r.path());
     }
     let _ = writeln!(
         out,
         "  point GitHub at http://{local}{} and Slack at http://{local}{} (through an HTTPS tunnel: docs/operations.md)",
-        Endpoint::GithubWebhook.path(),
-        Endpoint::SlackWebhook.path()
+        Endpoint::Webhook("github").path(),
+        Endpoint::Webhook("slack").path()
     );
     for g in generated {
         let _ = writeln!(out, "  {} was not set; generated for this run: {}", g.variable, g.value.expose());
@@ -96,7 +94,7 @@ pub fn banner(app: &App, local: std::net::SocketAddr, generated: &[Generated]) -
         let _ = write!(env, "RUNNER_URL=http://{local} ");
     }
     let _ = writeln!(out, "  try it: {env}scripts/send {FIRST_SAMPLE}");
-    if app.bus.kind() == "redis" {
+    if described.bus == "redis" {
         let _ = writeln!(out, "  and watch it on the bus: redis-cli SUBSCRIBE github.pull_request.opened");
     }
     let _ = writeln!(out, "Ready. Ctrl-C to stop.");
@@ -108,7 +106,7 @@ async fn route(app: App, req: axum::extract::Request) -> axum::response::Respons
     let Some(route) = Endpoint::at(parts.uri.path()) else {
         return into_axum(ApiError::NotFound(parts.uri.path().to_owned()).into_response());
     };
-    let limit = app.config.max_body_bytes;
+    let limit = app.ingest().max_body();
     let bytes: Bytes = match axum::body::to_bytes(body, limit).await {
         Ok(b) => b,
         Err(_) => return into_axum(ApiError::PayloadTooLarge { limit }.into_response()),
@@ -133,7 +131,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     // The same redelivery job the scheduled Lambda function runs, on the configured interval.
-    let redeliver = match Redeliverer::from_app(&app) {
+    let redeliver = match app.redeliverer() {
         Ok(Some(job)) => Some(tokio::spawn(job.run_every(stop_rx.clone()))),
         Ok(None) => None,
         Err(error) => {
@@ -141,7 +139,7 @@ pub async fn run(
             None
         }
     };
-    let dispatcher = tokio::spawn(dispatch::run_loop(app.queue.clone(), app.dispatcher(), stop_rx));
+    let dispatcher = tokio::spawn(app.dispatcher().run_loop(stop_rx));
     let served = axum::serve(listener, router(app.clone())).with_graceful_shutdown(shutdown).await;
     tracing::info!("HTTP server stopped; draining the dispatcher");
     let _ = stop_tx.send(true);
@@ -149,7 +147,7 @@ pub async fn run(
     if let Some(job) = redeliver {
         let _ = job.await;
     }
-    for (name, error) in app.registry.close_all().await {
+    for (name, error) in app.close().await {
         tracing::warn!(integration = %name, %error, "integration did not close cleanly");
     }
     tracing::info!("shut down cleanly");
@@ -181,13 +179,15 @@ pub async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aetherium::engine::app::Needs;
     use std::collections::HashMap;
 
-    fn app(env: &[(&str, &str)]) -> (App, Vec<Generated>) {
+    async fn app(env: &[(&str, &str)]) -> (App, Vec<Generated>) {
         let env: HashMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let mut config = Config::load(&move |k| env.get(k).cloned()).expect("config");
         let generated = fill_missing_secrets(&mut config);
-        (App::from_config(config).expect("app"), generated)
+        let app = App::from_config(config).expect("app").build(Needs::BUILTIN).await.expect("integrations");
+        (app, generated)
     }
 
     /// The banner line for route `name`, split into its columns' words.
@@ -209,7 +209,8 @@ mod tests {
             ("GITHUB_WEBHOOK_SECRET", "aetherium-example-secret"),
             ("SLACK_SIGNING_SECRET", "aetherium-example-slack-secret"),
             ("AETHERIUM_API_TOKEN", "aetherium-example-token"),
-        ]);
+        ])
+        .await;
         assert!(generated.is_empty());
         let text = banner(&app, "127.0.0.1:8080".parse().expect("addr"), &generated);
         assert!(text.starts_with("Aetherium local runner on http://127.0.0.1:8080\n"), "{text}");
@@ -222,7 +223,7 @@ mod tests {
         assert_eq!(row(&text, "pr-test-vm"), ["pr-test-vm", "github.pull_request.opened", "publish"]);
         assert_eq!(row(&text, "slack.vm_created"), ["slack.vm_created", "vm.created", "notify", "→", "slack"]);
         assert_eq!(row(&text, "vm.registry"), ["vm.registry", "vm.*", "vm", "registry"]);
-        for r in Endpoint::ALL {
+        for r in Endpoint::all() {
             assert!(text.contains(&format!(" http://127.0.0.1:8080{}\n", r.path())), "{} in:\n{text}", r.path());
         }
         // The example secrets are set, and the runner is where scripts/send looks by default.
@@ -232,7 +233,7 @@ mod tests {
 
     #[tokio::test]
     async fn without_integrations_the_banner_says_so_and_the_try_line_carries_what_send_needs() {
-        let (app, generated) = app(&[]);
+        let (app, generated) = app(&[]).await;
         let text = banner(&app, "127.0.0.1:9999".parse().expect("addr"), &generated);
         assert!(text.contains("\n  integrations: none ("), "{text}");
         assert_eq!(row(&text, "vm.registry"), ["vm.registry", "vm.*", "vm", "registry"]);
@@ -252,7 +253,8 @@ mod tests {
             ("GITHUB_TOKEN", "ghp_x"),
             ("GITHUB_REDELIVERY_HOOK", "octo/hello#7"),
             ("GITHUB_REDELIVERY_INTERVAL_SECS", "60"),
-        ]);
+        ])
+        .await;
         let text = banner(&app, "127.0.0.1:8080".parse().expect("addr"), &generated);
         assert!(text.contains("\n  GitHub redelivery: every 60 s, watching octo/hello#7\n"), "{text}");
     }

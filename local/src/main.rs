@@ -2,6 +2,7 @@
 #![allow(clippy::print_stdout)]
 
 use aetherium::config::Config;
+use aetherium::engine::app::Needs;
 use aetherium::{App, observe::telemetry};
 use anyhow::Context;
 
@@ -13,7 +14,7 @@ async fn main() -> anyhow::Result<()> {
     let addr = config.addr;
     let app = App::from_config(config)
         .context("start-up")?
-        .with_integrations(&[&aetherium_webhook::WebhookFactory])
+        .build(Needs::all(&[&aetherium_webhook::WebhookFactory]))
         .await
         .context("integrations")?;
     app.preflight().await.context("start-up")?;

@@ -7,9 +7,10 @@
 //!    (in memory, Redis), the outbound HTTP client.
 //! 3. [`config`]: the YAML and environment, resolved section by section.
 //! 4. [`observe`]: the activity log, metrics, health and tracing set-up.
-//! 5. [`integrations`]: GitHub and Slack, and the webhook signature checks.
-//! 6. [`engine`]: the application context, the dispatcher and its routes, the VM registry.
-//! 7. [`edge`]: HTTP endpoints, slash commands and the Lambda envelopes.
+//! 5. [`integrations`]: GitHub and Slack, each a webhook source and an integration.
+//! 6. [`engine`]: the application, its only door (`engine::ingest`), the dispatcher and its
+//!    routes, slash commands, health, GitHub redelivery, the VM registry.
+//! 7. [`edge`]: HTTP endpoints and the Lambda envelopes, mapping the engine's answers to wire.
 
 pub mod model;
 

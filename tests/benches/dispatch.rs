@@ -5,9 +5,9 @@
 #![allow(clippy::print_stdout)]
 
 use aetherium::backends::redis_conn::RedisHandle;
-use aetherium::{App, Event, backends::bus::RedisBus, backends::queue::MemoryQueue, backends::store::RedisStore};
+use aetherium::{Event, backends::bus::RedisBus, backends::store::RedisStore};
 use aetherium_tests::redis_server::Shape;
-use aetherium_tests::{RedisServer, config};
+use aetherium_tests::{RedisServer, TestApp};
 use futures_util::StreamExt;
 use std::sync::Arc;
 use std::time::Instant;
@@ -44,18 +44,20 @@ fn run(instances: usize, n: usize, first: usize, redis_url: &str, slack: &str, r
                 let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
                 rt.block_on(async {
                     let handle = RedisHandle::open(&redis_url).expect("url");
-                    let app = App::from_parts(
-                        config(&[
+                    // The in-memory queue (the default): records are handed to the dispatcher directly.
+                    let t = TestApp::builder()
+                        .env(&[
                             ("SLACK_BOT_TOKEN", "xoxb-bench"),
                             ("SLACK_API_URL", &slack),
                             ("AETHERIUM_CONFIG", &routes),
-                        ]),
-                        Arc::new(RedisBus::new(handle.clone())),
-                        Arc::new(MemoryQueue::default()),
-                        Arc::new(RedisStore::new(handle.clone())),
-                    );
-                    app.register_builtin().expect("slack");
-                    let d = app.dispatcher();
+                        ])
+                        .bus(Arc::new(RedisBus::new(handle.clone())))
+                        .store(Arc::new(RedisStore::new(handle.clone())))
+                        .builtin()
+                        .try_build()
+                        .await
+                        .expect("slack");
+                    let d = t.app.dispatcher();
                     // Connected and warm before the clock starts.
                     handle.conn().await.expect("redis");
                     // Distinct channels everywhere: the per-channel pacing is not what is measured.

@@ -3,17 +3,14 @@
 //! Run: `scripts/bench` (or `cargo bench -p aetherium-tests --bench webhook`).
 #![allow(clippy::print_stdout)]
 
-use aetherium::backends::queue::{MemoryQueue, WorkQueue};
-use aetherium::backends::store::MemoryStore;
 use aetherium::edge::api::{self, Endpoint};
-use aetherium::{App, backends::bus::MemoryBus};
-use aetherium_tests::config;
+use aetherium_tests::TestApp;
+use aetherium_tests::app::GITHUB_SECRET;
 use aetherium_tests::fixtures::{self, SECRET, sign};
 use bytes::Bytes;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::hint::black_box;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -61,16 +58,11 @@ fn main() {
     }
     report("signature verification", verify, body.len());
 
-    let queue = Arc::new(MemoryQueue::default());
-    let app = App::from_parts(
-        config(&[("GITHUB_WEBHOOK_SECRET", SECRET)]),
-        Arc::new(MemoryBus::new()),
-        queue.clone(),
-        Arc::new(MemoryStore::new()),
-    );
     let body = Bytes::from(body);
     let mut handler = Vec::with_capacity(n);
     rt.block_on(async {
+        // What the github-webhook function builds: memory backends, no integration.
+        let TestApp { app, queue, .. } = TestApp::with_env(&[GITHUB_SECRET]).await;
         for i in 0..n {
             let req = http::Request::builder()
                 .method("POST")
@@ -81,7 +73,7 @@ fn main() {
                 .body(body.clone())
                 .expect("request");
             let t = Instant::now();
-            let resp = api::handle(&app, Endpoint::GithubWebhook, req).await;
+            let resp = api::handle(&app, Endpoint::Webhook("github"), req).await;
             handler.push(t.elapsed());
             assert_eq!(resp.status(), 202);
             if i % 1000 == 999 {

@@ -1,6 +1,7 @@
 //! The test harness: real servers on free loopback ports. A test that cannot start or
 //! reach its server fails with a message saying how to get it; it never skips.
 
+pub mod app;
 pub mod blackhole;
 pub mod fixtures;
 pub mod github_app;
@@ -13,6 +14,7 @@ pub mod samples;
 pub mod sqs;
 pub mod wait;
 
+pub use app::{Answer, TestApp};
 pub use redis_server::RedisServer;
 pub use runner::{Running, config};
 

@@ -2,10 +2,7 @@
 
 use aetherium::edge::api::Endpoint;
 
-/// The custom integrations this function can build from the config.
-const INTEGRATIONS: &[&dyn aetherium::model::integration::IntegrationFactory] = &[&aetherium_webhook::WebhookFactory];
-
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    aetherium::edge::lambda::run_http(Endpoint::GithubWebhook, INTEGRATIONS).await
+    aetherium::edge::lambda::run_http(Endpoint::Webhook("github"), &[]).await
 }

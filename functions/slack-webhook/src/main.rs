@@ -7,5 +7,5 @@ const INTEGRATIONS: &[&dyn aetherium::model::integration::IntegrationFactory] = 
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    aetherium::edge::lambda::run_http(Endpoint::SlackWebhook, INTEGRATIONS).await
+    aetherium::edge::lambda::run_http(Endpoint::Webhook("slack"), INTEGRATIONS).await
 }

@@ -28,7 +28,7 @@ use serde_json::{Value, json};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-/// Registers the `webhook` type; binaries pass it to `App::with_integrations`.
+/// Registers the `webhook` type; binaries pass it to `App::build(Needs::all(..))`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct WebhookFactory;
 

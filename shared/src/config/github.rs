@@ -4,6 +4,7 @@
 use super::fields::{check_url, env_number, id, nonempty, secret};
 use super::raw::{RawGithub, RawRedelivery};
 use super::{DEFAULT_GITHUB_API_URL, Env, Problem};
+use crate::model::repo::{RepoName, owner_ok};
 use crate::model::secret::Secret;
 use serde_yaml_ng::Value as Yaml;
 use std::fmt;
@@ -29,7 +30,7 @@ pub struct GithubConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HookRef {
     /// `owner/repo#123`
-    Repo { owner: String, repo: String, id: u64 },
+    Repo { repo: RepoName, id: u64 },
     /// `org:name#123`
     Org { org: String, id: u64 },
 }
@@ -40,27 +41,19 @@ impl HookRef {
         let bad = || format!("`{text}` is not owner/repo#<hook id> or org:<name>#<hook id>");
         let (target, id) = text.trim().rsplit_once('#').ok_or_else(bad)?;
         let id: u64 = id.parse().ok().filter(|id| *id > 0).ok_or_else(bad)?;
-        // Dots alone (`..`) would climb out of the path the name is spliced into.
-        let name_ok = |s: &str| {
-            s.len() <= 100
-                && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-                && s.chars().any(|c| c != '.')
-        };
         if let Some(org) = target.strip_prefix("org:") {
-            return if name_ok(org) { Ok(Self::Org { org: org.to_owned(), id }) } else { Err(bad()) };
+            return if owner_ok(org) { Ok(Self::Org { org: org.to_owned(), id }) } else { Err(bad()) };
         }
-        match target.split_once('/') {
-            Some((owner, repo)) if name_ok(owner) && name_ok(repo) => {
-                Ok(Self::Repo { owner: owner.to_owned(), repo: repo.to_owned(), id })
-            }
-            _ => Err(bad()),
+        match RepoName::parse(target) {
+            Ok(repo) => Ok(Self::Repo { repo, id }),
+            Err(e) => Err(format!("{}: {e}", bad())),
         }
     }
 
     /// The hook's deliveries endpoint.
     pub fn deliveries_path(&self) -> String {
         match self {
-            Self::Repo { owner, repo, id } => format!("/repos/{owner}/{repo}/hooks/{id}/deliveries"),
+            Self::Repo { repo, id } => format!("/repos/{repo}/hooks/{id}/deliveries"),
             Self::Org { org, id } => format!("/orgs/{org}/hooks/{id}/deliveries"),
         }
     }
@@ -69,7 +62,7 @@ impl HookRef {
 impl fmt::Display for HookRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Repo { owner, repo, id } => write!(f, "{owner}/{repo}#{id}"),
+            Self::Repo { repo, id } => write!(f, "{repo}#{id}"),
             Self::Org { org, id } => write!(f, "org:{org}#{id}"),
         }
     }

@@ -15,7 +15,7 @@
 use super::Problem;
 use crate::backends::bus::glob;
 use crate::model::event::topics;
-use crate::model::template;
+use crate::model::template::{self, Template};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -70,9 +70,19 @@ pub struct PublishSpec {
     pub data: Map<String, Value>,
 }
 
+/// A `notify` route with its templates parsed, once, at load.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NotifyRoute {
+    pub integration: String,
+    pub target: Template,
+    pub message: Template,
+    /// Each button's `text`, `action_id` and `value`.
+    pub buttons: Vec<[Template; 3]>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum RouteAction {
-    Notify(NotifySpec),
+    Notify(NotifyRoute),
     Handle(String),
     Artifact(ArtifactSpec),
     Publish(PublishSpec),
@@ -144,23 +154,24 @@ pub fn validate(
         };
         let action = if let Some(n) = r.notify {
             known(&n.integration, &mut bad);
-            if let Err(e) = template::Template::parse(&n.message) {
-                bad(format!("notify.message: {e}"));
-            }
-            if let Err(e) = template::Template::parse(&n.target) {
-                bad(format!("notify.target: {e}"));
+            let mut parse =
+                |field: String, text: &str| Template::parse(text).map_err(|e| bad(format!("notify.{field}: {e}"))).ok();
+            let message = parse("message".into(), &n.message);
+            let target = parse("target".into(), &n.target);
+            let mut buttons = Vec::with_capacity(n.actions.len());
+            for (j, b) in n.actions.iter().enumerate() {
+                let [text, action_id, value] = [("text", &b.text), ("action_id", &b.action_id), ("value", &b.value)]
+                    .map(|(field, text)| parse(format!("actions[{j}].{field}"), text));
+                buttons.extend(text.zip(action_id).zip(value).map(|((t, a), v)| [t, a, v]));
             }
             if !n.actions.is_empty() && n.integration != "slack" {
                 bad("notify.actions: buttons are a Slack feature; use integration: slack".into());
             }
-            for (j, b) in n.actions.iter().enumerate() {
-                for (field, text) in [("text", &b.text), ("action_id", &b.action_id), ("value", &b.value)] {
-                    if let Err(e) = template::Template::parse(text) {
-                        bad(format!("notify.actions[{j}].{field}: {e}"));
-                    }
-                }
+            let (Some(message), Some(target)) = (message, target) else { continue };
+            if buttons.len() != n.actions.len() {
+                continue;
             }
-            RouteAction::Notify(n)
+            RouteAction::Notify(NotifyRoute { integration: n.integration, target, message, buttons })
         } else if let Some(h) = r.handle {
             known(&h, &mut bad);
             RouteAction::Handle(h)
@@ -196,10 +207,6 @@ pub fn validate(
     out
 }
 
-fn topic_matches(pattern: &str, topic: &str) -> bool {
-    if glob::is_glob(pattern) { glob::matches(pattern, topic) } else { pattern == topic }
-}
-
 /// The names of `publish` routes that lead back to the first of them, if any do: route A
 /// publishes a topic that route B listens on, and so on back to A.
 pub fn publish_loop(routes: &[RouteSpec]) -> Option<Vec<String>> {
@@ -218,7 +225,7 @@ fn publishes(r: &RouteSpec) -> Option<&str> {
 fn walk(routes: &[RouteSpec], path: &mut Vec<usize>) -> Option<Vec<String>> {
     let topic = publishes(&routes[*path.last()?])?;
     for (next, r) in routes.iter().enumerate() {
-        if publishes(r).is_none() || !topic_matches(&r.on, topic) {
+        if publishes(r).is_none() || !glob::topic_matches(&r.on, topic) {
             continue;
         }
         if let Some(at) = path.iter().position(|&p| p == next) {

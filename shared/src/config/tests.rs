@@ -1,4 +1,5 @@
 use super::*;
+use crate::model::repo::RepoName;
 use std::collections::HashMap;
 
 fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
@@ -220,7 +221,7 @@ fn redelivery_defaults_and_overrides() {
     let yaml = "integrations:\n  github:\n    redelivery:\n      hook: octo/hello-world#123\n      max_per_run: 10\n      max_attempts: 5\n      interval_secs: 60\n";
     let c = Config::from_yaml(yaml, "t", &env_of(&[])).expect("valid");
     let r = &c.github.redelivery;
-    assert_eq!(r.hook, Some(HookRef::Repo { owner: "octo".into(), repo: "hello-world".into(), id: 123 }));
+    assert_eq!(r.hook, Some(HookRef::Repo { repo: RepoName::parse("octo/hello-world").expect("name"), id: 123 }));
     assert_eq!((r.max_per_run, r.max_attempts, r.interval_secs), (10, 5, 60));
     assert_eq!(
         r.hook.as_ref().map(HookRef::deliveries_path).as_deref(),

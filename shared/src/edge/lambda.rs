@@ -5,11 +5,12 @@
 //! null` and expects `cookies` back) is read as they read it. The body is ours to decode:
 //! lambda_http's conversion panics on a body flagged base64 that is not, where we answer 400.
 
-use crate::backends::queue::{QueueMessage, WorkQueue};
+use crate::backends::queue::QueueMessage;
 use crate::config::Config;
 use crate::edge::api::{self, ApiError, Endpoint};
-use crate::engine::app::App;
-use crate::engine::dispatch::{self, Dispatcher};
+use crate::engine::app::{App, Needs};
+use crate::engine::dispatch::Dispatcher;
+use crate::engine::redeliver::Report;
 use crate::model::integration::IntegrationFactory;
 use aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequestContext;
 pub use aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlResponse as UrlResponse;
@@ -90,7 +91,7 @@ fn from_http(resp: api::Response) -> UrlResponse {
 /// path of its URL).
 pub async fn respond(app: &App, route: Endpoint, req: UrlRequest) -> UrlResponse {
     let request_id = req.request_context.request_id.clone().unwrap_or_default();
-    let span = tracing::info_span!("request", %request_id, route = route.path());
+    let span = tracing::info_span!("request", %request_id, route = %route.path());
     let _enter = span.enter();
     let resp = match to_http(req) {
         Ok(req) => api::handle(app, route, req).await,
@@ -101,7 +102,7 @@ pub async fn respond(app: &App, route: Endpoint, req: UrlRequest) -> UrlResponse
 
 /// Process a batch; only the records that failed are reported back (ReportBatchItemFailures),
 /// so SQS retries those alone and moves them to the dead-letter queue after maxReceiveCount.
-pub async fn dispatch_batch(dispatcher: &Dispatcher, queue: &dyn WorkQueue, event: SqsEvent) -> SqsBatchResponse {
+pub async fn dispatch_batch(dispatcher: &Dispatcher, event: SqsEvent) -> SqsBatchResponse {
     let messages: Vec<QueueMessage> = event
         .records
         .into_iter()
@@ -112,18 +113,9 @@ pub async fn dispatch_batch(dispatcher: &Dispatcher, queue: &dyn WorkQueue, even
             body: r.body.unwrap_or_default(),
         })
         .collect();
-    let outcomes = futures_util::future::join_all(messages.iter().map(|m| async move {
-        // Lambda's event source mapping deletes successful records itself; only a requested
-        // retry delay is ours to set.
-        match dispatcher.process_isolated(&m.id, &m.body).await {
-            Ok(_) => true,
-            Err(e) => {
-                dispatch::delay_retry(queue, m, &e).await;
-                false
-            }
-        }
-    }))
-    .await;
+    // Lambda's event source mapping deletes successful records itself; only a requested
+    // retry delay is ours to set.
+    let outcomes = futures_util::future::join_all(messages.iter().map(|m| dispatcher.process_delivered(m))).await;
     let mut response = SqsBatchResponse::default();
     for (m, ok) in messages.iter().zip(outcomes) {
         if !ok {
@@ -133,6 +125,25 @@ pub async fn dispatch_batch(dispatcher: &Dispatcher, queue: &dyn WorkQueue, even
     response
 }
 
+/// What a function does with its invocations.
+#[derive(Debug, Clone, Copy)]
+enum Serves {
+    Http(Endpoint),
+    Dispatcher,
+    Redelivery,
+}
+
+/// What a function builds, given the factories its binary links: only what its requests use.
+/// The redelivery job builds its own GitHub client.
+fn needs<'a>(app: &App, serves: Serves, factories: &'a [&'a dyn IntegrationFactory]) -> Needs<'a> {
+    match serves {
+        Serves::Dispatcher | Serves::Http(Endpoint::Health) => Needs::all(factories),
+        Serves::Http(Endpoint::Webhook(source)) if app.ingest().reports_health(source) => Needs::all(factories),
+        Serves::Http(Endpoint::GithubPr) => Needs::GITHUB,
+        Serves::Http(_) | Serves::Redelivery => Needs::NONE,
+    }
+}
+
 /// Config, backends and integrations, built into what a function serves with (`T`) once per
 /// instance. With no secret reference in the environment that happens at init, so that a bad
 /// setting is an init failure naming the setting. With references it happens on the first
@@ -140,16 +151,18 @@ pub async fn dispatch_batch(dispatcher: &Dispatcher, queue: &dyn WorkQueue, even
 /// build fails that invocation, is logged naming the variable, and is tried again on the next.
 struct Instance<'a, T> {
     cell: tokio::sync::OnceCell<T>,
+    serves: Serves,
     integrations: &'a [&'a dyn IntegrationFactory],
     wire: fn(App) -> Result<T, String>,
 }
 
 impl<'a, T> Instance<'a, T> {
     async fn start(
+        serves: Serves,
         integrations: &'a [&'a dyn IntegrationFactory],
         wire: fn(App) -> Result<T, String>,
     ) -> Result<Self, lambda_runtime::Error> {
-        let instance = Self { cell: tokio::sync::OnceCell::new(), integrations, wire };
+        let instance = Self { cell: tokio::sync::OnceCell::new(), serves, integrations, wire };
         let env: HashMap<String, String> = std::env::vars().collect();
         if !crate::backends::secrets_extension::has_references(env.values()) {
             let built = instance.build(env).await?;
@@ -163,7 +176,8 @@ impl<'a, T> Instance<'a, T> {
             let env = crate::backends::secrets_extension::resolve(env).await.map_err(|e| e.to_string())?;
             let config = Config::load(&|name| env.get(name).cloned()).map_err(|e| e.to_string())?;
             let app = App::from_config(config).map_err(|e| e.to_string())?;
-            let app = app.with_integrations(self.integrations).await.map_err(|e| e.to_string())?;
+            let needs = needs(&app, self.serves, self.integrations);
+            let app = app.build(needs).await.map_err(|e| e.to_string())?;
             (self.wire)(app)
         }
         .await;
@@ -179,10 +193,11 @@ impl<'a, T> Instance<'a, T> {
 }
 
 /// The whole life of an HTTP function: JSON logs, config and backends built once, then one
-/// route served for every invocation.
+/// route served for every invocation. `integrations` are the custom integrations the binary
+/// links, for the endpoints that report every integration's health (the others pass none).
 pub async fn run_http(route: Endpoint, integrations: &[&dyn IntegrationFactory]) -> Result<(), lambda_runtime::Error> {
     crate::observe::telemetry::init(true);
-    let instance = Instance::start(integrations, Ok).await?;
+    let instance = Instance::start(Serves::Http(route), integrations, Ok).await?;
     let instance = &instance;
     lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<UrlRequest>| async move {
         let app = instance.get().await?;
@@ -214,23 +229,20 @@ pub enum DispatcherAnswer {
 /// hold none (health, slack-webhook).
 pub async fn run_dispatcher(integrations: &[&dyn IntegrationFactory]) -> Result<(), lambda_runtime::Error> {
     crate::observe::telemetry::init(true);
-    let instance = Instance::start(integrations, |app| {
-        let dispatcher = app.dispatcher();
-        Ok((app, dispatcher))
-    })
-    .await?;
+    let instance =
+        Instance::start(Serves::Dispatcher, integrations, |app| Ok((app.health(), app.dispatcher()))).await?;
     let instance = &instance;
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<DispatcherEvent>| async move {
-            let (app, dispatcher) = instance.get().await?;
+            let (health, dispatcher) = instance.get().await?;
             let answer = match event.payload {
                 DispatcherEvent { records: Some(records), .. } => {
                     let mut batch = SqsEvent::default();
                     batch.records = records;
-                    DispatcherAnswer::Batch(dispatch_batch(dispatcher, app.queue.as_ref(), batch).await)
+                    DispatcherAnswer::Batch(dispatch_batch(dispatcher, batch).await)
                 }
                 DispatcherEvent { aetherium: Some(what), .. } if what == "health-probe" => {
-                    DispatcherAnswer::Probe(crate::observe::health::probe_and_share(app.into()).await)
+                    DispatcherAnswer::Probe(health.probe_and_share().await)
                 }
                 _ => return Err(lambda_runtime::Error::from("neither an SQS batch nor the health probe")),
             };
@@ -243,13 +255,11 @@ pub async fn run_dispatcher(integrations: &[&dyn IntegrationFactory]) -> Result<
 /// The scheduled GitHub redelivery function: each EventBridge invocation (its event is not
 /// read) is one run, answered with the run's report. A run that fails (GitHub refusing the
 /// listing, the store down) fails the invocation, so it shows in the function's errors.
-pub async fn run_redeliver(integrations: &[&dyn IntegrationFactory]) -> Result<(), lambda_runtime::Error> {
-    use crate::integrations::github::redeliver::{Redeliverer, Report};
+pub async fn run_redeliver() -> Result<(), lambda_runtime::Error> {
     crate::observe::telemetry::init(true);
-    let instance = Instance::start(integrations, |app| {
-        let job = Redeliverer::from_app(&app).map_err(|e| e.to_string())?;
-        let off = Redeliverer::off_reason(&app.config).unwrap_or("no webhook to watch");
-        Ok((job, off))
+    let instance = Instance::start(Serves::Redelivery, &[], |app| {
+        let job = app.redeliverer().map_err(|e| e.to_string())?;
+        Ok((job, app.redelivery_off().unwrap_or("no webhook to watch")))
     })
     .await?;
     let instance = &instance;
@@ -265,4 +275,37 @@ pub async fn run_redeliver(integrations: &[&dyn IntegrationFactory]) -> Result<(
         },
     ))
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the function serving `serves` registers, with GitHub and Slack both configured.
+    async fn built(serves: Serves) -> Vec<String> {
+        let env = |k: &str| match k {
+            "GITHUB_TOKEN" => Some("ghp_x".to_owned()),
+            "SLACK_BOT_TOKEN" => Some("xoxb-x".to_owned()),
+            _ => None,
+        };
+        let app = App::from_config(Config::load(&env).expect("config")).expect("app");
+        let needs = needs(&app, serves, &[]);
+        app.build(needs).await.expect("built").describe().integrations
+    }
+
+    #[tokio::test]
+    async fn each_function_builds_only_the_integrations_its_requests_use() {
+        let none: Vec<String> = Vec::new();
+        let github = vec!["github".to_owned()];
+        let both = vec!["github".to_owned(), "slack".to_owned()];
+        assert_eq!(built(Serves::Http(Endpoint::Webhook("github"))).await, none, "github-webhook");
+        assert_eq!(built(Serves::Http(Endpoint::Events)).await, none, "events");
+        assert_eq!(built(Serves::Http(Endpoint::LogsQuery)).await, none, "logs-query");
+        assert_eq!(built(Serves::Http(Endpoint::Metrics)).await, none, "metrics");
+        assert_eq!(built(Serves::Redelivery).await, none, "github-redeliver builds its own client");
+        assert_eq!(built(Serves::Http(Endpoint::GithubPr)).await, github, "github-pr");
+        assert_eq!(built(Serves::Http(Endpoint::Webhook("slack"))).await, both, "slack-webhook: /aetherium-status");
+        assert_eq!(built(Serves::Http(Endpoint::Health)).await, both, "health");
+        assert_eq!(built(Serves::Dispatcher).await, both, "the dispatcher runs every route");
+    }
 }

@@ -1,27 +1,30 @@
-//! The application context: config, backends and integrations, built once per cold start
-//! and shared by every request. Backends are chosen from config here and nowhere else.
+//! The application: config, backends and integrations composed once per cold start, and the
+//! services built from them ([`App::ingest`], [`App::dispatcher`], [`App::redeliverer`],
+//! [`App::health`]). Backends are chosen from config here and nowhere else; nothing outside
+//! reaches the parts themselves.
 
 use crate::backends::bus::{EventBus, MemoryBus, RedisBus};
 use crate::backends::error::BackendError;
 use crate::backends::queue::{MemoryQueue, SqsQueue, WorkQueue};
 use crate::backends::redis_conn::RedisHandle;
 use crate::backends::store::{MemoryStore, RedisStore, Store};
-use crate::config::routes::{RouteAction, RouteSpec};
 use crate::config::{BusProvider, Config};
+use crate::engine::clock::Clock;
+use crate::engine::commands::Commands;
 use crate::engine::dispatch::Dispatcher;
-use crate::engine::routes::{Action, CreateArtifact, Handle, Notify, Publish, Routes, Rule};
-use crate::engine::vms::VmRegistry;
-use crate::integrations::github::redeliver::{RedeliverError, Redeliverer};
-use crate::integrations::github::{GithubClient, GithubIntegration};
-use crate::integrations::signature::HmacVerifier;
-use crate::integrations::slack::{SlackClient, SlackIntegration};
-use crate::model::integration::{IntegrationFactory, Registry};
-use crate::model::template::Template;
-use crate::observe::health;
+use crate::engine::health::HealthCheck;
+use crate::engine::ingest::{Enqueue, Ingest};
+use crate::engine::redeliver::{RedeliverError, Redeliverer};
+use crate::engine::routes::{self, Routes};
+use crate::integrations::github::{GithubClient, GithubIntegration, GithubSource};
+use crate::integrations::slack::{SlackClient, SlackIntegration, SlackSource};
+use crate::integrations::source::WebhookSource;
+use crate::model::integration::{Integration, IntegrationError, IntegrationFactory, Registry};
+use crate::model::secret::Secret;
+use crate::observe::activity::ActivityLog;
+use crate::observe::health::HealthCache;
+use crate::observe::metrics::Metrics;
 use std::sync::Arc;
-
-/// The guide's message for a new VM.
-pub const VM_CREATED_MESSAGE: &str = "🚀 New VM: `{{vm_name}}` (ID: `{{vm_id}}`)";
 
 /// Why the application could not be built at start.
 #[derive(Debug, thiserror::Error)]
@@ -33,50 +36,79 @@ pub enum StartupError {
     Backend(#[from] BackendError),
 }
 
+/// Which integrations a function builds: only those its requests use, so that a cold start
+/// pays for nothing else (github-webhook builds none).
+#[derive(Clone, Copy)]
+pub struct Needs<'a> {
+    github: bool,
+    slack: bool,
+    /// The custom integrations' factories; with them, every route is checked too.
+    custom: Option<&'a [&'a dyn IntegrationFactory]>,
+}
+
+impl std::fmt::Debug for Needs<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let custom: Option<Vec<&str>> = self.custom.map(|fs| fs.iter().map(|f| f.kind()).collect());
+        f.debug_struct("Needs")
+            .field("github", &self.github)
+            .field("slack", &self.slack)
+            .field("custom", &custom)
+            .finish()
+    }
+}
+
+impl<'a> Needs<'a> {
+    /// No integration: the webhooks' ingest, the platform events, the logs, the metrics.
+    pub const NONE: Needs<'static> = Needs { github: false, slack: false, custom: None };
+    /// The GitHub integration alone (the pull-request endpoint).
+    pub const GITHUB: Needs<'static> = Needs { github: true, slack: false, custom: None };
+    /// GitHub and Slack, without custom integrations or the routes' check.
+    pub const BUILTIN: Needs<'static> = Needs { github: true, slack: true, custom: None };
+
+    /// Every integration the config enables, the custom ones built by `factories`; every
+    /// route's integration must then exist (the dispatcher, the health checks).
+    pub fn all(factories: &'a [&'a dyn IntegrationFactory]) -> Self {
+        Self { github: true, slack: true, custom: Some(factories) }
+    }
+}
+
+/// How the internal endpoints authenticate their callers.
+#[derive(Debug, Clone, Copy)]
+pub struct InternalAuth<'a> {
+    /// `AETHERIUM_API_TOKEN`; `None` fails closed.
+    pub token: Option<&'a Secret>,
+    /// Whether this function's URL is AWS_IAM, so an IAM identity in the envelope counts.
+    pub iam_url: bool,
+}
+
+/// What the app runs on, for a long-running host's start-up banner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Description {
+    pub bus: &'static str,
+    pub store: &'static str,
+    pub queue: &'static str,
+    pub integrations: Vec<String>,
+}
+
 #[derive(Debug, Clone)]
 pub struct App {
-    pub config: Arc<Config>,
-    pub bus: Arc<dyn EventBus>,
-    pub queue: Arc<dyn WorkQueue>,
-    pub store: Arc<dyn Store>,
-    pub registry: Registry,
-    /// Keyed with the GitHub webhook secret(s); `None` when none is configured.
-    pub github_webhook: Option<HmacVerifier>,
-    /// Keyed with the Slack signing secret; `None` when none is configured.
-    pub slack_signing: Option<HmacVerifier>,
-    /// The time the Slack replay window is measured against (injectable for tests).
-    pub clock: Clock,
+    config: Arc<Config>,
+    bus: Arc<dyn EventBus>,
+    queue: Arc<dyn WorkQueue>,
+    store: Arc<dyn Store>,
+    registry: Registry,
     /// Recent health results (the health route is public: its checks are rationed).
-    pub health: Arc<health::HealthCache>,
-}
-
-/// Unix seconds, from the system clock or a fixed value.
-#[derive(Clone)]
-pub struct Clock(Arc<dyn Fn() -> i64 + Send + Sync>);
-
-impl Clock {
-    pub fn system() -> Self {
-        Self(Arc::new(|| chrono::Utc::now().timestamp()))
-    }
-
-    pub fn fixed(unix: i64) -> Self {
-        Self(Arc::new(move || unix))
-    }
-
-    pub fn now(&self) -> i64 {
-        (self.0)()
-    }
-}
-
-impl std::fmt::Debug for Clock {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Clock({})", self.now())
-    }
+    health: Arc<HealthCache>,
+    /// What replay windows are measured against.
+    clock: Clock,
+    /// Built once: its sources hold the keyed verifiers.
+    ingest: Ingest,
 }
 
 impl App {
-    /// Choose and build the backends the config names. No I/O happens here: Redis and SQS
-    /// connect at first use, so a cold start pays only for what its requests touch.
+    /// Choose and build the backends the config names; no integration yet ([`App::build`]).
+    /// No I/O happens here: Redis and SQS connect at first use, so a cold start pays only
+    /// for what its requests touch.
     pub fn from_config(config: Config) -> Result<Self, StartupError> {
         let (bus, store): (Arc<dyn EventBus>, Arc<dyn Store>) = match (config.bus, &config.redis_url) {
             (BusProvider::Redis, Some(url)) => {
@@ -92,9 +124,81 @@ impl App {
             Some(url) => Arc::new(SqsQueue::from_env(url.clone(), config.sqs_send)),
             None => Arc::new(MemoryQueue::default()),
         };
-        let app = Self::from_parts(config, bus, queue, store);
-        app.register_builtin()?;
-        Ok(app)
+        Ok(Self::from_parts(config, bus, queue, store))
+    }
+
+    /// Build from explicit parts (tests, custom embeddings); no integration yet.
+    pub fn from_parts(
+        config: Config,
+        bus: Arc<dyn EventBus>,
+        queue: Arc<dyn WorkQueue>,
+        store: Arc<dyn Store>,
+    ) -> Self {
+        let config = Arc::new(config);
+        let (registry, health, clock) = (Registry::new(), Arc::default(), Clock::system());
+        let ingest = compose_ingest(&config, &registry, &bus, &queue, &store, &health, &clock);
+        Self { config, bus, queue, store, registry, health, clock, ingest }
+    }
+
+    /// The ingest rebuilt over changed parts.
+    fn compose(mut self) -> Self {
+        self.ingest = compose_ingest(
+            &self.config,
+            &self.registry,
+            &self.bus,
+            &self.queue,
+            &self.store,
+            &self.health,
+            &self.clock,
+        );
+        self
+    }
+
+    /// The same app measuring replay windows against `clock` (tests).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self.compose()
+    }
+
+    /// The same app keeping health results as `cache` rations them (tests: not at all).
+    pub fn with_health_cache(mut self, cache: HealthCache) -> Self {
+        self.health = Arc::new(cache);
+        self.compose()
+    }
+
+    /// Add an integration built elsewhere (tests, custom embeddings).
+    pub fn register(&self, integration: Arc<dyn Integration>) -> Result<(), StartupError> {
+        self.registry.register(integration).map_err(|e| StartupError::Setting(e.to_string()))
+    }
+
+    /// Build and initialise the integrations `needs` names that the config enables. A GitHub
+    /// App key that cannot be read, or a custom integration this binary cannot build, is a
+    /// start-up error naming the setting.
+    pub async fn build(self, needs: Needs<'_>) -> Result<Self, StartupError> {
+        if needs.github && self.config.github.enabled {
+            let client =
+                GithubClient::from_config(&self.config.github, self.store.clone()).map_err(StartupError::Setting)?;
+            self.register(Arc::new(GithubIntegration::new(client, self.store.clone())))?;
+        }
+        if needs.slack && self.config.slack.enabled {
+            let client = SlackClient::from_config(&self.config.slack, self.store.clone());
+            self.register(Arc::new(SlackIntegration::new(client, self.store.clone())))?;
+        }
+        let Some(factories) = needs.custom else { return Ok(self) };
+        for (name, section) in self.config.custom.iter().filter(|(_, c)| c.enabled) {
+            let kind = section.options.get("type").and_then(|v| v.as_str()).unwrap_or(name);
+            let factory = factories.iter().find(|f| f.kind() == kind).ok_or_else(|| {
+                StartupError::Setting(format!(
+                    "integrations.{name}: no integration of type `{kind}` is built into this binary"
+                ))
+            })?;
+            let setting = |e: &dyn std::fmt::Display| StartupError::Setting(format!("integrations.{name}: {e}"));
+            let integration = factory.build(name, section).map_err(|e| setting(&e))?;
+            integration.initialize(section).await.map_err(|e| setting(&e))?;
+            self.register(integration)?;
+        }
+        routes::check(&self.config, &self.registry).map_err(StartupError::Setting)?;
+        Ok(self)
     }
 
     /// For a long-running host (the local runner): open the store's connection once at start,
@@ -113,183 +217,120 @@ impl App {
         }
     }
 
-    /// Register the built-in integrations the config enables. A GitHub App key that cannot
-    /// be read is a start-up error naming the setting.
-    pub fn register_builtin(&self) -> Result<(), StartupError> {
-        if self.config.github.enabled {
-            let client =
-                GithubClient::from_config(&self.config.github, self.store.clone()).map_err(StartupError::Setting)?;
-            let github = GithubIntegration::new(client, self.store.clone());
-            self.registry.register(Arc::new(github)).map_err(|e| StartupError::Setting(e.to_string()))?;
-        }
-        if self.config.slack.enabled {
-            let client = SlackClient::from_config(&self.config.slack, self.store.clone());
-            let slack = SlackIntegration::new(client, self.store.clone());
-            self.registry.register(Arc::new(slack)).map_err(|e| StartupError::Setting(e.to_string()))?;
-        }
-        Ok(())
+    /// The one door for webhooks, platform events and slash commands.
+    pub fn ingest(&self) -> &Ingest {
+        &self.ingest
     }
 
-    /// Build and initialize the custom integrations the config enables, with the factories
-    /// this binary links, then check that every configured route's integration exists.
-    pub async fn with_integrations(self, factories: &[&dyn IntegrationFactory]) -> Result<Self, StartupError> {
-        for (name, section) in self.config.custom.iter().filter(|(_, c)| c.enabled) {
-            let kind = section.options.get("type").and_then(|v| v.as_str()).unwrap_or(name);
-            let factory = factories.iter().find(|f| f.kind() == kind).ok_or_else(|| {
-                StartupError::Setting(format!(
-                    "integrations.{name}: no integration of type `{kind}` is built into this binary"
-                ))
-            })?;
-            let integration =
-                factory.build(name, section).map_err(|e| StartupError::Setting(format!("integrations.{name}: {e}")))?;
-            integration
-                .initialize(section)
-                .await
-                .map_err(|e| StartupError::Setting(format!("integrations.{name}: {e}")))?;
-            self.registry.register(integration).map_err(|e| StartupError::Setting(e.to_string()))?;
-        }
-        self.check_routes()?;
-        Ok(self)
-    }
-
-    /// Every configured route's integration must be registered.
-    pub fn check_routes(&self) -> Result<(), StartupError> {
-        for spec in &self.config.routes {
-            let needed = match &spec.action {
-                RouteAction::Notify(n) => Some(&n.integration),
-                RouteAction::Handle(h) => Some(h),
-                RouteAction::Artifact(a) => Some(&a.integration),
-                RouteAction::Publish(_) => None,
-            };
-            if let Some(name) = needed
-                && self.registry.get(name).is_none()
-                && !self.config.is_disabled(name)
-            {
-                return Err(StartupError::Setting(format!(
-                    "route `{}`: integration `{name}` is not available",
-                    spec.name
-                )));
-            }
-        }
-        Ok(())
-    }
-
-    /// The dispatcher over this app's bus, store and routes.
-    pub fn dispatcher(&self) -> Dispatcher {
-        Dispatcher::new(self.bus.clone(), self.store.clone(), self.routes())
-    }
-
-    /// The routes the dispatcher runs after publishing an event: the built-in defaults
-    /// (unless `default_routes: false`), then the configured routes; a configured route
-    /// named like a default replaces it. Defaults:
-    /// - `vm.registry` on `vm.*`: the VM registry behind `/aetherium-vm-list`;
-    /// - `github.handle` on `task.*`: GitHub's handle_event (a PR comment on task.completed /
-    ///   task.failed carrying a `pull_request`);
-    /// - `slack.vm_created` on `vm.created`: a Slack message to the notify channel;
-    /// - `slack.handle` on `slack.action.*`: the Approve / Reject follow-up.
+    /// The routes this app runs (see [`routes::compile`]).
     pub fn routes(&self) -> Routes {
-        let mut rules = Vec::new();
-        if self.config.default_routes {
-            rules.push(Rule::new("vm.*", VmRegistry::new(self.store.clone())));
-            if let Some(github) = self.registry.get("github") {
-                rules.push(Rule::new("task.*", Handle::new(github)));
-            }
-            if let Some(slack) = self.registry.get("slack") {
-                let template = Template::parse(VM_CREATED_MESSAGE).expect("the built-in template parses");
-                // A channel name is not a template: `{{` in it is taken literally.
-                let channel = Template::literal(&self.config.slack.notify_channel);
-                rules.push(Rule::new("vm.created", Notify::new("slack.vm_created", slack.clone(), channel, template)));
-                rules.push(Rule::new("slack.action.*", Handle::new(slack)));
-            }
-        }
-        for spec in &self.config.routes {
-            let Some(action) = self.action(spec) else { continue };
-            rules.retain(|r| r.action.name() != spec.name);
-            rules.push(Rule::new(spec.on.clone(), action));
-        }
-        Routes::new(rules).unwrap_or_default()
+        let enqueue = Enqueue::new(self.queue.clone(), self.store.clone());
+        routes::compile(&self.config, &self.registry, &enqueue, self.store.clone())
     }
 
-    /// The action of a configured route (validated at load: its integration exists).
-    fn action(&self, spec: &RouteSpec) -> Option<Arc<dyn Action>> {
-        let integration = |name: &str| {
-            let found = self.registry.get(name);
-            match found {
-                Some(_) => {}
-                None if self.config.is_disabled(name) => {
-                    tracing::debug!(route = %spec.name, integration = name, "route inactive: its integration is disabled");
-                }
-                None => {
-                    tracing::error!(route = %spec.name, integration = name, "route names an integration that is not registered; skipped");
-                }
-            }
-            found
-        };
-        Some(match &spec.action {
-            RouteAction::Notify(n) => {
-                let (template, target) = (Template::parse(&n.message).ok()?, Template::parse(&n.target).ok()?);
-                let mut buttons = Vec::with_capacity(n.actions.len());
-                for b in &n.actions {
-                    buttons.push([
-                        Template::parse(&b.text).ok()?,
-                        Template::parse(&b.action_id).ok()?,
-                        Template::parse(&b.value).ok()?,
-                    ]);
-                }
-                Notify::with_buttons(spec.name.clone(), integration(&n.integration)?, target, template, buttons)
-            }
-            RouteAction::Handle(name) => Handle::named(spec.name.clone(), integration(name)?),
-            RouteAction::Artifact(a) => {
-                CreateArtifact::new(spec.name.clone(), integration(&a.integration)?, a.kind.clone(), a.content.clone())
-            }
-            RouteAction::Publish(p) => {
-                Publish::new(spec.name.clone(), p.kind.clone(), p.data.clone(), self.queue.clone(), self.store.clone())
-            }
-        })
+    /// The dispatcher over this app's bus, store, queue and routes.
+    pub fn dispatcher(&self) -> Dispatcher {
+        Dispatcher::new(self.bus.clone(), self.store.clone(), self.queue.clone(), self.routes())
     }
 
-    /// Build from explicit parts (tests, custom embeddings).
-    pub fn from_parts(
-        config: Config,
-        bus: Arc<dyn EventBus>,
-        queue: Arc<dyn WorkQueue>,
-        store: Arc<dyn Store>,
-    ) -> Self {
-        let github_webhook =
-            HmacVerifier::new(config.github.webhook_secret.iter().chain(&config.github.webhook_secret_previous));
-        let slack_signing = HmacVerifier::new(config.slack.signing_secret.iter());
-        Self {
-            config: Arc::new(config),
-            bus,
-            queue,
-            store,
-            registry: Registry::new(),
-            github_webhook,
-            slack_signing,
-            clock: Clock::system(),
-            health: Arc::default(),
+    /// The GitHub redelivery job; `Ok(None)` when it is off ([`App::redelivery_off`]).
+    pub fn redeliverer(&self) -> Result<Option<Redeliverer>, RedeliverError> {
+        Redeliverer::new(&self.config, self.store.clone())
+    }
+
+    /// Why the redelivery job does not run, if it does not.
+    pub fn redelivery_off(&self) -> Option<&'static str> {
+        Redeliverer::off_reason(&self.config)
+    }
+
+    /// The health checks over this app's backends and integrations.
+    pub fn health(&self) -> HealthCheck {
+        health_check(&self.config, &self.registry, &self.bus, &self.queue, &self.store, &self.health)
+    }
+
+    pub fn activity(&self) -> ActivityLog {
+        ActivityLog::new(self.store.clone())
+    }
+
+    pub fn metrics(&self) -> Metrics {
+        Metrics::new(self.store.clone())
+    }
+
+    /// A registered integration by name.
+    pub fn integration(&self, name: &str) -> Option<Arc<dyn Integration>> {
+        self.registry.get(name)
+    }
+
+    pub fn internal_auth(&self) -> InternalAuth<'_> {
+        InternalAuth { token: self.config.api_token.as_ref(), iam_url: self.config.iam_url }
+    }
+
+    /// What the app runs on and with.
+    pub fn describe(&self) -> Description {
+        Description {
+            bus: self.bus.kind(),
+            store: self.store.kind(),
+            queue: self.queue.kind(),
+            integrations: self.registry.list(),
         }
+    }
+
+    /// Close every integration; the ones that failed to close, with why.
+    pub async fn close(&self) -> Vec<(String, IntegrationError)> {
+        self.registry.close_all().await
     }
 }
 
-impl<'a> From<&'a App> for health::Components<'a> {
-    fn from(app: &'a App) -> Self {
-        Self {
-            registry: &app.registry,
-            bus: app.bus.as_ref(),
-            queue: app.queue.as_ref(),
-            store: app.store.as_ref(),
-            cache: &app.health,
-            remote: &app.config.health_remote,
-            per_instance: app.config.in_lambda && app.config.bus == crate::config::BusProvider::Memory,
-        }
+fn health_check(
+    config: &Config,
+    registry: &Registry,
+    bus: &Arc<dyn EventBus>,
+    queue: &Arc<dyn WorkQueue>,
+    store: &Arc<dyn Store>,
+    cache: &Arc<HealthCache>,
+) -> HealthCheck {
+    HealthCheck {
+        registry: registry.clone(),
+        bus: bus.clone(),
+        queue: queue.clone(),
+        store: store.clone(),
+        cache: cache.clone(),
+        remote: config.health_remote.clone().into(),
+        per_instance: config.in_lambda && config.bus == BusProvider::Memory,
     }
 }
 
-// The job lives with GitHub, below the engine; the engine hands it the app's config and store.
-impl Redeliverer {
-    /// The job for this app's config; `Ok(None)` when it is off (see [`Redeliverer::off_reason`]).
-    pub fn from_app(app: &App) -> Result<Option<Self>, RedeliverError> {
-        Self::new(&app.config, app.store.clone())
+fn compose_ingest(
+    config: &Config,
+    registry: &Registry,
+    bus: &Arc<dyn EventBus>,
+    queue: &Arc<dyn WorkQueue>,
+    store: &Arc<dyn Store>,
+    cache: &Arc<HealthCache>,
+    clock: &Clock,
+) -> Ingest {
+    let enqueue = Enqueue::new(queue.clone(), store.clone());
+    let health = health_check(config, registry, bus, queue, store, cache);
+    let commands = Commands::new(health, store.clone(), enqueue.clone());
+    let (sources, activity) = (webhook_sources(config), ActivityLog::new(store.clone()));
+    Ingest::new(sources, enqueue, activity, config.max_body_bytes, clock.clone(), Arc::new(commands))
+}
+
+/// Every webhook source, keyed from the config, in the order of
+/// [`crate::integrations::source::NAMES`]. A source without a secret is still listed: its
+/// requests are refused naming the setting (fail closed).
+fn webhook_sources(config: &Config) -> Vec<Arc<dyn WebhookSource>> {
+    vec![Arc::new(GithubSource::from_config(&config.github)), Arc::new(SlackSource::from_config(&config.slack))]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_webhook_endpoints_are_the_sources_built() {
+        let config = Config::load(&|_| None).expect("the default config loads");
+        let built: Vec<&str> = webhook_sources(&config).iter().map(|s| s.name()).collect();
+        assert_eq!(built, crate::integrations::source::NAMES);
     }
 }

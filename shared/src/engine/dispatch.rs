@@ -7,7 +7,7 @@ use crate::backends::error::BackendError;
 use crate::backends::queue::claim::{Claim, ClaimError};
 use crate::backends::queue::{QueueMessage, WorkQueue};
 use crate::backends::store::{Store, Write};
-use crate::engine::routes::{Routes, Rule};
+use crate::engine::routes::{Routes, Rule, derived_id};
 use crate::model::event::{Event, EventHead};
 use crate::model::integration::IntegrationError;
 use crate::observe::activity::{ActivityLog, Level};
@@ -71,6 +71,8 @@ pub enum Outcome {
 pub struct Dispatcher {
     bus: Arc<dyn EventBus>,
     store: Arc<dyn Store>,
+    /// Where its records come from: a retry's delay is set there.
+    queue: Arc<dyn WorkQueue>,
     routes: Arc<Routes>,
     metrics: Metrics,
 }
@@ -87,10 +89,8 @@ fn webhook_received(head: &EventHead<'_>) -> Option<String> {
     }
     let data = serde_json::json!({"source": source, "id": head.id, "event_type": event_type, "topic": head.kind});
     let data = data.as_object().cloned().unwrap_or_default();
-    let event = Event::new(crate::model::event::topics::INTEGRATION_WEBHOOK_RECEIVED, "aetherium", data).with_id(
-        crate::engine::routes::derived_id(&head.id, crate::model::event::topics::INTEGRATION_WEBHOOK_RECEIVED),
-    );
-    Some(event.to_json())
+    let topic = crate::model::event::topics::INTEGRATION_WEBHOOK_RECEIVED;
+    Some(Event::identified(derived_id(&head.id, topic), topic, "aetherium", data).to_json())
 }
 
 /// An event's keys all carry its id as one hash tag, `evt:{<id>}:...`, so that on a Redis
@@ -135,8 +135,13 @@ const ROUTE_LOCK_TTL: Duration = Duration::from_secs(60);
 const LOCKED_RETRY: Duration = Duration::from_secs(10);
 
 impl Dispatcher {
-    pub fn new(bus: Arc<dyn EventBus>, store: Arc<dyn Store>, routes: Routes) -> Self {
-        Self { metrics: Metrics::new(store.clone()), bus, store, routes: Arc::new(routes) }
+    pub fn new(bus: Arc<dyn EventBus>, store: Arc<dyn Store>, queue: Arc<dyn WorkQueue>, routes: Routes) -> Self {
+        Self { metrics: Metrics::new(store.clone()), bus, store, queue, routes: Arc::new(routes) }
+    }
+
+    /// The routes it runs, in order (the local runner's banner lists them).
+    pub fn routes(&self) -> &Routes {
+        &self.routes
     }
 
     /// Process one queue message. An error leaves the record to be retried. A claim check
@@ -306,57 +311,64 @@ impl Dispatcher {
     }
 }
 
-/// The local runner's dispatcher: receive from the queue until `shutdown` turns true, then
-/// finish the batch in hand (drain) and return.
-pub async fn run_loop(queue: Arc<dyn WorkQueue>, dispatcher: Dispatcher, mut shutdown: watch::Receiver<bool>) {
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        if *shutdown.borrow() {
-            return;
-        }
-        let batch = tokio::select! {
-            r = queue.receive(10, Duration::from_secs(1)) => r,
-            _ = shutdown.changed() => return,
-        };
-        let batch: Vec<QueueMessage> = match batch {
-            Ok(b) => {
-                backoff = Duration::from_millis(100);
-                b
+impl Dispatcher {
+    /// The local runner's dispatcher: receive from the queue until `shutdown` turns true,
+    /// then finish the batch in hand (drain) and return.
+    pub async fn run_loop(self, mut shutdown: watch::Receiver<bool>) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            if *shutdown.borrow() {
+                return;
             }
+            let batch = tokio::select! {
+                r = self.queue.receive(10, Duration::from_secs(1)) => r,
+                _ = shutdown.changed() => return,
+            };
+            let batch: Vec<QueueMessage> = match batch {
+                Ok(b) => {
+                    backoff = Duration::from_millis(100);
+                    b
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "queue receive failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            };
+            futures_util::future::join_all(batch.iter().map(|msg| self.settle(msg))).await;
+        }
+    }
+
+    /// Process one message and tell the queue: delete on success, delay on a requested retry.
+    pub async fn settle(&self, msg: &QueueMessage) -> bool {
+        let ok = self.process_delivered(msg).await;
+        if ok && let Err(error) = self.queue.delete(&msg.receipt).await {
+            tracing::warn!(%error, message_id = %msg.id, "could not delete a processed record; it will be seen again");
+        }
+        ok
+    }
+
+    /// Process one message the queue delivered, delaying its retry when a route asked for one
+    /// (a rate limit's retry-after). Whether it succeeded; deleting it is the caller's (Lambda's
+    /// event source mapping deletes the batch's successes itself).
+    pub async fn process_delivered(&self, msg: &QueueMessage) -> bool {
+        match self.process_isolated(&msg.id, &msg.body).await {
+            Ok(_) => true,
             Err(error) => {
-                tracing::warn!(%error, "queue receive failed; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-                continue;
+                self.delay_retry(msg, &error).await;
+                false
             }
-        };
-        let work = batch.iter().map(|msg| settle(queue.as_ref(), &dispatcher, msg));
-        futures_util::future::join_all(work).await;
-    }
-}
-
-/// Process one message and tell the queue: delete on success, delay on a requested retry.
-pub async fn settle(queue: &dyn WorkQueue, dispatcher: &Dispatcher, msg: &QueueMessage) -> bool {
-    match dispatcher.process_isolated(&msg.id, &msg.body).await {
-        Ok(_) => {
-            if let Err(error) = queue.delete(&msg.receipt).await {
-                tracing::warn!(%error, message_id = %msg.id, "could not delete a processed record; it will be seen again");
-            }
-            true
-        }
-        Err(e) => {
-            delay_retry(queue, msg, &e).await;
-            false
         }
     }
-}
 
-/// When a failed record asked for a delay (a rate limit's retry-after), hide it that long.
-pub async fn delay_retry(queue: &dyn WorkQueue, msg: &QueueMessage, error: &DispatchError) {
-    if let Some(after) = error.retry_after()
-        && let Err(e) = queue.retry_after(&msg.receipt, after).await
-    {
-        tracing::warn!(error = %e, message_id = %msg.id, "could not delay the record's retry");
+    /// When a failed record asked for a delay (a rate limit's retry-after), hide it that long.
+    pub async fn delay_retry(&self, msg: &QueueMessage, error: &DispatchError) {
+        if let Some(after) = error.retry_after()
+            && let Err(e) = self.queue.retry_after(&msg.receipt, after).await
+        {
+            tracing::warn!(error = %e, message_id = %msg.id, "could not delay the record's retry");
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 
 use crate::backends::error::BackendError;
 use crate::backends::store::Store;
-use crate::engine::routes::Action;
+use crate::engine::action::Action;
 use crate::model::event::{Event, topics};
 use crate::model::integration::IntegrationError;
 use async_trait::async_trait;

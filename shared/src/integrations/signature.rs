@@ -11,6 +11,9 @@ pub(in crate::integrations) type HmacSha256 = Hmac<Sha256>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {
+    /// No secret is configured: every request is refused (fail closed).
+    #[error("no secret is configured")]
+    NoSecret,
     #[error("the signature header is missing")]
     Missing,
     #[error("only the legacy sha1 X-Hub-Signature was sent; X-Hub-Signature-256 is required")]
@@ -26,7 +29,7 @@ pub enum SignatureError {
 }
 
 /// A request body whose signature checked out. Only [`HmacVerifier`] makes one, so a parser
-/// that takes it (`github::webhook::normalize`, `slack::request::parse`) cannot be handed
+/// that takes it ([`crate::integrations::source::WebhookSource::parse`]) cannot be handed
 /// bytes that were not verified.
 #[derive(Debug, Clone, Copy)]
 pub struct Verified<'a> {

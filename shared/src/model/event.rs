@@ -142,6 +142,16 @@ impl Event {
         }
     }
 
+    /// A new event with the given id (a webhook's delivery id, a derived id) and the current time.
+    pub fn identified(
+        id: impl Into<String>,
+        kind: impl Into<String>,
+        source: impl Into<String>,
+        data: Map<String, Value>,
+    ) -> Self {
+        Self { id: id.into(), kind: kind.into(), timestamp: Utc::now().trunc_subsecs(3), source: source.into(), data }
+    }
+
     pub fn with_id(mut self, id: impl Into<String>) -> Self {
         self.id = id.into();
         self
@@ -152,6 +162,27 @@ impl Event {
         serde_json::to_string(self).unwrap_or_default()
     }
 
+    /// The event in its wire form, for the queue.
+    pub fn record(&self) -> Record {
+        Record { id: self.id.clone(), kind: self.kind.clone(), json: self.to_json() }
+    }
+
+    /// The wire form with `payload` added to `data` as it is, unparsed: a webhook's raw body,
+    /// which its source has just checked to be a JSON object.
+    pub fn record_with_payload(&self, payload: &str) -> Record {
+        let mut json = self.to_json();
+        // `data` is serialised last, so the text ends with its `}` and the event's.
+        let at = json.len() - 2;
+        let mut field = String::with_capacity(payload.len() + 12);
+        if !self.data.is_empty() {
+            field.push(',');
+        }
+        field.push_str("\"payload\":");
+        field.push_str(payload);
+        json.insert_str(at, &field);
+        Record { id: self.id.clone(), kind: self.kind.clone(), json }
+    }
+
     pub fn from_json(raw: &str) -> Result<Self, serde_json::Error> {
         serde_json::from_str(raw)
     }
@@ -160,6 +191,15 @@ impl Event {
     pub fn data_str(&self, key: &str) -> Option<&str> {
         self.data.get(key).and_then(Value::as_str)
     }
+}
+
+/// An event in its wire form ([`Event`]'s JSON), with the id and type the ingest dedups and
+/// logs by, so that nothing parses it again before the queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub id: String,
+    pub kind: String,
+    pub json: String,
 }
 
 /// Timestamps go out as RFC 3339 with millisecond precision and a `Z` suffix, and come in

@@ -5,5 +5,6 @@ pub mod event;
 pub mod integration;
 pub mod json_repair;
 pub mod markup;
+pub mod repo;
 pub mod secret;
 pub mod template;

@@ -261,8 +261,8 @@ async fn remote(store: &dyn Store, name: &str) -> Health {
 
 /// Components: `github`, `slack`, `event_bus`, `queue`, and any other registered
 /// integration. An integration that is not registered is `disabled`.
-pub async fn check<'a>(parts: impl Into<Components<'a>>, deadline: Duration) -> HealthReport {
-    let Components { registry, bus, queue, store, cache, remote: remote_names, per_instance } = parts.into();
+pub async fn check(parts: Components<'_>, deadline: Duration) -> HealthReport {
+    let Components { registry, bus, queue, store, cache, remote: remote_names, per_instance } = parts;
     let integrations = registry.all().into_iter().map(|i| async move {
         let h = cache.integration(store, i.name(), deadline, probe(i.as_ref(), deadline)).await;
         (i.name().to_owned(), h)

@@ -3,14 +3,10 @@
 //! secret part (a Slack response_url, a custom webhook's URL). In-process through every
 //! route and the dispatcher, and through the real function binaries at RUST_LOG=trace.
 
-use aetherium::backends::queue::MemoryQueue;
-use aetherium::backends::store::MemoryStore;
-use aetherium::edge::api::{self, Endpoint};
-use aetherium::{App, Event, backends::bus::MemoryBus};
-use aetherium_tests::config;
-use bytes::Bytes;
+use aetherium::Event;
+use aetherium::edge::api::Endpoint;
+use aetherium_tests::TestApp;
 use serde_json::json;
-use std::sync::Arc;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -46,9 +42,11 @@ async fn garbage_server() -> String {
     format!("http://{addr}")
 }
 
-async fn send(app: &App, route: Endpoint, req: http::request::Builder, body: &[u8], out: &mut Vec<String>) {
-    let resp = api::handle(app, route, req.body(Bytes::copy_from_slice(body)).expect("req")).await;
-    out.push(format!("{} {}", resp.status(), String::from_utf8_lossy(resp.body())));
+/// Answer `req` at `endpoint` and keep what was answered (status line and body) in `out`.
+async fn send(t: &TestApp, endpoint: Endpoint, req: http::request::Builder, body: &[u8], out: &mut Vec<String>) {
+    let answer = t.call(endpoint, req, body).await;
+    let status = http::StatusCode::from_u16(answer.status).expect("a status code");
+    out.push(format!("{status} {}", answer.text()));
 }
 
 #[test]
@@ -87,34 +85,26 @@ fn no_secret_or_signature_reaches_a_log_line_or_a_response() {
         let uri = server.uri();
         let slack_api = format!("{uri}/slack");
         let garbage = garbage_server().await;
-        let dir = std::env::temp_dir().join(format!("aetherium-canary-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).expect("dir");
-        let file = dir.join("config.yaml");
         let yaml = format!(
             "integrations:\n  hook:\n    type: webhook\n    url: {garbage}/{HOOK_PATH}?key={HOOK_QUERY}\n    secret: {HOOK_SECRET}\n\
              routes:\n  - name: audit\n    on: custom.audit\n    handle: hook\n"
         );
-        std::fs::write(&file, yaml).expect("config");
-        let cfg = config(&[
-            ("AETHERIUM_CONFIG", file.to_str().expect("utf8")),
-            ("GITHUB_WEBHOOK_SECRET", GH_SECRET),
-            ("SLACK_SIGNING_SECRET", SLACK_SECRET),
-            ("AETHERIUM_API_TOKEN", API_TOKEN),
-            ("GITHUB_TOKEN", GH_TOKEN),
-            ("GITHUB_API_URL", &uri),
-            ("SLACK_BOT_TOKEN", BOT_TOKEN),
-            ("SLACK_API_URL", &slack_api),
-            ("SLACK_RESPONSE_URL_BASE", &garbage),
-        ]);
+        let builder = TestApp::builder()
+            .yaml(&yaml)
+            .env(&[
+                ("GITHUB_WEBHOOK_SECRET", GH_SECRET),
+                ("SLACK_SIGNING_SECRET", SLACK_SECRET),
+                ("AETHERIUM_API_TOKEN", API_TOKEN),
+                ("GITHUB_TOKEN", GH_TOKEN),
+                ("GITHUB_API_URL", &uri),
+                ("SLACK_BOT_TOKEN", BOT_TOKEN),
+                ("SLACK_API_URL", &slack_api),
+                ("SLACK_RESPONSE_URL_BASE", &garbage),
+            ])
+            .all_integrations();
+        let cfg = builder.config().expect("config");
         tracing::info!(config = ?cfg, "loaded");
-        let app = App::from_parts(
-            cfg,
-            Arc::new(MemoryBus::new()),
-            Arc::new(MemoryQueue::default()),
-            Arc::new(MemoryStore::new()),
-        );
-        app.register_builtin().expect("integrations");
-        let app = app.with_integrations(&[&aetherium_webhook::WebhookFactory]).await.expect("custom");
+        let t = builder.build().await;
         let gh = |sig: Option<&str>| {
             let mut b = http::Request::builder()
                 .method("POST")
@@ -129,12 +119,12 @@ fn no_secret_or_signature_reaches_a_log_line_or_a_response() {
         let good = aetherium::integrations::github::signature::sign_github(GH_SECRET, &body);
         let forged = aetherium::integrations::github::signature::sign_github("attacker", &body);
         signatures.extend([good.clone(), forged.clone()]);
-        send(&app, Endpoint::GithubWebhook, gh(Some(&good)), &body, &mut responses).await;
-        send(&app, Endpoint::GithubWebhook, gh(Some(&forged)), &body, &mut responses).await;
-        send(&app, Endpoint::GithubWebhook, gh(None), &body, &mut responses).await;
+        send(&t, Endpoint::Webhook("github"), gh(Some(&good)), &body, &mut responses).await;
+        send(&t, Endpoint::Webhook("github"), gh(Some(&forged)), &body, &mut responses).await;
+        send(&t, Endpoint::Webhook("github"), gh(None), &body, &mut responses).await;
         send(
-            &app,
-            Endpoint::GithubWebhook,
+            &t,
+            Endpoint::Webhook("github"),
             gh(Some(&aetherium::integrations::github::signature::sign_github(GH_SECRET, b"x"))),
             b"x",
             &mut responses,
@@ -152,25 +142,25 @@ fn no_secret_or_signature_reaches_a_log_line_or_a_response() {
                 .header("content-type", "application/x-www-form-urlencoded")
                 .header("x-slack-request-timestamp", ts.to_string())
                 .header("x-slack-signature", sig.as_str());
-            send(&app, Endpoint::SlackWebhook, req, form, &mut responses).await;
+            send(&t, Endpoint::Webhook("slack"), req, form, &mut responses).await;
         }
         for auth in [format!("Bearer {API_TOKEN}"), format!("Bearer {API_TOKEN}-wrong"), format!("Bearer {GH_TOKEN}")] {
             let req = || http::Request::builder().method("POST").header("authorization", auth.as_str());
-            send(&app, Endpoint::Events, req(), br#"{"type": "task.completed", "data": {}}"#, &mut responses).await;
+            send(&t, Endpoint::Events, req(), br#"{"type": "task.completed", "data": {}}"#, &mut responses).await;
             send(
-                &app,
+                &t,
                 Endpoint::GithubPr,
                 req(),
                 br#"{"owner":"o","repo":"r","title":"t","head":"h","base":"main"}"#,
                 &mut responses,
             )
             .await;
-            send(&app, Endpoint::LogsQuery, req(), b"{}", &mut responses).await;
-            send(&app, Endpoint::Metrics, req().method("GET"), b"", &mut responses).await;
+            send(&t, Endpoint::LogsQuery, req(), b"{}", &mut responses).await;
+            send(&t, Endpoint::Metrics, req().method("GET"), b"", &mut responses).await;
         }
-        send(&app, Endpoint::Health, http::Request::builder().method("GET"), b"", &mut responses).await;
+        send(&t, Endpoint::Health, http::Request::builder().method("GET"), b"", &mut responses).await;
 
-        let d = app.dispatcher();
+        let d = t.app.dispatcher();
         let task = Event::new(
             "task.completed",
             "p",
@@ -194,7 +184,7 @@ fn no_secret_or_signature_reaches_a_log_line_or_a_response() {
         let click = Event::new("slack.action.approve", "slack", click.as_object().cloned().unwrap_or_default());
         d.process(&click.to_json()).await.expect_err("the response_url answers garbage");
         let req = http::Request::builder().method("POST").header("authorization", format!("Bearer {API_TOKEN}"));
-        send(&app, Endpoint::LogsQuery, req, br#"{"limit": 1000}"#, &mut responses).await;
+        send(&t, Endpoint::LogsQuery, req, br#"{"limit": 1000}"#, &mut responses).await;
         assert!(
             responses.last().is_some_and(|r| r.contains("follow-up") && r.contains("route audit")),
             "the activity log holds both failures: {responses:?}"

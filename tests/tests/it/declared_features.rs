@@ -6,6 +6,7 @@
 
 use aetherium::App;
 use aetherium::config::Config;
+use aetherium::engine::app::Needs;
 use aetherium_tests::fixtures::{SECRET, SLACK_SECRET, github, sign, slack, slack_headers};
 use aetherium_tests::github_fake::Comments;
 use aetherium_tests::{RedisServer, Running};
@@ -50,7 +51,8 @@ async fn runner(yaml: &str) -> Setup {
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
     let config = Config::load(&move |k| env.get(k).cloned()).expect("config");
-    let app = App::from_config(config).expect("app").with_integrations(&[]).await.expect("integrations");
+    // The built-in integrations the config enables, no custom one, every route checked.
+    let app = App::from_config(config).expect("app").build(Needs::all(&[])).await.expect("integrations");
     Setup { running: Running::start(app).await, api, comments, redis, _dir: dir }
 }
 

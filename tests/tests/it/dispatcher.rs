@@ -6,7 +6,7 @@ use aetherium::backends::queue::{MemoryQueue, SqsQueue, WorkQueue, claim};
 use aetherium::backends::redis_conn::RedisHandle;
 use aetherium::backends::store::RedisStore;
 use aetherium::backends::store::{MemoryStore, Store};
-use aetherium::engine::dispatch::{self, DispatchError, Dispatcher};
+use aetherium::engine::dispatch::{DispatchError, Dispatcher, Outcome};
 use aetherium::engine::routes::{Action, Routes, Rule};
 use aetherium::model::integration::IntegrationError;
 use aetherium::{Event, backends::bus::EventBus, backends::bus::MemoryBus, backends::bus::handler};
@@ -87,10 +87,10 @@ fn event(id: &str, kind: &str) -> String {
     Event::new(kind, "test", data).with_id(id).to_json()
 }
 
-fn dispatcher(rules: Vec<Rule>) -> (Dispatcher, Arc<MemoryBus>, Arc<MemoryStore>) {
+fn dispatcher(queue: Arc<dyn WorkQueue>, rules: Vec<Rule>) -> (Dispatcher, Arc<MemoryBus>, Arc<MemoryStore>) {
     let bus = Arc::new(MemoryBus::new());
     let store = Arc::new(MemoryStore::new());
-    (Dispatcher::new(bus.clone(), store.clone(), Routes::new(rules).expect("routes")), bus, store)
+    (Dispatcher::new(bus.clone(), store.clone(), queue, Routes::new(rules).expect("routes")), bus, store)
 }
 
 /// What one dispatcher test runs on: the in-memory bus and store, or both on one Redis
@@ -117,8 +117,14 @@ impl Backends {
         }
     }
 
+    /// A dispatcher whose records come from a queue of its own the test does not read.
     fn dispatcher(&self, rules: Vec<Rule>) -> Dispatcher {
-        Dispatcher::new(self.bus.clone(), self.store.clone(), Routes::new(rules).expect("routes"))
+        self.dispatcher_on(Arc::new(MemoryQueue::default()), rules)
+    }
+
+    /// A dispatcher whose records come from `queue` (a retry's delay is set there).
+    fn dispatcher_on(&self, queue: Arc<dyn WorkQueue>, rules: Vec<Rule>) -> Dispatcher {
+        Dispatcher::new(self.bus.clone(), self.store.clone(), queue, Routes::new(rules).expect("routes"))
     }
 }
 
@@ -213,33 +219,33 @@ async fn a_permanent_failure_is_not_retried(b: Backends) {
 
 async fn a_requested_retry_delay_hides_the_record_that_long(b: Backends) {
     let limited = Fake::new("github", Behaviour::RetryAfter(Duration::from_secs(60)));
-    let d = b.dispatcher(vec![Rule::new("task.completed", limited)]);
-    let queue = MemoryQueue::new(Duration::from_millis(100), 5);
+    let queue = Arc::new(MemoryQueue::new(Duration::from_millis(100), 5));
+    let d = b.dispatcher_on(queue.clone(), vec![Rule::new("task.completed", limited)]);
     queue.send(&event("evt-4", "task.completed")).await.expect("send");
     let msg = queue.receive(1, Duration::from_secs(1)).await.expect("receive").remove(0);
-    assert!(!dispatch::settle(&queue, &d, &msg).await);
+    assert!(!d.settle(&msg).await);
     // Past the 100 ms visibility timeout, but inside the 60 s the remote asked for.
     assert!(queue.receive(1, Duration::from_millis(400)).await.expect("receive").is_empty());
 }
 
 async fn a_panicking_route_fails_only_its_own_record(b: Backends) {
     let route = Fake::new("boom", Behaviour::PanicOn("evt-bad"));
-    let d = b.dispatcher(vec![Rule::new("vm.*", route.clone())]);
+    let queue = Arc::new(MemoryQueue::new(Duration::from_millis(300), 5));
+    let d = b.dispatcher_on(queue.clone(), vec![Rule::new("vm.*", route.clone())]);
     let published = count_published(b.bus.as_ref(), "vm.*").await;
-    let queue = MemoryQueue::new(Duration::from_millis(300), 5);
     for id in ["evt-a", "evt-bad", "evt-b"] {
         queue.send(&event(id, "vm.created")).await.expect("send");
     }
     let batch = queue.receive(10, Duration::from_secs(1)).await.expect("receive");
     let mut ok = Vec::new();
     for m in &batch {
-        ok.push(dispatch::settle(&queue, &d, m).await);
+        ok.push(d.settle(m).await);
     }
     assert_eq!(ok, vec![true, false, true]);
     assert_eq!(settled_count(&published, 3).await, 3, "the event was published before its route panicked");
     assert_eq!(queue.len(), 1, "only the failed record stays on the queue");
     let again = queue.receive(10, Duration::from_secs(5)).await.expect("the failed record again");
-    assert!(!dispatch::settle(&queue, &d, &again[0]).await);
+    assert!(!d.settle(&again[0]).await);
     assert_eq!(route.runs(), 4, "the panicking route released its claim, so its retry ran it again");
 }
 
@@ -283,13 +289,14 @@ async fn a_route_another_dispatcher_is_running_is_not_run_twice(b: Backends) {
         other => panic!("the second dispatcher must not run the route: {other:?}"),
     }
     gate.add_permits(1);
-    assert_eq!(first.await.expect("join").expect("the first finishes"), dispatch::Outcome::Dispatched);
-    assert_eq!(b.process(&record).await.expect("the retry").outcome, dispatch::Outcome::AlreadyDone);
+    assert_eq!(first.await.expect("join").expect("the first finishes"), Outcome::Dispatched);
+    assert_eq!(b.process(&record).await.expect("the retry").outcome, Outcome::AlreadyDone);
     assert_eq!(held.runs(), 1);
 }
 
 async fn a_claim_check_is_resolved_and_a_missing_claim_fails(b: Backends) {
-    let (d, bus, store) = (b.dispatcher(vec![]), &b.bus, &b.store);
+    let queue = Arc::new(MemoryQueue::default());
+    let (d, bus, store) = (b.dispatcher_on(queue.clone(), vec![]), &b.bus, &b.store);
     let blob = Arc::new(AtomicUsize::new(0));
     let seen = blob.clone();
     bus.subscribe(
@@ -301,10 +308,9 @@ async fn a_claim_check_is_resolved_and_a_missing_claim_fails(b: Backends) {
     )
     .await
     .expect("subscribe");
-    let queue = MemoryQueue::default();
     let data = json!({"blob": "x".repeat(300 * 1024)}).as_object().cloned().unwrap_or_default();
     let big = Event::new("custom.big", "test", data).to_json();
-    claim::enqueue(&queue, store.as_ref(), &big).await.expect("enqueue");
+    claim::enqueue(queue.as_ref(), store.as_ref(), &big).await.expect("enqueue");
     let msg = queue.receive(1, Duration::from_secs(1)).await.expect("receive").remove(0);
     assert!(msg.body.len() < 200);
     assert_eq!(d.process(&msg.body).await.expect("resolved").topic, "custom.big");
@@ -322,14 +328,14 @@ async fn a_poison_message_reaches_the_dead_letter_queue_and_its_neighbours_are_u
     let (url, dlq_url) = sqs::create_queue_with_dlq(&client, 1, 2).await;
     let queue: Arc<dyn WorkQueue> = Arc::new(SqsQueue::with_client(client.clone(), url));
 
-    let d = b.dispatcher(vec![]);
+    let d = b.dispatcher_on(queue.clone(), vec![]);
     let published = count_published(b.bus.as_ref(), "task.*").await;
     queue.send(&event("good-1", "task.started")).await.expect("send");
     queue.send("{\"this is\": \"poison\"}").await.expect("send");
     queue.send(&event("good-2", "task.completed")).await.expect("send");
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let loop_task = tokio::spawn(dispatch::run_loop(queue.clone(), d, stop_rx));
+    let loop_task = tokio::spawn(d.run_loop(stop_rx));
     let dlq = SqsQueue::with_client(client, dlq_url);
     let dead = aetherium_tests::wait::until(Duration::from_secs(20), || {
         let dlq = &dlq;
@@ -364,11 +370,11 @@ fn each_log_line_of_a_record_carries_its_event_id_even_behind_a_claim_check() {
     let (captured, _guard) = aetherium_tests::logs::capture(tracing::Level::INFO);
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     rt.block_on(async {
-        let (d, _, store) = dispatcher(vec![Rule::new("custom.*", Fake::new("route", Behaviour::Ok))]);
-        let queue = MemoryQueue::default();
+        let queue = Arc::new(MemoryQueue::default());
+        let (d, _, store) = dispatcher(queue.clone(), vec![Rule::new("custom.*", Fake::new("route", Behaviour::Ok))]);
         let data = json!({"blob": "x".repeat(300 * 1024)}).as_object().cloned().unwrap_or_default();
         let big = Event::new("custom.big", "test", data).with_id("evt-claimed").to_json();
-        claim::enqueue(&queue, store.as_ref(), &big).await.expect("enqueue");
+        claim::enqueue(queue.as_ref(), store.as_ref(), &big).await.expect("enqueue");
         let msg = queue.receive(1, Duration::from_secs(1)).await.expect("receive").remove(0);
         d.process_isolated(&msg.id, &msg.body).await.expect("dispatched");
     });

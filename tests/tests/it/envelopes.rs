@@ -1,16 +1,13 @@
 //! The Lambda envelopes in events/, driven through the functions' real adapters (the same
 //! code the Lambda binaries run per invocation).
 
-use aetherium::backends::queue::{MemoryQueue, WorkQueue};
 use aetherium::backends::redis_conn::RedisHandle;
-use aetherium::backends::store::MemoryStore;
 use aetherium::edge::api::Endpoint;
 use aetherium::edge::lambda::{self, SqsEvent, UrlRequest};
-use aetherium::{
-    App, Event, backends::bus::EventBus, backends::bus::MemoryBus, backends::bus::RedisBus, backends::bus::handler,
-};
+use aetherium::engine::clock::Clock;
+use aetherium::{Event, backends::bus::EventBus, backends::bus::RedisBus, backends::bus::handler};
 use aetherium_tests::fixtures::envelope;
-use aetherium_tests::{RedisServer, config};
+use aetherium_tests::{RedisServer, TestApp};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,10 +17,8 @@ use tokio::sync::mpsc;
 const EXAMPLE: &[(&str, &str)] =
     &[("GITHUB_WEBHOOK_SECRET", "aetherium-example-secret"), ("AETHERIUM_API_TOKEN", "aetherium-example-token")];
 
-fn app() -> (App, Arc<MemoryQueue>) {
-    let queue = Arc::new(MemoryQueue::default());
-    let app = App::from_parts(config(EXAMPLE), Arc::new(MemoryBus::new()), queue.clone(), Arc::new(MemoryStore::new()));
-    (app, queue)
+async fn app() -> TestApp {
+    TestApp::with_env(EXAMPLE).await
 }
 
 fn url_request(path: &str) -> UrlRequest {
@@ -34,62 +29,57 @@ fn text(resp: &lambda::UrlResponse) -> &str {
     resp.body.as_deref().unwrap_or_default()
 }
 
-async fn queued(q: &MemoryQueue) -> Vec<Event> {
-    let msgs = q.receive(10, Duration::from_millis(50)).await.expect("receive");
-    msgs.iter().map(|m| Event::from_json(&m.body).expect("event")).collect()
-}
-
 #[tokio::test]
 async fn github_webhook_envelopes_plain_and_base64() {
     for file in ["github-webhook/pull_request-opened.json", "github-webhook/pull_request-opened-base64.json"] {
-        let (app, queue) = app();
-        let resp = lambda::respond(&app, Endpoint::GithubWebhook, url_request(file)).await;
+        let t = app().await;
+        let resp = t.envelope(Endpoint::Webhook("github"), url_request(file)).await;
         assert_eq!(resp.status_code, 202, "{file}: {}", text(&resp));
         assert_eq!(resp.headers["content-type"], "application/json");
-        let events = queued(&queue).await;
+        let events = t.queued().await;
         assert_eq!(events.len(), 1, "{file}");
         assert_eq!(events[0].kind, "github.pull_request.opened");
         assert_eq!(events[0].data["number"], 2);
     }
-    let (app, queue) = app();
-    let resp = lambda::respond(&app, Endpoint::GithubWebhook, url_request("github-webhook/ping.json")).await;
+    let t = app().await;
+    let resp = t.envelope(Endpoint::Webhook("github"), url_request("github-webhook/ping.json")).await;
     assert_eq!(resp.status_code, 200, "{}", text(&resp));
-    assert!(queued(&queue).await.is_empty());
+    assert!(t.queued().await.is_empty());
 }
 
 #[tokio::test]
 async fn invalid_base64_in_an_envelope_is_400_not_a_panic() {
-    let (app, queue) = app();
+    let t = app().await;
     let mut doc: Value =
         serde_json::from_str(&envelope("github-webhook/pull_request-opened-base64.json")).expect("json");
     for bad in ["%%% not base64 %%%", "YWJj=ZGVm", "Zm9v\u{00e9}"] {
         doc["body"] = bad.into();
         let req: UrlRequest = serde_json::from_value(doc.clone()).expect("envelope");
-        let resp = lambda::respond(&app, Endpoint::GithubWebhook, req).await;
+        let resp = t.envelope(Endpoint::Webhook("github"), req).await;
         assert_eq!(resp.status_code, 400, "{bad}: {}", text(&resp));
         assert!(text(&resp).contains("base64"), "{}", text(&resp));
     }
-    assert!(queued(&queue).await.is_empty());
+    assert!(t.queued().await.is_empty());
 }
 
 #[tokio::test]
 async fn a_tampered_envelope_is_401() {
-    let (app, queue) = app();
+    let t = app().await;
     let mut doc: Value = serde_json::from_str(&envelope("github-webhook/pull_request-opened.json")).expect("json");
     let body = doc["body"].as_str().expect("body").replacen("Update the README", "Update the READMe", 1);
     doc["body"] = body.into();
-    let resp = lambda::respond(&app, Endpoint::GithubWebhook, serde_json::from_value(doc).expect("envelope")).await;
+    let resp = t.envelope(Endpoint::Webhook("github"), serde_json::from_value(doc).expect("envelope")).await;
     assert_eq!(resp.status_code, 401, "{}", text(&resp));
-    assert!(queued(&queue).await.is_empty());
+    assert!(t.queued().await.is_empty());
 }
 
 #[tokio::test]
 async fn events_envelope_is_accepted_with_the_example_token() {
-    let (app, queue) = app();
-    let resp = lambda::respond(&app, Endpoint::Events, url_request("events/task-completed.json")).await;
+    let t = app().await;
+    let resp = t.envelope(Endpoint::Events, url_request("events/task-completed.json")).await;
     assert_eq!(resp.status_code, 202, "{}", text(&resp));
     let answer: Value = serde_json::from_str(text(&resp)).expect("json");
-    let events = queued(&queue).await;
+    let events = t.queued().await;
     assert_eq!(events.len(), 1);
     assert_eq!(answer["id"], events[0].id.as_str());
     assert_eq!(events[0].kind, "task.completed");
@@ -98,8 +88,8 @@ async fn events_envelope_is_accepted_with_the_example_token() {
 
 #[tokio::test]
 async fn health_envelope_answers_json() {
-    let (app, _) = app();
-    let resp = lambda::respond(&app, Endpoint::Health, url_request("health/get.json")).await;
+    let t = app().await;
+    let resp = t.envelope(Endpoint::Health, url_request("health/get.json")).await;
     assert_eq!(resp.status_code, 200);
     let body: Value = serde_json::from_str(text(&resp)).expect("json");
     assert_eq!(body["status"], "ok");
@@ -123,17 +113,12 @@ async fn sqs_batch_envelope_reports_only_the_bad_record_and_publishes_the_rest_o
     )
     .await
     .expect("subscribe");
-    let queue = Arc::new(MemoryQueue::default());
-    let app = App::from_parts(
-        config(EXAMPLE),
-        bus,
-        queue.clone(),
-        Arc::new(aetherium::backends::store::RedisStore::new(handle)),
-    );
+    let store = Arc::new(aetherium::backends::store::RedisStore::new(handle));
+    let t = TestApp::builder().env(EXAMPLE).bus(bus).store(store).build().await;
     let batch: SqsEvent = serde_json::from_str(&envelope("dispatcher/sqs-batch.json")).expect("sqs event");
     let bad_id = batch.records[1].message_id.clone().expect("a message id");
 
-    let resp = lambda::dispatch_batch(&app.dispatcher(), queue.as_ref(), batch).await;
+    let resp = lambda::dispatch_batch(&t.app.dispatcher(), batch).await;
     let failed: Vec<&str> = resp.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
     assert_eq!(failed, vec![bad_id.as_str()]);
     let wire = serde_json::to_value(&resp).expect("json");
@@ -148,7 +133,7 @@ async fn sqs_batch_envelope_reports_only_the_bad_record_and_publishes_the_rest_o
 
     // The same batch again (an SQS redelivery): nothing is published twice.
     let again: SqsEvent = serde_json::from_str(&envelope("dispatcher/sqs-batch.json")).expect("sqs event");
-    let resp = lambda::dispatch_batch(&app.dispatcher(), queue.as_ref(), again).await;
+    let resp = lambda::dispatch_batch(&t.app.dispatcher(), again).await;
     assert_eq!(resp.batch_item_failures.len(), 1);
     assert!(tokio::time::timeout(Duration::from_millis(500), rx.recv()).await.is_err(), "no second publish");
 }
@@ -157,28 +142,24 @@ async fn sqs_batch_envelope_reports_only_the_bad_record_and_publishes_the_rest_o
 async fn slack_envelopes_verify_at_their_signing_time() {
     let mut env = EXAMPLE.to_vec();
     env.push(("SLACK_SIGNING_SECRET", "aetherium-example-slack-secret"));
-    let queue = Arc::new(MemoryQueue::default());
-    let mut app =
-        App::from_parts(config(&env), Arc::new(MemoryBus::new()), queue.clone(), Arc::new(MemoryStore::new()));
-    app.clock = aetherium::engine::app::Clock::fixed(1795672800 + 30);
+    let mut t = TestApp::builder().env(&env).clock(Clock::fixed(1795672800 + 30)).build().await;
 
-    let resp =
-        lambda::respond(&app, Endpoint::SlackWebhook, url_request("slack-webhook/slash-command-base64.json")).await;
+    let resp = t.envelope(Endpoint::Webhook("slack"), url_request("slack-webhook/slash-command-base64.json")).await;
     assert_eq!(resp.status_code, 200, "{}", text(&resp));
     let answer: Value = serde_json::from_str(text(&resp)).expect("json");
     assert!(answer["text"].as_str().is_some_and(|t| t.starts_with("Aetherium is running! 🚀")), "{answer}");
 
-    let resp = lambda::respond(&app, Endpoint::SlackWebhook, url_request("slack-webhook/url-verification.json")).await;
+    let resp = t.envelope(Endpoint::Webhook("slack"), url_request("slack-webhook/url-verification.json")).await;
     assert_eq!(resp.status_code, 200);
     assert!(text(&resp).contains("challenge"));
 
-    let resp = lambda::respond(&app, Endpoint::SlackWebhook, url_request("slack-webhook/app-mention.json")).await;
+    let resp = t.envelope(Endpoint::Webhook("slack"), url_request("slack-webhook/app-mention.json")).await;
     assert_eq!(resp.status_code, 200, "{}", text(&resp));
-    assert_eq!(queued(&queue).await[0].kind, "slack.event.app_mention");
+    assert_eq!(t.queued().await[0].kind, "slack.event.app_mention");
 
     // The same envelopes an hour later are replays.
-    app.clock = aetherium::engine::app::Clock::fixed(1795672800 + 3600);
-    let resp = lambda::respond(&app, Endpoint::SlackWebhook, url_request("slack-webhook/app-mention.json")).await;
+    t.app = t.app.with_clock(Clock::fixed(1795672800 + 3600));
+    let resp = t.envelope(Endpoint::Webhook("slack"), url_request("slack-webhook/app-mention.json")).await;
     assert_eq!(resp.status_code, 401);
 }
 
@@ -243,9 +224,8 @@ async fn the_documented_function_url_request_with_any_optional_field_absent_or_n
         &["requestContext", "http", "sourceIp"],
         &["requestContext", "http", "userAgent"],
     ];
-    let queue = Arc::new(MemoryQueue::default());
-    let iam = config(&[("AETHERIUM_API_TOKEN", "aetherium-example-token"), ("AETHERIUM_FUNCTION_URL_AUTH", "AWS_IAM")]);
-    let app = App::from_parts(iam, Arc::new(MemoryBus::new()), queue.clone(), Arc::new(MemoryStore::new()));
+    let iam = [("AETHERIUM_API_TOKEN", "aetherium-example-token"), ("AETHERIUM_FUNCTION_URL_AUTH", "AWS_IAM")];
+    let t = TestApp::with_env(&iam).await;
     let mut variants = vec![("as documented".to_owned(), doc.clone(), 400)];
     for path in optional {
         let want = match *path {
@@ -261,12 +241,12 @@ async fn the_documented_function_url_request_with_any_optional_field_absent_or_n
     }
     for (what, v, want) in variants {
         let req: UrlRequest = serde_json::from_value(v).unwrap_or_else(|e| panic!("{what}: not read: {e}"));
-        let resp = lambda::respond(&app, Endpoint::Events, req).await;
+        let resp = t.envelope(Endpoint::Events, req).await;
         assert_eq!(resp.status_code, want, "{what}: {}", text(&resp));
         let answer: Value = serde_json::from_str(text(&resp)).expect("JSON");
         assert!(answer["error"].is_string(), "{what}: {answer}");
     }
-    assert!(queued(&queue).await.is_empty());
+    assert!(t.queued().await.is_empty());
 }
 
 /// AWS's documented SQS event, and the same with each optional record field absent and each
@@ -276,7 +256,7 @@ async fn the_documented_sqs_event_with_any_optional_field_absent_or_null() {
     let doc = lambda_fixture("sqs-event.json");
     let ids: Vec<&str> =
         doc["Records"].as_array().expect("records").iter().filter_map(|r| r["messageId"].as_str()).collect();
-    let (app, queue) = app();
+    let t = app().await;
     let mut variants = vec![("as documented".to_owned(), doc.clone())];
     for field in [
         "body",
@@ -298,7 +278,7 @@ async fn the_documented_sqs_event_with_any_optional_field_absent_or_null() {
     }
     for (what, v) in variants {
         let batch: SqsEvent = serde_json::from_value(v).unwrap_or_else(|e| panic!("{what}: not read: {e}"));
-        let resp = lambda::dispatch_batch(&app.dispatcher(), queue.as_ref(), batch).await;
+        let resp = lambda::dispatch_batch(&t.app.dispatcher(), batch).await;
         let failed: Vec<&str> = resp.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
         assert_eq!(failed, ids, "{what}");
     }

@@ -1,49 +1,33 @@
 //! `POST /api/v1/events`: authentication, validation, and what gets queued.
 
-use aetherium::backends::queue::{MemoryQueue, WorkQueue};
-use aetherium::backends::store::MemoryStore;
-use aetherium::edge::api::{self, Endpoint};
-use aetherium::{App, Event, backends::bus::MemoryBus};
-use aetherium_tests::config;
-use bytes::Bytes;
+use aetherium::edge::api::Endpoint;
+use aetherium_tests::TestApp;
 use serde_json::{Value, json};
-use std::sync::Arc;
-use std::time::Duration;
 
 const TOKEN: &str = "ingest-token-123";
 
-fn app(env: &[(&str, &str)]) -> (App, Arc<MemoryQueue>) {
-    let queue = Arc::new(MemoryQueue::default());
-    (App::from_parts(config(env), Arc::new(MemoryBus::new()), queue.clone(), Arc::new(MemoryStore::new())), queue)
+async fn app(env: &[(&str, &str)]) -> TestApp {
+    TestApp::with_env(env).await
 }
 
-async fn post(app: &App, auth: Option<&str>, body: &str) -> (u16, Value) {
-    let mut b =
-        http::Request::builder().method("POST").uri("/api/v1/events").header("content-type", "application/json");
+/// A platform service's POST, with its `Authorization` header as given.
+async fn post(t: &TestApp, auth: Option<&str>, body: &str) -> (u16, Value) {
+    let mut b = http::Request::builder().method("POST").header("content-type", "application/json");
     if let Some(a) = auth {
         b = b.header("authorization", a);
     }
-    let resp = api::handle(app, Endpoint::Events, b.body(Bytes::from(body.to_owned())).expect("req")).await;
-    (resp.status().as_u16(), serde_json::from_slice(resp.body()).expect("JSON answer"))
-}
-
-async fn queued(q: &MemoryQueue) -> Vec<Event> {
-    q.receive(10, Duration::from_millis(50))
-        .await
-        .expect("receive")
-        .iter()
-        .map(|m| Event::from_json(&m.body).expect("event"))
-        .collect()
+    let answer = t.call(Endpoint::Events, b, body.as_bytes()).await;
+    (answer.status, serde_json::from_slice(&answer.body).expect("JSON answer"))
 }
 
 #[tokio::test]
 async fn a_valid_event_is_queued_with_id_and_timestamp_filled_in() {
-    let (app, queue) = app(&[("AETHERIUM_API_TOKEN", TOKEN)]);
+    let app = app(&[("AETHERIUM_API_TOKEN", TOKEN)]).await;
     let bearer = format!("Bearer {TOKEN}");
     let body = json!({"type": "vm.created", "data": {"vm_id": "v-1", "vm_name": "my-vm"}}).to_string();
     let (status, answer) = post(&app, Some(&bearer), &body).await;
     assert_eq!(status, 202, "{answer}");
-    let events = queued(&queue).await;
+    let events = app.queued().await;
     assert_eq!(events.len(), 1);
     let ev = &events[0];
     assert_eq!(answer["id"], ev.id.as_str());
@@ -55,28 +39,28 @@ async fn a_valid_event_is_queued_with_id_and_timestamp_filled_in() {
     let given = json!({"id": "evt-42", "type": "custom.deploy_finished", "timestamp": "2026-11-26T07:00:00+01:00", "source": "ci", "data": {}});
     let (status, answer) = post(&app, Some(&bearer), &given.to_string()).await;
     assert_eq!((status, answer["id"].as_str()), (202, Some("evt-42")));
-    let ev = &queued(&queue).await[0];
+    let ev = &app.queued().await[0];
     assert_eq!(ev.timestamp.to_rfc3339(), "2026-11-26T06:00:00+00:00");
     assert_eq!(ev.source, "ci");
 }
 
 #[tokio::test]
 async fn authentication_is_required_and_fails_closed() {
-    let (app, queue) = app(&[("AETHERIUM_API_TOKEN", TOKEN)]);
+    let app = app(&[("AETHERIUM_API_TOKEN", TOKEN)]).await;
     let body = json!({"type": "task.completed", "data": {}}).to_string();
     for auth in [None, Some("Bearer wrong"), Some(TOKEN), Some("Basic aW5nZXN0")] {
         let (status, answer) = post(&app, auth, &body).await;
         assert_eq!(status, 401, "{auth:?}: {answer}");
     }
-    let (unconfigured, q2) = self::app(&[]);
+    let unconfigured = self::app(&[]).await;
     let (status, _) = post(&unconfigured, Some("Bearer anything"), &body).await;
     assert_eq!(status, 500, "no token configured: fail closed");
-    assert!(queued(&queue).await.is_empty() && queued(&q2).await.is_empty());
+    assert!(app.queued().await.is_empty() && unconfigured.queued().await.is_empty());
 }
 
 #[tokio::test]
 async fn bad_events_are_400_and_name_the_problem() {
-    let (app, queue) = app(&[("AETHERIUM_API_TOKEN", TOKEN)]);
+    let app = app(&[("AETHERIUM_API_TOKEN", TOKEN)]).await;
     let bearer = format!("Bearer {TOKEN}");
     let cases = [
         ("not json", "body is not a valid event"),
@@ -97,5 +81,5 @@ async fn bad_events_are_400_and_name_the_problem() {
         let msg = answer["error"].as_str().unwrap_or_default();
         assert!(msg.contains(want), "{body}: {msg:?} should mention {want:?}");
     }
-    assert!(queued(&queue).await.is_empty());
+    assert!(app.queued().await.is_empty());
 }

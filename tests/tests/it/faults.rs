@@ -2,14 +2,16 @@
 //! rate limiting. Nothing acknowledged is lost, nothing happens twice, nothing is dropped
 //! silently: what cannot be done reaches the dead-letter queue.
 
+use aetherium::Event;
+use aetherium::backends::bus::RedisBus;
 use aetherium::backends::queue::{SqsQueue, WorkQueue};
 use aetherium::backends::redis_conn::RedisHandle;
-use aetherium::backends::store::{MemoryStore, RedisStore};
-use aetherium::engine::dispatch;
-use aetherium::{App, Event, backends::bus::MemoryBus, backends::bus::RedisBus};
+use aetherium::backends::store::RedisStore;
+use aetherium::edge::api::Endpoint;
+use aetherium_tests::app::{GITHUB_SECRET, SLACK_SECRET};
 use aetherium_tests::github_fake::Comments;
 use aetherium_tests::redis_server::Shape;
-use aetherium_tests::{RedisServer, Running, config, free_port, sqs};
+use aetherium_tests::{RedisServer, Running, TestApp, free_port, sqs};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -55,19 +57,20 @@ async fn redis_killed_mid_load_loses_no_acknowledged_event_and_doubles_no_commen
     let (queue, _dlq) = queue_with_dlq(50).await;
     let handle = RedisHandle::open(&redis.url()).expect("url");
     let uri = github.uri();
-    let app = App::from_parts(
-        config(&[
+    let t = TestApp::builder()
+        .env(&[
             ("GITHUB_API_URL", &uri),
             ("GITHUB_TOKEN", "ghp"),
             ("AETHERIUM_API_TOKEN", "tok"),
             ("REDIS_URL", &redis.url()),
-        ]),
-        Arc::new(RedisBus::new(handle.clone())),
-        queue.clone(),
-        Arc::new(RedisStore::new(handle)),
-    );
-    app.register_builtin().expect("github");
-    let running = Running::start(app).await;
+        ])
+        .bus(Arc::new(RedisBus::new(handle.clone())))
+        .queue(queue.clone())
+        .store(Arc::new(RedisStore::new(handle)))
+        .builtin()
+        .build()
+        .await;
+    let running = Running::start(t.app).await;
     let http = aetherium::backends::http_client::client();
     let mut acknowledged = Vec::new();
     for i in 0..40 {
@@ -114,47 +117,19 @@ aetherium_tests::per_shape!(redis_killed_mid_load_loses_no_acknowledged_event_an
 async fn with_the_queue_down_every_ingest_answers_503() {
     let dead = format!("http://127.0.0.1:{}", free_port());
     let down = Arc::new(SqsQueue::with_client(sqs::client_at(&dead), format!("{dead}/1/q")));
-    let store = Arc::new(MemoryStore::new());
-    let app = App::from_parts(
-        config(&[("AETHERIUM_API_TOKEN", "tok"), ("SLACK_SIGNING_SECRET", "s"), ("GITHUB_WEBHOOK_SECRET", "g")]),
-        Arc::new(MemoryBus::new()),
-        down,
-        store.clone(),
-    );
-    let post = |route, req: http::request::Builder, body: Vec<u8>| {
-        let app = app.clone();
-        async move {
-            aetherium::edge::api::handle(&app, route, req.method("POST").body(bytes::Bytes::from(body)).expect("req"))
-                .await
-                .status()
-        }
-    };
-    let ev = br#"{"type": "task.completed", "data": {}}"#.to_vec();
-    assert_eq!(
-        post(
-            aetherium::edge::api::Endpoint::Events,
-            http::Request::builder().header("authorization", "Bearer tok"),
-            ev
-        )
-        .await,
-        503
-    );
+    let t = TestApp::builder()
+        .env(&[("AETHERIUM_API_TOKEN", "tok"), SLACK_SECRET, GITHUB_SECRET])
+        .queue(down)
+        .build()
+        .await;
+    let ev = r#"{"type": "task.completed", "data": {}}"#;
+    assert_eq!(t.internal(Endpoint::Events, Some("tok"), ev).await.status, 503);
     let mention = aetherium_tests::fixtures::slack("event_callback-app_mention.json");
-    let now = chrono::Utc::now().timestamp();
-    let req = http::Request::builder()
-        .header("content-type", "application/json")
-        .header("x-slack-request-timestamp", now.to_string())
-        .header("x-slack-signature", aetherium::integrations::slack::signature::sign_slack("s", now, &mention));
-    assert_eq!(post(aetherium::edge::api::Endpoint::SlackWebhook, req, mention).await, 503);
+    assert_eq!(t.slack("application/json", &mention).await.status, 503);
     let push = aetherium_tests::fixtures::github("push");
-    let req = http::Request::builder()
-        .header("x-github-event", "push")
-        .header("x-github-delivery", "down-1")
-        .header("x-hub-signature-256", aetherium::integrations::github::signature::sign_github("g", &push));
-    assert_eq!(post(aetherium::edge::api::Endpoint::GithubWebhook, req, push).await, 503);
-    use aetherium::backends::store::Store;
-    assert_eq!(store.get("delivery:github:down-1").await.expect("get"), None, "not recorded as delivered");
-    assert_eq!(store.get("delivery:slack:Ev123ABC456").await.expect("get"), None, "not recorded as delivered");
+    assert_eq!(t.github("push", "down-1", &push).await.status, 503);
+    assert_eq!(t.store.get("delivery:github:down-1").await.expect("get"), None, "not recorded as delivered");
+    assert_eq!(t.store.get("delivery:slack:Ev123ABC456").await.expect("get"), None, "not recorded as delivered");
 }
 
 /// GitHub failing in each way: the record is retried within its receives, then dead-lettered.
@@ -168,24 +143,16 @@ async fn github_failure_reaches_the_dlq(respond: ResponseTemplate, timeout_ms: u
         .await;
     let (queue, dlq) = queue_with_dlq(2).await;
     let uri = github.uri();
-    let dir = std::env::temp_dir().join(format!("aetherium-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let file = dir.join("c.yaml");
-    std::fs::write(&file, format!("integrations:\n  github:\n    timeout_ms: {timeout_ms}\n")).expect("write");
-    let app = App::from_parts(
-        config(&[
-            ("GITHUB_API_URL", &uri),
-            ("GITHUB_TOKEN", "ghp"),
-            ("AETHERIUM_CONFIG", file.to_str().expect("utf8")),
-        ]),
-        Arc::new(MemoryBus::new()),
-        queue.clone(),
-        Arc::new(MemoryStore::new()),
-    );
-    app.register_builtin().expect("github");
+    let t = TestApp::builder()
+        .env(&[("GITHUB_API_URL", &uri), ("GITHUB_TOKEN", "ghp")])
+        .yaml(&format!("integrations:\n  github:\n    timeout_ms: {timeout_ms}\n"))
+        .queue(queue.clone())
+        .builtin()
+        .build()
+        .await;
     queue.send(&task("doomed")).await.expect("send");
     let (stop, stopped) = watch::channel(false);
-    let worker = tokio::spawn(dispatch::run_loop(queue.clone(), app.dispatcher(), stopped));
+    let worker = tokio::spawn(t.app.dispatcher().run_loop(stopped));
     let dead = drain_dlq(&dlq, 1).await;
     let _ = stop.send(true);
     worker.await.expect("loop");
@@ -215,25 +182,12 @@ async fn github_timeouts_are_retried_then_dead_lettered() {
     assert_eq!(calls, 6, "each receive tries 3 times, each cut at 200 ms");
 }
 
-/// A signed Slack request (JSON or form) for `app`.
-fn slack_request(body: &[u8], content_type: &str) -> aetherium::edge::api::Request {
-    let now = chrono::Utc::now().timestamp();
-    http::Request::builder()
-        .method("POST")
-        .header("content-type", content_type)
-        .header("x-slack-request-timestamp", now.to_string())
-        .header("x-slack-signature", aetherium::integrations::slack::signature::sign_slack("s", now, body))
-        .body(bytes::Bytes::copy_from_slice(body))
-        .expect("request")
-}
-
 /// Redis accepts connections and never answers (its packets dropped), not killed: every
 /// call would wait for its timeouts. Slack must still get its answer within 3 s and GitHub
 /// within 10 s, every acknowledged webhook must be queued, and once Redis answers again
 /// (the breaker probes by itself) the dispatcher publishes all of them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_that_never_answers_keeps_slack_under_3_s_github_under_10_s_and_loses_nothing() {
-    use aetherium::edge::api::Endpoint;
     use std::time::Instant;
     let hole = aetherium_tests::blackhole::BlackHole::start().await;
     let api = MockServer::start().await;
@@ -245,57 +199,39 @@ async fn a_redis_that_never_answers_keeps_slack_under_3_s_github_under_10_s_and_
     let (queue, _dlq) = queue_with_dlq(50).await;
     let handle = RedisHandle::open(&hole.redis_url()).expect("url");
     let (uri, url) = (api.uri(), hole.redis_url());
-    let app = App::from_parts(
-        config(&[
-            ("REDIS_URL", &url),
-            ("SLACK_SIGNING_SECRET", "s"),
-            ("SLACK_BOT_TOKEN", "xoxb"),
-            ("SLACK_API_URL", &uri),
-            ("GITHUB_WEBHOOK_SECRET", "g"),
-        ]),
-        Arc::new(RedisBus::new(handle.clone())),
-        queue.clone(),
-        Arc::new(RedisStore::new(handle)),
-    );
-    app.register_builtin().expect("slack");
+    let t = TestApp::builder()
+        .env(&[("REDIS_URL", &url), SLACK_SECRET, ("SLACK_BOT_TOKEN", "xoxb"), ("SLACK_API_URL", &uri), GITHUB_SECRET])
+        .bus(Arc::new(RedisBus::new(handle.clone())))
+        .queue(queue.clone())
+        .store(Arc::new(RedisStore::new(handle)))
+        .builtin()
+        .build()
+        .await;
 
     // The first request of a fresh instance pays the one deadline; the breaker spares the rest.
     let mention = aetherium_tests::fixtures::slack("event_callback-app_mention.json");
     let started = Instant::now();
-    let resp =
-        aetherium::edge::api::handle(&app, Endpoint::SlackWebhook, slack_request(&mention, "application/json")).await;
+    let resp = t.slack("application/json", &mention).await;
     let took = started.elapsed();
-    assert_eq!(resp.status(), 200, "{:?}", resp.body());
+    assert_eq!(resp.status, 200, "{:?}", resp.body);
     assert!(took < Duration::from_secs(3), "a Slack event answered in {took:?}");
     for (command, want) in [("aetherium-status", "Event Bus: ❌"), ("aetherium-vm-list", "unavailable")] {
         let form = format!("command=%2F{command}&text=&user_id=U1&user_name=dev&channel_id=C1&trigger_id=t");
         let started = Instant::now();
-        let resp = aetherium::edge::api::handle(
-            &app,
-            Endpoint::SlackWebhook,
-            slack_request(form.as_bytes(), "application/x-www-form-urlencoded"),
-        )
-        .await;
+        let resp = t.slack("application/x-www-form-urlencoded", form.as_bytes()).await;
         let took = started.elapsed();
-        let text = String::from_utf8_lossy(resp.body()).into_owned();
-        assert_eq!(resp.status(), 200, "{text}");
+        let text = resp.text();
+        assert_eq!(resp.status, 200, "{text}");
         assert!(text.contains(want), "/{command}: {text}");
         assert!(took < Duration::from_secs(3), "/{command} answered in {took:?}");
     }
     // Past the cool-down the breaker lets one call probe again: still within budget.
     tokio::time::sleep(aetherium::backends::redis_conn::COOL_DOWN + Duration::from_millis(200)).await;
     let push = aetherium_tests::fixtures::github("push");
-    let req = http::Request::builder()
-        .method("POST")
-        .header("x-github-event", "push")
-        .header("x-github-delivery", "blackhole-1")
-        .header("x-hub-signature-256", aetherium::integrations::github::signature::sign_github("g", &push))
-        .body(bytes::Bytes::from(push))
-        .expect("request");
     let started = Instant::now();
-    let resp = aetherium::edge::api::handle(&app, Endpoint::GithubWebhook, req).await;
+    let resp = t.github("push", "blackhole-1", &push).await;
     let took = started.elapsed();
-    assert_eq!(resp.status(), 202, "{:?}", resp.body());
+    assert_eq!(resp.status, 202, "{:?}", resp.body);
     assert!(took < Duration::from_secs(10), "a GitHub delivery answered in {took:?}");
     assert!(took < Duration::from_secs(3), "one probe costs one deadline: {took:?}");
 
@@ -306,7 +242,7 @@ async fn a_redis_that_never_answers_keeps_slack_under_3_s_github_under_10_s_and_
     sink.psubscribe("*").await.expect("psubscribe");
     hole.heal(redis.port());
     let (stop, stopped) = watch::channel(false);
-    let worker = tokio::spawn(dispatch::run_loop(queue.clone(), app.dispatcher(), stopped));
+    let worker = tokio::spawn(t.app.dispatcher().run_loop(stopped));
     let mut topics = std::collections::BTreeSet::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
     while !(topics.contains("github.push") && topics.contains("slack.event.app_mention")) {

@@ -5,13 +5,13 @@
 use aetherium::backends::queue::{MemoryQueue, WorkQueue};
 use aetherium::backends::redis_conn::RedisHandle;
 use aetherium::backends::store::{MemoryStore, RedisStore, Store};
-use aetherium::edge::api::{self, Endpoint};
-use aetherium::engine::dispatch::{self, DispatchError};
-use aetherium::{App, Event, Health, backends::bus::MemoryBus};
+use aetherium::edge::api::Endpoint;
+use aetherium::engine::dispatch::DispatchError;
+use aetherium::{Event, Health};
+use aetherium_tests::app::Builder;
 use aetherium_tests::github_app::{ValidJwt, generate_app_key, mount_mint};
 use aetherium_tests::github_fake::Comments;
-use aetherium_tests::{RedisServer, config, free_port};
-use bytes::Bytes;
+use aetherium_tests::{RedisServer, TestApp, free_port};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,20 +23,23 @@ const API: &str = "api-token-xyz";
 const COMMENTS: &str = "/repos/Codertocat/Hello-World/issues/2/comments";
 const PR_URL: &str = "https://github.com/Codertocat/Hello-World/pull/2";
 
-fn app_with(server: &MockServer, store: Arc<dyn Store>, extra: &[(&str, &str)]) -> App {
+/// GitHub pointed at `server`, with a token unless `extra` configures a GitHub App.
+fn github_at(server: &MockServer, extra: &[(&str, &str)]) -> Builder {
     let uri = server.uri();
     let mut env: Vec<(&str, &str)> = vec![("GITHUB_API_URL", &uri), ("AETHERIUM_API_TOKEN", API)];
     env.extend_from_slice(extra);
     if !extra.iter().any(|(k, _)| k.starts_with("GITHUB_APP")) {
         env.push(("GITHUB_TOKEN", TOKEN));
     }
-    let app = App::from_parts(config(&env), Arc::new(MemoryBus::new()), Arc::new(MemoryQueue::default()), store);
-    app.register_builtin().expect("github registers");
-    app
+    TestApp::builder().env(&env).builtin()
 }
 
-fn app(server: &MockServer) -> App {
-    app_with(server, Arc::new(MemoryStore::new()), &[])
+async fn app_with(server: &MockServer, store: Arc<dyn Store>, extra: &[(&str, &str)]) -> TestApp {
+    github_at(server, extra).store(store).build().await
+}
+
+async fn app(server: &MockServer) -> TestApp {
+    app_with(server, Arc::new(MemoryStore::new()), &[]).await
 }
 
 fn task_event(id: &str, kind: &str, extra: Value) -> String {
@@ -76,7 +79,7 @@ async fn task_completed_comments_on_the_pr_once_however_often_it_is_replayed() {
     let server = MockServer::start().await;
     let comments = Comments::default();
     mount_comments(&server, &comments, TOKEN).await;
-    let d = app(&server).dispatcher();
+    let d = app(&server).await.app.dispatcher();
     let record = task_event("evt-c1", "task.completed", json!({}));
     for _ in 0..3 {
         d.process(&record).await.expect("dispatched");
@@ -92,7 +95,7 @@ async fn task_failed_says_why() {
     let server = MockServer::start().await;
     let comments = Comments::default();
     mount_comments(&server, &comments, TOKEN).await;
-    let d = app(&server).dispatcher();
+    let d = app(&server).await.app.dispatcher();
     d.process(&task_event("evt-f1", "task.failed", json!({"error": "VM ran out of memory"}))).await.expect("ok");
     d.process(&task_event("evt-f2", "task.failed", json!({}))).await.expect("ok");
     let bodies = comments.bodies();
@@ -104,7 +107,7 @@ async fn task_failed_says_why() {
 async fn events_without_a_pull_request_or_of_other_types_call_nothing() {
     let server = MockServer::start().await;
     Mock::given(wiremock::matchers::any()).respond_with(ResponseTemplate::new(500)).expect(0).mount(&server).await;
-    let d = app(&server).dispatcher();
+    let d = app(&server).await.app.dispatcher();
     let no_pr = Event::new("task.completed", "p", json!({"task_id": "x"}).as_object().cloned().unwrap_or_default());
     d.process(&no_pr.to_json()).await.expect("ok");
     d.process(&task_event("evt-s", "task.started", json!({}))).await.expect("ok");
@@ -117,7 +120,13 @@ async fn a_crash_after_posting_does_not_post_twice() {
     // The comment is already on GitHub (a dispatcher crashed before marking the event done).
     comments.seed("✅ Task T-42 completed successfully!\n\n<!-- aetherium:evt-crash:task-comment -->");
     mount_comments(&server, &comments, TOKEN).await;
-    app(&server).dispatcher().process(&task_event("evt-crash", "task.completed", json!({}))).await.expect("ok");
+    app(&server)
+        .await
+        .app
+        .dispatcher()
+        .process(&task_event("evt-crash", "task.completed", json!({})))
+        .await
+        .expect("ok");
     assert_eq!(comments.bodies().len(), 1, "no second comment");
 }
 
@@ -133,6 +142,8 @@ async fn a_5xx_then_success_posts_exactly_one_comment() {
         .await;
     mount_comments(&server, &comments, TOKEN).await;
     app(&server)
+        .await
+        .app
         .dispatcher()
         .process(&task_event("evt-5xx", "task.completed", json!({})))
         .await
@@ -145,6 +156,8 @@ async fn persistent_5xx_fails_the_record_for_a_later_retry() {
     let server = MockServer::start().await;
     github_call("GET", COMMENTS).respond_with(ResponseTemplate::new(503)).expect(3).mount(&server).await;
     let err = app(&server)
+        .await
+        .app
         .dispatcher()
         .process(&task_event("evt-down", "task.completed", json!({})))
         .await
@@ -165,13 +178,13 @@ async fn a_429_retry_after_delays_the_records_retry() {
         .expect(1)
         .mount(&server)
         .await;
-    let d = app(&server).dispatcher();
-    let queue = MemoryQueue::new(Duration::from_millis(100), 5);
+    let queue = Arc::new(MemoryQueue::new(Duration::from_millis(100), 5));
+    let d = github_at(&server, &[]).queue(queue.clone()).build().await.app.dispatcher();
     queue.send(&task_event("evt-429", "task.completed", json!({}))).await.expect("send");
     let msg = queue.receive(1, Duration::from_secs(1)).await.expect("receive").remove(0);
     let err = d.process(&msg.body).await.expect_err("rate limited");
     assert_eq!(err.retry_after(), Some(Duration::from_secs(30)));
-    dispatch::delay_retry(&queue, &msg, &err).await;
+    d.delay_retry(&msg, &err).await;
     assert!(
         queue.receive(1, Duration::from_millis(500)).await.expect("receive").is_empty(),
         "hidden for 30 s, not 100 ms"
@@ -193,6 +206,8 @@ async fn exhausted_rate_limit_headers_are_honoured() {
         .mount(&server)
         .await;
     let err = app(&server)
+        .await
+        .app
         .dispatcher()
         .process(&task_event("evt-rl", "task.completed", json!({})))
         .await
@@ -212,8 +227,8 @@ async fn other_4xx_are_permanent_and_logged_not_retried() {
         .expect(1)
         .mount(&server)
         .await;
-    let app = app(&server);
-    let d = app.dispatcher();
+    let app = app(&server).await;
+    let d = app.app.dispatcher();
     let record = task_event("evt-403", "task.completed", json!({}));
     d.process(&record).await.expect("a permanent failure completes the record");
     d.process(&record).await.expect("and is not retried");
@@ -232,7 +247,10 @@ async fn two_dispatchers_on_the_same_event_post_one_comment(redis: RedisServer) 
     mount_comments(&server, &comments, TOKEN).await;
     let store = || -> Arc<dyn Store> { Arc::new(RedisStore::new(RedisHandle::open(&redis.url()).expect("url"))) };
     // Two Lambda instances: separate apps, one shared Redis.
-    let (a, b) = (app_with(&server, store(), &[]).dispatcher(), app_with(&server, store(), &[]).dispatcher());
+    let (a, b) = (
+        app_with(&server, store(), &[]).await.app.dispatcher(),
+        app_with(&server, store(), &[]).await.app.dispatcher(),
+    );
     let record = task_event("evt-race", "task.completed", json!({}));
     let (ra, rb) = tokio::join!(a.process(&record), b.process(&record));
     // The loser is told to retry; its retry finds the event done.
@@ -260,8 +278,8 @@ async fn send_notification_and_create_artifact_call_the_right_endpoints() {
         .expect(1)
         .mount(&server)
         .await;
-    let app = app(&server);
-    let github = app.registry.get("github").expect("registered");
+    let app = app(&server).await;
+    let github = app.app.integration("github").expect("registered");
     github.send_notification(&aetherium::Notification::message("octo/repo#7", "Deployed 🚀")).await.expect("notify");
     let content = json!({"owner": "myorg", "repo": "myrepo", "title": "Implement feature X", "body": "Automated PR from Aetherium", "head": "feature/x", "base": "main"});
     let pr = github
@@ -288,25 +306,26 @@ async fn health_is_a_cheap_authenticated_call() {
         .respond_with(ResponseTemplate::new(401).set_body_json(json!({"message": "Bad credentials"})))
         .mount(&server)
         .await;
-    let app = app(&server);
-    let github = app.registry.get("github").expect("registered");
+    let app = app(&server).await;
+    let github = app.app.integration("github").expect("registered");
     assert_eq!(github.health().await, Health::Healthy);
     assert_eq!(github.health().await.to_string(), "unhealthy: bad credentials (401)");
-    let off = App::from_config(config(&[])).expect("app");
-    assert!(off.registry.get("github").is_none(), "not configured: not registered, reported disabled");
-    let report = aetherium::observe::health::check(&off, Duration::from_secs(1)).await;
+    let off = TestApp::builder().builtin().build().await.app;
+    assert!(off.integration("github").is_none(), "not configured: not registered, reported disabled");
+    let report = off.health().check(Duration::from_secs(1)).await;
     assert_eq!(report.components["github"], "disabled");
 }
 
 // ---- the PR route ----
 
-async fn post_pr(app: &App, auth: Option<&str>, body: Value) -> (u16, Value) {
-    let mut b = http::Request::builder().method("POST").uri("/api/v1/integrations/github/pr");
+/// A platform service's POST, with its `Authorization` header as given.
+async fn post_pr(t: &TestApp, auth: Option<&str>, body: Value) -> (u16, Value) {
+    let mut b = http::Request::builder().method("POST");
     if let Some(a) = auth {
         b = b.header("authorization", a);
     }
-    let resp = api::handle(app, Endpoint::GithubPr, b.body(Bytes::from(body.to_string())).expect("req")).await;
-    (resp.status().as_u16(), serde_json::from_slice(resp.body()).expect("json"))
+    let answer = t.call(Endpoint::GithubPr, b, body.to_string().as_bytes()).await;
+    (answer.status, serde_json::from_slice(&answer.body).expect("json"))
 }
 
 fn guide_pr() -> Value {
@@ -335,7 +354,7 @@ async fn pr_route_creates_and_answers_201_with_number_and_url() {
         .expect(1)
         .mount(&server)
         .await;
-    let (status, body) = post_pr(&app(&server), Some(&format!("Bearer {API}")), guide_pr()).await;
+    let (status, body) = post_pr(&app(&server).await, Some(&format!("Bearer {API}")), guide_pr()).await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body, json!({"number": 3, "url": "https://github.com/myorg/myrepo/pull/3"}));
 }
@@ -354,7 +373,7 @@ async fn pr_route_passes_on_githubs_422_and_404() {
         .respond_with(ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"})))
         .mount(&server)
         .await;
-    let app = app(&server);
+    let app = app(&server).await;
     let (status, body) = post_pr(&app, Some(&format!("Bearer {API}")), guide_pr()).await;
     assert_eq!(status, 422);
     assert!(body["error"].as_str().is_some_and(|e| e.contains("A pull request already exists")), "{body}");
@@ -367,13 +386,8 @@ async fn pr_route_passes_on_githubs_422_and_404() {
 #[tokio::test]
 async fn pr_route_answers_502_when_github_is_unreachable() {
     let dead = format!("http://127.0.0.1:{}", free_port());
-    let app = App::from_parts(
-        config(&[("GITHUB_API_URL", &dead), ("GITHUB_TOKEN", TOKEN), ("AETHERIUM_API_TOKEN", API)]),
-        Arc::new(MemoryBus::new()),
-        Arc::new(MemoryQueue::default()),
-        Arc::new(MemoryStore::new()),
-    );
-    app.register_builtin().expect("github");
+    let env = [("GITHUB_API_URL", dead.as_str()), ("GITHUB_TOKEN", TOKEN), ("AETHERIUM_API_TOKEN", API)];
+    let app = TestApp::builder().env(&env).builtin().build().await;
     let (status, body) = post_pr(&app, Some(&format!("Bearer {API}")), guide_pr()).await;
     assert_eq!(status, 502, "{body}");
 }
@@ -382,7 +396,7 @@ async fn pr_route_answers_502_when_github_is_unreachable() {
 async fn pr_route_bad_input_and_no_auth_never_call_github() {
     let server = MockServer::start().await;
     Mock::given(wiremock::matchers::any()).respond_with(ResponseTemplate::new(201)).expect(0).mount(&server).await;
-    let app = app(&server);
+    let app = app(&server).await;
     for auth in [None, Some("Bearer wrong")] {
         assert_eq!(post_pr(&app, auth, guide_pr()).await.0, 401);
     }
@@ -394,6 +408,9 @@ async fn pr_route_bad_input_and_no_auth_never_call_github() {
         ("head", Value::Null, "`head` is required"),
         ("base", json!(" "), "`base` must be 1 to 255"),
         ("owner", json!("../etc"), "`owner` may hold only"),
+        // GitHub has no account `a.b`: refused here, not sent on to come back a 502.
+        ("owner", json!("a.b"), "`owner` may hold only"),
+        ("repo", json!(".."), "`repo` may hold only"),
         ("body", json!(["x"]), "`body` must be a string"),
         ("draft", json!(true), "unknown field `draft`"),
     ] {
@@ -435,8 +452,8 @@ async fn app_flow(store: Arc<dyn Store>) {
     let comments = Comments::default();
     mount_comments(&server, &comments, "ghs_installation_1").await;
 
-    let app = app_with(&server, store.clone(), &[("GITHUB_APP_ID", "12345"), ("GITHUB_APP_PRIVATE_KEY", &key.pem)]);
-    let d = app.dispatcher();
+    let app_key = [("GITHUB_APP_ID", "12345"), ("GITHUB_APP_PRIVATE_KEY", key.pem.as_str())];
+    let d = app_with(&server, store.clone(), &app_key).await.app.dispatcher();
     d.process(&task_event("evt-app-1", "task.completed", json!({}))).await.expect("first comment");
     d.process(&task_event("evt-app-2", "task.completed", json!({}))).await.expect("second: cached token");
     assert_eq!(comments.bodies().len(), 2);
@@ -462,9 +479,8 @@ async fn app_flow(store: Arc<dyn Store>) {
 #[tokio::test]
 async fn an_unreadable_app_key_is_a_startup_error_naming_the_setting() {
     for pem in ["not a key", "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"] {
-        let err =
-            App::from_config(config(&[("GITHUB_APP_ID", "1"), ("GITHUB_APP_PRIVATE_KEY", pem)])).expect_err("refused");
-        let text = err.to_string();
+        let builder = TestApp::builder().env(&[("GITHUB_APP_ID", "1"), ("GITHUB_APP_PRIVATE_KEY", pem)]).builtin();
+        let text = builder.try_build().await.expect_err("refused");
         assert!(text.contains("GITHUB_APP_PRIVATE_KEY") && !text.contains("AAAA"), "{text}");
     }
 }
@@ -505,13 +521,8 @@ async fn a_github_enterprise_base_url_and_pr_host_work() {
         .respond_with(comments.clone())
         .mount(&server)
         .await;
-    let app = App::from_parts(
-        config(&[("GITHUB_API_URL", &ghes_base), ("GITHUB_TOKEN", TOKEN)]),
-        Arc::new(MemoryBus::new()),
-        Arc::new(MemoryQueue::default()),
-        Arc::new(MemoryStore::new()),
-    );
-    app.register_builtin().expect("github");
+    let env = [("GITHUB_API_URL", ghes_base.as_str()), ("GITHUB_TOKEN", TOKEN)];
+    let app = TestApp::builder().env(&env).builtin().build().await.app;
     let data = json!({"task_id": "T-9", "pull_request": format!("https://{host}/Codertocat/Hello-World/pull/2")});
     let ev = Event::new("task.completed", "p", data.as_object().cloned().unwrap_or_default());
     app.dispatcher().process(&ev.to_json()).await.expect("comment via the Enterprise API path");

@@ -1,73 +1,47 @@
 //! GitHub ingress: real payloads, signed as GitHub signs them, through the handler; every
 //! bad input; dedup, rotation, fail-closed, claim checks.
 
-use aetherium::backends::queue::{MemoryQueue, SqsQueue, WorkQueue};
+use aetherium::Event;
+use aetherium::backends::queue::SqsQueue;
 use aetherium::backends::redis_conn::RedisHandle;
 use aetherium::backends::store::{MemoryStore, RedisStore, Store};
-use aetherium::edge::api::{self, Endpoint};
-use aetherium::{App, Event, backends::bus::MemoryBus};
+use aetherium::edge::api::Endpoint;
+use aetherium_tests::app::{Answer, GITHUB_SECRET, github_request};
 use aetherium_tests::fixtures::{self, SECRET, sign};
-use aetherium_tests::{config, free_port};
-use bytes::Bytes;
+use aetherium_tests::{TestApp, free_port};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 
-struct Setup {
-    app: App,
-    queue: Arc<MemoryQueue>,
-    store: Arc<dyn Store>,
+const WEBHOOK: Endpoint = Endpoint::Webhook("github");
+
+async fn setup_with(env: &[(&str, &str)], store: Arc<dyn Store>) -> TestApp {
+    TestApp::builder().env(env).store(store).build().await
 }
 
-fn setup_with(env: &[(&str, &str)], store: Arc<dyn Store>) -> Setup {
-    let queue = Arc::new(MemoryQueue::new(Duration::from_secs(30), 5));
-    let app = App::from_parts(config(env), Arc::new(MemoryBus::new()), queue.clone(), store.clone());
-    Setup { app, queue, store }
+async fn setup() -> TestApp {
+    TestApp::with_env(&[GITHUB_SECRET]).await
 }
 
-fn setup() -> Setup {
-    setup_with(&[("GITHUB_WEBHOOK_SECRET", SECRET)], Arc::new(MemoryStore::new()))
-}
-
-fn request(event: Option<&str>, delivery: Option<&str>, signature: Option<&str>, body: &[u8]) -> api::Request {
-    let mut b = http::Request::builder().method("POST").uri("/api/v1/webhooks/github");
-    b = b.header("content-type", "application/json").header("user-agent", "GitHub-Hookshot/abc123");
-    if let Some(e) = event {
-        b = b.header("x-github-event", e);
-    }
-    if let Some(d) = delivery {
-        b = b.header("x-github-delivery", d);
-    }
-    if let Some(s) = signature {
-        b = b.header("x-hub-signature-256", s);
-    }
-    b.body(Bytes::copy_from_slice(body)).expect("request")
-}
-
-async fn post(app: &App, req: api::Request) -> (u16, Value) {
-    let resp = api::handle(app, Endpoint::GithubWebhook, req).await;
-    let status = resp.status().as_u16();
-    let body: Value = serde_json::from_slice(resp.body()).expect("every answer is JSON");
-    (status, body)
-}
-
-async fn signed(app: &App, event: &str, delivery: &str, body: &[u8]) -> (u16, Value) {
-    post(app, request(Some(event), Some(delivery), Some(&sign(body)), body)).await
-}
-
-async fn queued(q: &MemoryQueue) -> Vec<Event> {
-    let msgs = q.receive(10, Duration::from_millis(50)).await.expect("receive");
-    msgs.iter().map(|m| Event::from_json(&m.body).expect("queued record is an event")).collect()
+/// A delivery with each of GitHub's three headers when given.
+async fn post(
+    t: &TestApp,
+    event: Option<&str>,
+    delivery: Option<&str>,
+    signature: Option<&str>,
+    body: &[u8],
+) -> Answer {
+    t.call(WEBHOOK, github_request(event, delivery, signature), body).await
 }
 
 #[tokio::test]
 async fn a_real_pull_request_opened_is_queued_with_its_routing_fields_and_payload() {
-    let s = setup();
+    let s = setup().await;
     let body = fixtures::github("pull_request-opened");
-    let (status, answer) = signed(&s.app, "pull_request", "d1a7c2e0-0000-11ee-8000-000000000001", &body).await;
+    let (status, answer) = s.github("pull_request", "d1a7c2e0-0000-11ee-8000-000000000001", &body).await.pair();
     assert_eq!(status, 202, "{answer}");
     assert_eq!(answer["id"], "d1a7c2e0-0000-11ee-8000-000000000001");
-    let events = queued(&s.queue).await;
+    let events = s.queued().await;
     assert_eq!(events.len(), 1);
     let ev = &events[0];
     let raw: Value = serde_json::from_slice(&body).expect("fixture");
@@ -86,7 +60,7 @@ async fn a_real_pull_request_opened_is_queued_with_its_routing_fields_and_payloa
 
 #[tokio::test]
 async fn every_fixture_gets_its_topic() {
-    let s = setup();
+    let s = setup().await;
     let cases = [
         ("pull_request", "pull_request-opened", "github.pull_request.opened"),
         ("issue_comment", "issue_comment-created", "github.issue_comment.created"),
@@ -95,11 +69,11 @@ async fn every_fixture_gets_its_topic() {
         ("star", "star-created", "github.star.created"),
     ];
     for (i, (event, fixture, topic)) in cases.iter().enumerate() {
-        let (status, answer) = signed(&s.app, event, &format!("delivery-{i}"), &fixtures::github(fixture)).await;
+        let (status, answer) = s.github(event, &format!("delivery-{i}"), &fixtures::github(fixture)).await.pair();
         assert_eq!(status, 202, "{fixture}: {answer}");
         assert_eq!(answer["type"], *topic, "{fixture}");
     }
-    let events = queued(&s.queue).await;
+    let events = s.queued().await;
     assert_eq!(
         events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
         cases.iter().map(|c| c.2).collect::<Vec<_>>()
@@ -108,28 +82,28 @@ async fn every_fixture_gets_its_topic() {
 
 #[tokio::test]
 async fn a_merged_close_is_typed_merged() {
-    let s = setup();
+    let s = setup().await;
     let mut pr: Value = serde_json::from_slice(&fixtures::github("pull_request-opened")).expect("fixture");
     pr["action"] = "closed".into();
     pr["pull_request"]["merged"] = true.into();
     pr["pull_request"]["state"] = "closed".into();
     let body = serde_json::to_vec(&pr).expect("json");
-    let (status, answer) = signed(&s.app, "pull_request", "merged-1", &body).await;
+    let (status, answer) = s.github("pull_request", "merged-1", &body).await.pair();
     assert_eq!((status, answer["type"].as_str()), (202, Some("github.pull_request.merged")));
     pr["pull_request"]["merged"] = false.into();
     let body = serde_json::to_vec(&pr).expect("json");
-    let (_, answer) = signed(&s.app, "pull_request", "closed-1", &body).await;
+    let (_, answer) = s.github("pull_request", "closed-1", &body).await.pair();
     assert_eq!(answer["type"], "github.pull_request.closed");
 }
 
 #[tokio::test]
 async fn issue_comment_and_push_carry_what_subscribers_need() {
-    let s = setup();
+    let s = setup().await;
     let comment = fixtures::github("issue_comment-created");
     let push = fixtures::github("push");
-    signed(&s.app, "issue_comment", "c-1", &comment).await;
-    signed(&s.app, "push", "p-1", &push).await;
-    let events = queued(&s.queue).await;
+    s.github("issue_comment", "c-1", &comment).await.pair();
+    s.github("push", "p-1", &push).await.pair();
+    let events = s.queued().await;
     let (c, p) = (&events[0], &events[1]);
     let rc: Value = serde_json::from_slice(&comment).expect("json");
     assert_eq!(c.data["body"], rc["comment"]["body"]);
@@ -146,15 +120,15 @@ async fn issue_comment_and_push_carry_what_subscribers_need() {
 
 #[tokio::test]
 async fn ping_is_answered_and_not_queued() {
-    let s = setup();
-    let (status, answer) = signed(&s.app, "ping", "ping-1", &fixtures::github("ping")).await;
+    let s = setup().await;
+    let (status, answer) = s.github("ping", "ping-1", &fixtures::github("ping")).await.pair();
     assert_eq!(status, 200, "{answer}");
-    assert!(queued(&s.queue).await.is_empty());
+    assert!(s.queued().await.is_empty());
 }
 
 #[tokio::test]
 async fn every_bad_input_is_refused_with_its_status_and_nothing_is_queued() {
-    let s = setup_with(&[("GITHUB_WEBHOOK_SECRET", SECRET)], Arc::new(MemoryStore::new()));
+    let s = setup_with(&[("GITHUB_WEBHOOK_SECRET", SECRET)], Arc::new(MemoryStore::new())).await;
     let body = fixtures::github("pull_request-opened");
     let good = sign(&body);
     let other_body = sign(b"{}");
@@ -163,73 +137,55 @@ async fn every_bad_input_is_refused_with_its_status_and_nothing_is_queued() {
     let not_json = b"this verifies but is not JSON".to_vec();
     let ev = Some("pull_request");
     let id = Some("bad-1");
-    let cases: Vec<(&str, api::Request, u16)> = vec![
-        ("no signature", request(ev, id, None, &body), 401),
-        ("empty signature", request(ev, id, Some(""), &body), 401),
-        ("no sha256= prefix", request(ev, id, Some(&good[7..]), &body), 401),
-        ("truncated signature", request(ev, id, Some(truncated), &body), 401),
-        ("signature of another body", request(ev, id, Some(&other_body), &body), 401),
-        ("wrong secret", request(ev, id, Some(&wrong_secret), &body), 401),
-        (
-            "body changed by one byte",
-            request(ev, id, Some(&good), &{
-                let mut b = body.clone();
-                b[100] ^= 1;
-                b
-            }),
-            401,
-        ),
-        (
-            "legacy sha1 only",
-            {
-                let mut r = request(ev, id, None, &body);
-                r.headers_mut()
-                    .insert("x-hub-signature", "sha1=0123456789abcdef0123456789abcdef01234567".parse().expect("h"));
-                r
-            },
-            401,
-        ),
-        ("verifies but not JSON", request(ev, id, Some(&sign(&not_json)), &not_json), 400),
-        ("JSON but not an object", request(ev, id, Some(&sign(b"[1]")), b"[1]"), 400),
-        ("no X-GitHub-Event", request(None, id, Some(&good), &body), 400),
-        ("no X-GitHub-Delivery", request(ev, None, Some(&good), &body), 400),
-        ("event name not a topic segment", request(Some("Pull Request"), id, Some(&good), &body), 400),
+    let one_byte_off = {
+        let mut b = body.clone();
+        b[100] ^= 1;
+        b
+    };
+    let legacy = "sha1=0123456789abcdef0123456789abcdef01234567";
+    let (not_json_sig, array_sig) = (sign(&not_json), sign(b"[1]"));
+    let cases: Vec<(&str, http::request::Builder, &[u8], u16)> = vec![
+        ("no signature", github_request(ev, id, None), &body, 401),
+        ("empty signature", github_request(ev, id, Some("")), &body, 401),
+        ("no sha256= prefix", github_request(ev, id, Some(&good[7..])), &body, 401),
+        ("truncated signature", github_request(ev, id, Some(truncated)), &body, 401),
+        ("signature of another body", github_request(ev, id, Some(&other_body)), &body, 401),
+        ("wrong secret", github_request(ev, id, Some(&wrong_secret)), &body, 401),
+        ("body changed by one byte", github_request(ev, id, Some(&good)), &one_byte_off, 401),
+        ("legacy sha1 only", github_request(ev, id, None).header("x-hub-signature", legacy), &body, 401),
+        ("verifies but not JSON", github_request(ev, id, Some(&not_json_sig)), &not_json, 400),
+        ("JSON but not an object", github_request(ev, id, Some(&array_sig)), b"[1]", 400),
+        ("no X-GitHub-Event", github_request(None, id, Some(&good)), &body, 400),
+        ("no X-GitHub-Delivery", github_request(ev, None, Some(&good)), &body, 400),
+        ("event name not a topic segment", github_request(Some("Pull Request"), id, Some(&good)), &body, 400),
     ];
-    for (name, req, want) in cases {
-        let (status, answer) = post(&s.app, req).await;
+    for (name, req, body, want) in cases {
+        let (status, answer) = s.call(WEBHOOK, req, body).await.pair();
         assert_eq!(status, want, "{name}: {answer}");
         assert!(answer["error"].as_str().is_some_and(|e| !e.is_empty()), "{name}: the error is named: {answer}");
     }
-    assert!(queued(&s.queue).await.is_empty(), "nothing was queued");
+    assert!(s.queued().await.is_empty(), "nothing was queued");
     assert_eq!(s.store.get("delivery:github:bad-1").await.expect("get"), None, "nothing was recorded");
 }
 
 #[tokio::test]
 async fn a_body_over_the_limit_is_413() {
-    let yaml = "webhooks:\n  max_body_bytes: 2048\n";
-    let dir = std::env::temp_dir().join(format!("aetherium-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let path = dir.join("c.yaml");
-    std::fs::write(&path, yaml).expect("write");
-    let s = setup_with(
-        &[("GITHUB_WEBHOOK_SECRET", SECRET), ("AETHERIUM_CONFIG", path.to_str().expect("utf8"))],
-        Arc::new(MemoryStore::new()),
-    );
+    let s = TestApp::builder().yaml("webhooks:\n  max_body_bytes: 2048\n").env(&[GITHUB_SECRET]).build().await;
     let body = fixtures::github("pull_request-opened");
-    let (status, answer) = signed(&s.app, "pull_request", "big-1", &body).await;
+    let (status, answer) = s.github("pull_request", "big-1", &body).await.pair();
     assert_eq!(status, 413, "{answer}");
-    assert!(queued(&s.queue).await.is_empty());
+    assert!(s.queued().await.is_empty());
 }
 
 #[tokio::test]
 async fn no_secret_configured_fails_closed() {
-    let s = setup_with(&[], Arc::new(MemoryStore::new()));
+    let s = setup_with(&[], Arc::new(MemoryStore::new())).await;
     let body = fixtures::github("pull_request-opened");
-    let (status, answer) = signed(&s.app, "pull_request", "x-1", &body).await;
+    let (status, answer) = s.github("pull_request", "x-1", &body).await.pair();
     assert_eq!(status, 500, "{answer}");
-    let (status, _) = post(&s.app, request(Some("pull_request"), Some("x-2"), None, &body)).await;
+    let status = post(&s, Some("pull_request"), Some("x-2"), None, &body).await.status;
     assert_eq!(status, 500, "even unsigned requests get no 2xx");
-    assert!(queued(&s.queue).await.is_empty());
+    assert!(s.queued().await.is_empty());
 }
 
 #[tokio::test]
@@ -237,26 +193,27 @@ async fn the_previous_secret_is_accepted_during_rotation() {
     let s = setup_with(
         &[("GITHUB_WEBHOOK_SECRET", "new-secret"), ("GITHUB_WEBHOOK_SECRET_PREVIOUS", SECRET)],
         Arc::new(MemoryStore::new()),
-    );
+    )
+    .await;
     let body = fixtures::github("push");
-    let (status, _) = signed(&s.app, "push", "rot-1", &body).await;
+    let (status, _) = s.github("push", "rot-1", &body).await.pair();
     assert_eq!(status, 202, "signed with the previous secret");
     let new_sig = aetherium::integrations::github::signature::sign_github("new-secret", &body);
-    let (status, _) = post(&s.app, request(Some("push"), Some("rot-2"), Some(&new_sig), &body)).await;
+    let status = post(&s, Some("push"), Some("rot-2"), Some(&new_sig), &body).await.status;
     assert_eq!(status, 202, "signed with the new secret");
     let old = aetherium::integrations::github::signature::sign_github("retired-secret", &body);
-    let (status, _) = post(&s.app, request(Some("push"), Some("rot-3"), Some(&old), &body)).await;
+    let status = post(&s, Some("push"), Some("rot-3"), Some(&old), &body).await.status;
     assert_eq!(status, 401);
 }
 
 #[tokio::test]
 async fn a_redelivery_is_acknowledged_and_not_queued_again() {
-    let s = setup();
+    let s = setup().await;
     let body = fixtures::github("pull_request-opened");
-    assert_eq!(signed(&s.app, "pull_request", "same-1", &body).await.0, 202);
-    let (status, answer) = signed(&s.app, "pull_request", "same-1", &body).await;
+    assert_eq!(s.github("pull_request", "same-1", &body).await.pair().0, 202);
+    let (status, answer) = s.github("pull_request", "same-1", &body).await.pair();
     assert_eq!((status, answer["status"].as_str()), (200, Some("duplicate")));
-    assert_eq!(queued(&s.queue).await.len(), 1);
+    assert_eq!(s.queued().await.len(), 1);
 }
 
 #[tokio::test]
@@ -264,37 +221,36 @@ async fn a_failed_enqueue_is_503_and_not_recorded_so_redelivery_works() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let dead = format!("http://127.0.0.1:{}", free_port());
     let down = Arc::new(SqsQueue::with_client(aetherium_tests::sqs::client_at(&dead), format!("{dead}/1/q")));
-    let app =
-        App::from_parts(config(&[("GITHUB_WEBHOOK_SECRET", SECRET)]), Arc::new(MemoryBus::new()), down, store.clone());
+    let app = TestApp::builder().env(&[GITHUB_SECRET]).queue(down).store(store.clone()).build().await;
     let body = fixtures::github("pull_request-opened");
-    let (status, answer) = signed(&app, "pull_request", "retry-1", &body).await;
+    let (status, answer) = app.github("pull_request", "retry-1", &body).await.pair();
     assert_eq!(status, 503, "{answer}");
     assert_eq!(store.get("delivery:github:retry-1").await.expect("get"), None, "not recorded as delivered");
     // GitHub redelivers once the queue is back.
-    let s = setup_with(&[("GITHUB_WEBHOOK_SECRET", SECRET)], store);
-    let (status, _) = signed(&s.app, "pull_request", "retry-1", &body).await;
+    let s = setup_with(&[("GITHUB_WEBHOOK_SECRET", SECRET)], store).await;
+    let (status, _) = s.github("pull_request", "retry-1", &body).await.pair();
     assert_eq!(status, 202, "the redelivery is queued, not answered as a duplicate");
-    assert_eq!(queued(&s.queue).await.len(), 1);
+    assert_eq!(s.queued().await.len(), 1);
 }
 
 #[tokio::test]
 async fn a_dedup_store_outage_still_queues_the_event() {
     let down: Arc<dyn Store> =
         Arc::new(RedisStore::new(RedisHandle::open(&format!("redis://127.0.0.1:{}/0", free_port())).expect("url")));
-    let s = setup_with(&[("GITHUB_WEBHOOK_SECRET", SECRET)], down);
-    let (status, answer) = signed(&s.app, "push", "nostore-1", &fixtures::github("push")).await;
+    let s = setup_with(&[("GITHUB_WEBHOOK_SECRET", SECRET)], down).await;
+    let (status, answer) = s.github("push", "nostore-1", &fixtures::github("push")).await.pair();
     assert_eq!(status, 202, "{answer}");
-    assert_eq!(queued(&s.queue).await.len(), 1);
+    assert_eq!(s.queued().await.len(), 1);
 }
 
 #[tokio::test]
 async fn an_event_over_the_queue_limit_travels_by_claim_check() {
-    let s = setup();
+    let s = setup().await;
     let mut pr: Value = serde_json::from_slice(&fixtures::github("pull_request-opened")).expect("fixture");
     pr["pull_request"]["body"] = "a very long description ✅ ".repeat(12_000).into();
     let body = serde_json::to_vec(&pr).expect("json");
     assert!(body.len() > s.queue.max_message_bytes());
-    let (status, answer) = signed(&s.app, "pull_request", "large-1", &body).await;
+    let (status, answer) = s.github("pull_request", "large-1", &body).await.pair();
     assert_eq!(status, 202, "{answer}");
     let msgs = s.queue.receive(10, Duration::from_millis(50)).await.expect("receive");
     assert_eq!(msgs.len(), 1);
@@ -327,15 +283,11 @@ async fn every_example_github_publishes_is_accepted_queued_and_dispatched() {
     }
     assert!(cases.len() > 300, "the corpus has every example: {}", cases.len());
 
-    let s = setup();
-    let dispatcher = aetherium::engine::dispatch::Dispatcher::new(
-        Arc::new(MemoryBus::new()),
-        s.store.clone(),
-        aetherium::engine::routes::Routes::default(),
-    );
+    let s = setup().await;
+    let dispatcher = s.app.dispatcher();
     for (i, (event, body)) in cases.iter().enumerate() {
         let delivery = format!("example-{i}");
-        let (status, answer) = signed(&s.app, event, &delivery, body).await;
+        let (status, answer) = s.github(event, &delivery, body).await.pair();
         let raw: Value = serde_json::from_slice(body).expect("json");
         if event == "ping" {
             assert_eq!(status, 200, "{event} #{i}: {answer}");

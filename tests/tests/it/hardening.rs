@@ -1,53 +1,34 @@
 //! Issue 15, hardening: what an outsider, a slow Redis or a hostile payload can do. One test
 //! (or a few) per item; docs/security.md's bad-input matrix names each one.
 
+use aetherium::Event;
 use aetherium::backends::bus::MemoryBus;
 use aetherium::backends::queue::MemoryQueue;
 use aetherium::backends::store::MemoryStore;
-use aetherium::config::Config;
-use aetherium::edge::api::{self, Endpoint};
-use aetherium::{App, Event};
+use aetherium::edge::api::Endpoint;
+use aetherium_tests::TestApp;
 use aetherium_tests::fixtures::{SECRET, SLACK_SECRET, slack_headers};
 use aetherium_tests::github_fake::Comments;
-use bytes::Bytes;
 use serde_json::{Value, json};
-use std::collections::HashMap;
 use std::sync::Arc;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-/// A config from `yaml` (written to a temporary file) and `env`.
-fn config(yaml: &str, env: &[(&str, &str)]) -> Config {
-    let dir = std::env::temp_dir().join(format!("aetherium-hardening-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let file = dir.join("config.yaml");
-    std::fs::write(&file, yaml).expect("write config");
-    let mut map: HashMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    map.insert("AETHERIUM_CONFIG".into(), file.to_str().expect("utf8").to_owned());
-    Config::load(&move |k| map.get(k).cloned()).expect("config")
-}
-
-/// An app on memory backends with GitHub and Slack pointed at `api`.
-async fn app(api: &MockServer, yaml: &str) -> App {
+/// An app on memory backends with GitHub and Slack pointed at `api`, the config file `yaml`.
+async fn app(api: &MockServer, yaml: &str) -> TestApp {
     let uri = api.uri();
-    let cfg = config(
-        yaml,
-        &[
+    TestApp::builder()
+        .yaml(yaml)
+        .env(&[
             ("GITHUB_API_URL", &uri),
             ("GITHUB_TOKEN", "ghp_hardening"),
             ("SLACK_API_URL", &uri),
             ("SLACK_BOT_TOKEN", "xoxb-hardening"),
             ("SLACK_RESPONSE_URL_BASE", &uri),
-        ],
-    );
-    let app = App::from_parts(
-        cfg,
-        Arc::new(MemoryBus::new()),
-        Arc::new(MemoryQueue::default()),
-        Arc::new(MemoryStore::new()),
-    );
-    app.register_builtin().expect("integrations");
-    app.with_integrations(&[&aetherium_webhook::WebhookFactory]).await.expect("custom integrations")
+        ])
+        .all_integrations()
+        .build()
+        .await
 }
 
 /// GitHub comments on o/r#1 and Slack's chat.postMessage, answering success.
@@ -97,8 +78,8 @@ routes:
     on: custom.noted
     notify: { integration: github, target: "o/r#1", message: "Note on `{{service}}`: {{note}}" }
 "##;
-    let app = app(&api, yaml).await;
-    let d = app.dispatcher();
+    let t = app(&api, yaml).await;
+    let d = t.app.dispatcher();
     d.process(&event("vm.created", json!({"vm_id": "v-1", "vm_name": EVIL}))).await.expect("default notify");
     d.process(&event("custom.built", json!({"payload": {"head_commit": {"message": EVIL}}}))).await.expect("payload");
     d.process(&event("custom.deployed", json!({"service": EVIL}))).await.expect("buttons");
@@ -149,8 +130,8 @@ routes:
       type: pull_request
       content: { owner: "{{owner}}", repo: "{{repo}}", title: "Release", head: "release", base: main }
 "#;
-    let app = app(&api, yaml).await;
-    let d = app.dispatcher();
+    let t = app(&api, yaml).await;
+    let d = t.app.dispatcher();
     for (owner, repo) in
         [("acme", "widgets/merges?"), ("acme", ".."), ("acme/x", "widgets"), ("-acme", "w"), ("acme", "w#1")]
     {
@@ -158,7 +139,7 @@ routes:
         d.process(&record).await.expect("a permanent failure is not retried");
     }
     assert!(api.received_requests().await.unwrap_or_default().is_empty(), "GitHub was never called");
-    let lines = app.store.log_recent(aetherium::observe::activity::KEY, 100).await.expect("activity");
+    let lines = t.store.log_recent(aetherium::observe::activity::KEY, 100).await.expect("activity");
     let refusals: Vec<&String> = lines.iter().filter(|l| l.contains("not a GitHub")).collect();
     assert_eq!(refusals.len(), 5, "each refusal names its reason: {lines:?}");
     assert!(refusals.iter().any(|l| l.contains("`repo` `widgets/merges?` is not a GitHub repository name")));
@@ -169,19 +150,20 @@ routes:
     assert_eq!(hits.iter().map(|r| r.url.path().to_owned()).collect::<Vec<_>>(), ["/repos/acme/widgets.rs/pulls"]);
 }
 
-/// Answer `req` on `route` in-process.
-async fn call(app: &App, route: Endpoint, req: http::request::Builder, body: &[u8]) -> (u16, String) {
-    let resp = api::handle(app, route, req.body(Bytes::copy_from_slice(body)).expect("request")).await;
-    (resp.status().as_u16(), String::from_utf8_lossy(resp.body()).into_owned())
+/// Answer `req` at `endpoint` in-process.
+async fn call(t: &TestApp, endpoint: Endpoint, req: http::request::Builder, body: &[u8]) -> (u16, String) {
+    let answer = t.call(endpoint, req, body).await;
+    (answer.status, answer.text())
 }
 
 /// An app on memory backends that verifies GitHub and Slack and serves the internal routes.
-fn webhook_app() -> App {
-    let cfg = config(
-        "",
-        &[("GITHUB_WEBHOOK_SECRET", SECRET), ("SLACK_SIGNING_SECRET", SLACK_SECRET), ("AETHERIUM_API_TOKEN", "tok")],
-    );
-    App::from_parts(cfg, Arc::new(MemoryBus::new()), Arc::new(MemoryQueue::default()), Arc::new(MemoryStore::new()))
+async fn webhook_app() -> TestApp {
+    TestApp::with_env(&[
+        ("GITHUB_WEBHOOK_SECRET", SECRET),
+        ("SLACK_SIGNING_SECRET", SLACK_SECRET),
+        ("AETHERIUM_API_TOKEN", "tok"),
+    ])
+    .await
 }
 
 fn slack_request(body: &[u8], signed: bool) -> http::request::Builder {
@@ -199,8 +181,8 @@ fn slack_request(body: &[u8], signed: bool) -> http::request::Builder {
 
 #[tokio::test]
 async fn unsigned_floods_are_tallied_apart_and_never_push_out_an_integrations_entries() {
-    let app = webhook_app();
-    let log = aetherium::observe::activity::ActivityLog::new(app.store.clone());
+    let t = webhook_app().await;
+    let log = t.app.activity();
     log.record("github", aetherium::observe::activity::Level::Info, "comment on o/r#1: ok", Some("evt-kept")).await;
 
     let flood = aetherium::observe::activity::CAP + 50;
@@ -213,20 +195,20 @@ async fn unsigned_floods_are_tallied_apart_and_never_push_out_an_integrations_en
         if i % 2 == 0 {
             req = req.header("x-hub-signature-256", format!("sha256={}", "0".repeat(64)));
         }
-        let (status, _) = call(&app, Endpoint::GithubWebhook, req, &body).await;
+        let (status, _) = call(&t, Endpoint::Webhook("github"), req, &body).await;
         assert_eq!(status, 401);
     }
     for _ in 0..30 {
         let (status, _) =
-            call(&app, Endpoint::SlackWebhook, slack_request(b"command=%2Fx", false), b"command=%2Fx").await;
+            call(&t, Endpoint::Webhook("slack"), slack_request(b"command=%2Fx", false), b"command=%2Fx").await;
         assert_eq!(status, 401);
     }
 
     let query = |body: &'static str| {
-        let app = app.clone();
+        let t = t.clone();
         async move {
             let req = http::Request::builder().method("POST").header("authorization", "Bearer tok");
-            let (status, text) = call(&app, Endpoint::LogsQuery, req, body.as_bytes()).await;
+            let (status, text) = call(&t, Endpoint::LogsQuery, req, body.as_bytes()).await;
             assert_eq!(status, 200, "{text}");
             serde_json::from_str::<Value>(&text).expect("json")
         }
@@ -251,7 +233,7 @@ async fn unsigned_floods_are_tallied_apart_and_never_push_out_an_integrations_en
         slack["entries"].as_array().map(|e| e.iter().map(|e| e["count"].as_u64().unwrap_or(0)).sum::<u64>()),
         Some(30)
     );
-    let raw = app.store.log_recent(aetherium::observe::activity::KEY, usize::MAX).await.expect("log");
+    let raw = t.store.log_recent(aetherium::observe::activity::KEY, usize::MAX).await.expect("log");
     assert_eq!(raw.len(), 1, "nothing but the integration's entry is in the capped log");
 }
 
@@ -259,11 +241,11 @@ async fn unsigned_floods_are_tallied_apart_and_never_push_out_an_integrations_en
 
 #[tokio::test]
 async fn slacks_ssl_check_gets_200_once_verified_and_401_unsigned() {
-    let app = webhook_app();
+    let t = webhook_app().await;
     let body = b"ssl_check=1&token=gIkuvaNzQIHg97ATvDxqgjtO";
-    let (status, text) = call(&app, Endpoint::SlackWebhook, slack_request(body, true), body).await;
+    let (status, text) = call(&t, Endpoint::Webhook("slack"), slack_request(body, true), body).await;
     assert_eq!(status, 200, "{text}");
-    let (status, _) = call(&app, Endpoint::SlackWebhook, slack_request(body, false), body).await;
+    let (status, _) = call(&t, Endpoint::Webhook("slack"), slack_request(body, false), body).await;
     assert_eq!(status, 401);
 }
 
@@ -284,15 +266,11 @@ async fn a_receivers_huge_retry_after_is_clamped_and_the_local_dispatcher_loop_s
         base64_key()
     );
     let queue = Arc::new(MemoryQueue::new(std::time::Duration::from_secs(1), 5));
-    let app =
-        App::from_parts(config(&yaml, &[]), Arc::new(MemoryBus::new()), queue.clone(), Arc::new(MemoryStore::new()))
-            .with_integrations(&[&aetherium_webhook::WebhookFactory])
-            .await
-            .expect("hook");
+    let t = TestApp::builder().yaml(&yaml).queue(queue.clone()).all_integrations().build().await;
     use aetherium::backends::queue::WorkQueue;
     queue.send(&event("custom.poison", json!({"what": "poison"}))).await.expect("send");
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let worker = tokio::spawn(aetherium::engine::dispatch::run_loop(queue.clone(), app.dispatcher(), stopped));
+    let worker = tokio::spawn(t.app.dispatcher().run_loop(stopped));
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     queue.send(&event("custom.fine", json!({"what": "fine"}))).await.expect("send");
     let delivered = aetherium_tests::wait::until(std::time::Duration::from_secs(10), || {
@@ -309,7 +287,7 @@ async fn a_receivers_huge_retry_after_is_clamped_and_the_local_dispatcher_loop_s
     assert!(delivered.is_some(), "the next record was processed after the poisoned one");
     assert_eq!(queue.len(), 1, "the poisoned record waits for its (clamped) retry");
     // The clamp itself: a receiver asking for u64::MAX seconds gets the record back within an hour.
-    let err = app.dispatcher().process(&event("custom.poison", json!({"what": "poison"}))).await.expect_err("503");
+    let err = t.app.dispatcher().process(&event("custom.poison", json!({"what": "poison"}))).await.expect_err("503");
     assert_eq!(err.retry_after(), Some(aetherium::backends::http_client::MAX_RETRY_AFTER), "{err}");
 }
 
@@ -324,18 +302,23 @@ async fn a_claim_check_is_deleted_once_dispatched_and_a_late_redelivery_is_alrea
     use aetherium::backends::queue::{WorkQueue, claim};
     use aetherium::engine::dispatch::Outcome;
     let store = Arc::new(MemoryStore::new());
-    let queue = MemoryQueue::default();
+    let queue = Arc::new(MemoryQueue::default());
     let big = "x".repeat(300 * 1024);
     let record = Event::new("custom.big", "test", json!({"blob": big}).as_object().cloned().unwrap_or_default())
         .with_id("evt-big")
         .to_json();
-    claim::enqueue(&queue, store.as_ref(), &record).await.expect("enqueue");
+    claim::enqueue(queue.as_ref(), store.as_ref(), &record).await.expect("enqueue");
     let message = queue.receive(1, std::time::Duration::from_secs(1)).await.expect("receive").remove(0).body;
     let key = claim::Claim::parse(&message).expect("a claim").expect("a claim").key;
     use aetherium::backends::store::Store;
     assert!(store.get(&key).await.expect("get").is_some(), "parked");
 
-    let d = aetherium::engine::dispatch::Dispatcher::new(Arc::new(MemoryBus::new()), store.clone(), Default::default());
+    let d = aetherium::engine::dispatch::Dispatcher::new(
+        Arc::new(MemoryBus::new()),
+        store.clone(),
+        queue.clone(),
+        Default::default(),
+    );
     assert_eq!(d.process(&message).await.expect("dispatched").outcome, Outcome::Dispatched);
     assert!(store.get(&key).await.expect("get").is_none(), "the claim is gone after its dispatch");
     let again = d.process(&message).await.expect("a late redelivery is not an error");
@@ -399,13 +382,7 @@ fn iam_envelope() -> aetherium::edge::lambda::UrlRequest {
 #[tokio::test]
 async fn an_iam_identity_in_the_envelope_counts_only_on_a_function_whose_url_is_aws_iam() {
     let respond = |env: &'static [(&'static str, &'static str)]| async move {
-        let app = App::from_parts(
-            config("", env),
-            Arc::new(MemoryBus::new()),
-            Arc::new(MemoryQueue::default()),
-            Arc::new(MemoryStore::new()),
-        );
-        aetherium::edge::lambda::respond(&app, Endpoint::Events, iam_envelope()).await.status_code
+        TestApp::with_env(env).await.envelope(Endpoint::Events, iam_envelope()).await.status_code
     };
     assert_eq!(respond(&[("AETHERIUM_API_TOKEN", "tok")]).await, 401, "a URL of AuthType NONE trusts no envelope");
     assert_eq!(respond(&[]).await, 500, "nor does one with no token: it fails closed");
@@ -444,24 +421,27 @@ async fn however_many_health_requests_arrive_github_and_slack_see_one_check_each
         let uri = api.uri();
         let url = redis.url();
         async move {
-            let cfg = config(
-                "",
-                &[
+            // What `App::from_config` chooses for this REDIS_URL: a Redis bus and store.
+            let conn = aetherium::backends::redis_conn::RedisHandle::open(&url).expect("url");
+            TestApp::builder()
+                .env(&[
                     ("GITHUB_API_URL", &uri),
                     ("GITHUB_TOKEN", "ghp"),
                     ("SLACK_API_URL", &uri),
                     ("SLACK_BOT_TOKEN", "xoxb"),
                     ("REDIS_URL", &url),
-                ],
-            );
-            let app = App::from_config(cfg).expect("app");
-            app.with_integrations(&[]).await.expect("integrations")
+                ])
+                .bus(Arc::new(aetherium::backends::bus::RedisBus::new(conn.clone())))
+                .store(Arc::new(aetherium::backends::store::RedisStore::new(conn)))
+                .all_integrations()
+                .build()
+                .await
         }
     };
     let (a, b) = (instance().await, instance().await);
     let requests = (0..40).map(|i| {
-        let app = if i % 2 == 0 { a.clone() } else { b.clone() };
-        async move { call(&app, Endpoint::Health, http::Request::builder().method("GET"), b"").await }
+        let t = if i % 2 == 0 { a.clone() } else { b.clone() };
+        async move { call(&t, Endpoint::Health, http::Request::builder().method("GET"), b"").await }
     });
     for (status, text) in futures_util::future::join_all(requests).await {
         assert_eq!(status, 200, "{text}");

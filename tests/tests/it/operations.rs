@@ -1,14 +1,12 @@
 //! Operations: the activity log and its query route, metrics, declarative routes, and a
 //! custom integration enabled from the config alone.
 
-use aetherium::backends::queue::{MemoryQueue, WorkQueue};
+use aetherium::Event;
 use aetherium::backends::redis_conn::RedisHandle;
 use aetherium::backends::store::{MemoryStore, RedisStore, Store};
-use aetherium::edge::api::{self, Endpoint};
-use aetherium::{App, Event, backends::bus::MemoryBus};
-use aetherium_tests::RedisServer;
+use aetherium::edge::api::Endpoint;
 use aetherium_tests::github_fake::Comments;
-use bytes::Bytes;
+use aetherium_tests::{RedisServer, TestApp};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,39 +15,26 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const TOKEN: &str = "ops-token";
 
-fn write_config(yaml: &str) -> String {
-    let dir = std::env::temp_dir().join(format!("aetherium-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let path = dir.join("aetherium.yaml");
-    std::fs::write(&path, yaml).expect("write");
-    path.to_str().expect("utf8").to_owned()
+/// The app every function would build from `yaml` and `env` (with the API token), every
+/// integration included; the start-up error otherwise.
+async fn app_from_yaml(yaml: &str, env: &[(&str, &str)], store: Arc<dyn Store>) -> Result<TestApp, String> {
+    TestApp::builder()
+        .yaml(yaml)
+        .env(&[("AETHERIUM_API_TOKEN", TOKEN)])
+        .env(env)
+        .store(store)
+        .all_integrations()
+        .try_build()
+        .await
 }
 
-async fn app_from_yaml(
-    yaml: &str,
-    env: &[(&str, &str)],
-    store: Arc<dyn Store>,
-) -> Result<(App, Arc<MemoryQueue>), String> {
-    let path = write_config(yaml);
-    let mut all = vec![("AETHERIUM_CONFIG", path.as_str()), ("AETHERIUM_API_TOKEN", TOKEN)];
-    all.extend_from_slice(env);
-    let map: std::collections::HashMap<String, String> =
-        all.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    let cfg = aetherium::config::Config::load(&move |k| map.get(k).cloned()).map_err(|e| e.to_string())?;
-    let queue = Arc::new(MemoryQueue::default());
-    let app = App::from_parts(cfg, Arc::new(MemoryBus::new()), queue.clone(), store);
-    app.register_builtin().map_err(|e| e.to_string())?;
-    let app = app.with_integrations(&[&aetherium_webhook::WebhookFactory]).await.map_err(|e| e.to_string())?;
-    Ok((app, queue))
-}
-
-async fn call(app: &App, route: Endpoint, method: &str, auth: Option<&str>, body: &str) -> (u16, String) {
-    let mut b = http::Request::builder().method(method).uri(route.path());
+async fn call(t: &TestApp, route: Endpoint, method: &str, auth: Option<&str>, body: &str) -> (u16, String) {
+    let mut b = http::Request::builder().method(method);
     if let Some(a) = auth {
         b = b.header("authorization", format!("Bearer {a}"));
     }
-    let resp = api::handle(app, route, b.body(Bytes::from(body.to_owned())).expect("req")).await;
-    (resp.status().as_u16(), String::from_utf8_lossy(resp.body()).into_owned())
+    let answer = t.call(route, b, body.as_bytes()).await;
+    (answer.status, answer.text())
 }
 
 fn event(kind: &str, data: Value) -> Event {
@@ -68,7 +53,7 @@ async fn logs_query_filters_by_component_and_level_newest_first() {
     {
         log.record(c, l, m, None).await;
     }
-    let (app, _) = app_from_yaml("", &[], store).await.expect("app");
+    let app = app_from_yaml("", &[], store).await.expect("app");
     let (status, body) = call(
         &app,
         Endpoint::LogsQuery,
@@ -90,7 +75,7 @@ async fn logs_query_filters_by_component_and_level_newest_first() {
 
 #[tokio::test]
 async fn logs_query_refuses_bad_queries_and_missing_auth() {
-    let (app, _) = app_from_yaml("", &[], Arc::new(MemoryStore::new())).await.expect("app");
+    let app = app_from_yaml("", &[], Arc::new(MemoryStore::new())).await.expect("app");
     assert_eq!(call(&app, Endpoint::LogsQuery, "POST", None, "{}").await.0, 401);
     assert_eq!(call(&app, Endpoint::LogsQuery, "POST", Some("nope"), "{}").await.0, 401);
     for (body, want) in [
@@ -109,16 +94,14 @@ async fn logs_query_refuses_bad_queries_and_missing_auth() {
 
 #[tokio::test]
 async fn a_rejected_webhook_is_in_the_activity_log_with_its_reason() {
-    let (app, _) =
+    let app =
         app_from_yaml("", &[("GITHUB_WEBHOOK_SECRET", "s3cret")], Arc::new(MemoryStore::new())).await.expect("app");
     let req = http::Request::builder()
         .method("POST")
         .header("x-github-event", "push")
         .header("x-github-delivery", "d-1")
-        .header("x-hub-signature-256", format!("sha256={}", "0".repeat(64)))
-        .body(Bytes::from_static(b"{}"))
-        .expect("req");
-    assert_eq!(api::handle(&app, Endpoint::GithubWebhook, req).await.status(), 401);
+        .header("x-hub-signature-256", format!("sha256={}", "0".repeat(64)));
+    assert_eq!(app.call(Endpoint::Webhook("github"), req, b"{}").await.status, 401);
     let (_, body) =
         call(&app, Endpoint::LogsQuery, "POST", Some(TOKEN), r#"{"component": "github", "level": "warn"}"#).await;
     assert!(body.contains("webhook signature rejected: the signature does not match"), "{body}");
@@ -141,14 +124,18 @@ async fn metrics_are_counted_across_instances_and_served_as_prometheus_text() {
     let uri = github.uri();
     let store = || -> Arc<dyn Store> { Arc::new(RedisStore::new(RedisHandle::open(&redis.url()).expect("url"))) };
     let env = [("GITHUB_API_URL", uri.as_str()), ("GITHUB_TOKEN", "ghp_m")];
-    let (a, _) = app_from_yaml("", &env, store()).await.expect("a");
-    let (b, _) = app_from_yaml("", &env, store()).await.expect("b");
+    let a = app_from_yaml("", &env, store()).await.expect("a");
+    let b = app_from_yaml("", &env, store()).await.expect("b");
     let task = |id: &str| {
         event("task.completed", json!({"task_id": id, "pull_request": "https://github.com/o/r/pull/1"})).to_json()
     };
-    a.dispatcher().process(&task("1")).await.expect("a");
-    b.dispatcher().process(&task("2")).await.expect("b");
-    a.dispatcher().process(&event("vm.created", json!({"vm_id": "v", "vm_name": "n"})).to_json()).await.expect("vm");
+    a.app.dispatcher().process(&task("1")).await.expect("a");
+    b.app.dispatcher().process(&task("2")).await.expect("b");
+    a.app
+        .dispatcher()
+        .process(&event("vm.created", json!({"vm_id": "v", "vm_name": "n"})).to_json())
+        .await
+        .expect("vm");
 
     assert_eq!(call(&a, Endpoint::Metrics, "GET", None, "").await.0, 401);
     let (status, text) = call(&b, Endpoint::Metrics, "GET", Some(TOKEN), "").await;
@@ -225,8 +212,8 @@ async fn every_kind_of_route_does_what_it_says() {
         ("SLACK_API_URL", slack_api.as_str()),
         ("SLACK_BOT_TOKEN", "xoxb"),
     ];
-    let (app, queue) = app_from_yaml(ROUTES, &env, Arc::new(MemoryStore::new())).await.expect("valid routes");
-    let d = app.dispatcher();
+    let app = app_from_yaml(ROUTES, &env, Arc::new(MemoryStore::new())).await.expect("valid routes");
+    let d = app.app.dispatcher();
     d.process(&event("custom.deployed", json!({"service": "api", "version": "1.2.3"})).to_json())
         .await
         .expect("notify");
@@ -241,7 +228,8 @@ async fn every_kind_of_route_does_what_it_says() {
             .with_id("gh-delivery-1");
     d.process(&opened.to_json()).await.expect("publish");
     d.process(&opened.to_json()).await.expect("replay");
-    let derived: Vec<Event> = queue
+    let derived: Vec<Event> = app
+        .queue
         .receive(10, Duration::from_millis(50))
         .await
         .expect("receive")
@@ -288,10 +276,14 @@ async fn bad_routes_are_refused_at_start_naming_the_route() {
 
 #[tokio::test]
 async fn default_routes_can_be_switched_off() {
-    let (app, _) = app_from_yaml("default_routes: false\n", &[("SLACK_BOT_TOKEN", "x")], Arc::new(MemoryStore::new()))
+    let app = app_from_yaml("default_routes: false\n", &[("SLACK_BOT_TOKEN", "x")], Arc::new(MemoryStore::new()))
         .await
         .expect("app");
-    app.dispatcher().process(&event("vm.created", json!({"vm_id": "v", "vm_name": "n"})).to_json()).await.expect("ok");
+    app.app
+        .dispatcher()
+        .process(&event("vm.created", json!({"vm_id": "v", "vm_name": "n"})).to_json())
+        .await
+        .expect("ok");
     assert!(app.store.hash_all("vms").await.expect("vms").is_empty(), "no default VM registry route");
 }
 
@@ -333,11 +325,10 @@ async fn a_custom_webhook_integration_delivers_signed_events() {
         "integrations:\n  audit-hook:\n    type: webhook\n    url: {}/hooks/aetherium\n    secret: ${{AUDIT_SECRET}}\nroutes:\n  - on: task.*\n    handle: audit-hook\n",
         server.uri()
     );
-    let (app, _) =
-        app_from_yaml(&yaml, &[("AUDIT_SECRET", HOOK_SECRET)], Arc::new(MemoryStore::new())).await.expect("app");
-    assert!(app.registry.get("audit-hook").is_some());
+    let app = app_from_yaml(&yaml, &[("AUDIT_SECRET", HOOK_SECRET)], Arc::new(MemoryStore::new())).await.expect("app");
+    assert!(app.app.integration("audit-hook").is_some());
     let record = event("task.completed", json!({"task_id": "T-7"})).to_json();
-    let d = app.dispatcher();
+    let d = app.app.dispatcher();
     assert!(d.process(&record).await.is_err(), "the receiver's 503 is retried later");
     d.process(&record).await.expect("delivered on the retry");
     d.process(&record).await.expect("and not again");

@@ -3,14 +3,14 @@
 
 use aetherium::backends::queue::{MemoryQueue, WorkQueue};
 use aetherium::backends::store::MemoryStore;
-use aetherium::edge::api::{self, Endpoint};
-use aetherium::engine::app::Clock;
+use aetherium::edge::api::Endpoint;
+use aetherium::engine::clock::Clock;
 use aetherium::engine::routes::{Action, Routes, Rule};
-use aetherium::{App, Event, IntegrationError, backends::bus::MemoryBus, engine::dispatch::Dispatcher};
-use aetherium_tests::config;
-use aetherium_tests::fixtures::{self, SECRET, SLACK_SECRET};
+use aetherium::{Event, IntegrationError, backends::bus::MemoryBus, engine::dispatch::Dispatcher};
+use aetherium_tests::TestApp;
+use aetherium_tests::app::{self, GITHUB_SECRET, github_request};
+use aetherium_tests::fixtures::{self, SLACK_SECRET};
 use async_trait::async_trait;
-use bytes::Bytes;
 use proptest::prelude::*;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,36 +20,25 @@ fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
 }
 
-fn app() -> (App, Arc<MemoryQueue>) {
+/// Both webhooks keyed, the clock fixed at the Slack fixture's timestamp; a handle on the
+/// concrete queue so a case can see it stayed empty.
+async fn app() -> (TestApp, Arc<MemoryQueue>) {
     let queue = Arc::new(MemoryQueue::default());
-    let mut app = App::from_parts(
-        config(&[("GITHUB_WEBHOOK_SECRET", SECRET), ("SLACK_SIGNING_SECRET", SLACK_SECRET)]),
-        Arc::new(MemoryBus::new()),
-        queue.clone(),
-        Arc::new(MemoryStore::new()),
-    );
-    app.clock = Clock::fixed(1_795_672_800);
-    (app, queue)
+    let t = TestApp::builder()
+        .env(&[GITHUB_SECRET, app::SLACK_SECRET])
+        .queue(queue.clone())
+        .clock(Clock::fixed(1_795_672_800))
+        .build()
+        .await;
+    (t, queue)
 }
 
-fn github(body: &[u8], sig: &str) -> api::Request {
-    http::Request::builder()
-        .method("POST")
-        .header("x-github-event", "pull_request")
-        .header("x-github-delivery", "prop-1")
-        .header("x-hub-signature-256", sig)
-        .body(Bytes::copy_from_slice(body))
-        .expect("req")
-}
-
-fn slack(body: &[u8], ts: &str, sig: &str) -> api::Request {
+fn slack(ts: &str, sig: &str) -> http::request::Builder {
     http::Request::builder()
         .method("POST")
         .header("content-type", "application/json")
         .header("x-slack-request-timestamp", ts)
         .header("x-slack-signature", sig)
-        .body(Bytes::copy_from_slice(body))
-        .expect("req")
 }
 
 /// What a mutation may touch: the body, the signature header, or (Slack) the timestamp.
@@ -89,12 +78,13 @@ proptest! {
             Mutation::Truncate { keep } => body2.truncate(keep % body.len()),
         }
         let Ok(sig2) = String::from_utf8(sig2) else { return Ok(()) };
-        let Ok(value) = http::HeaderValue::from_str(&sig2) else { return Ok(()) };
-        let (app, queue) = app();
-        let status = runtime().block_on(async {
-            let mut req = github(&body2, &sig);
-            req.headers_mut().insert("x-hub-signature-256", value);
-            api::handle(&app, Endpoint::GithubWebhook, req).await.status().as_u16()
+        if http::HeaderValue::from_str(&sig2).is_err() {
+            return Ok(());
+        }
+        let (status, queue) = runtime().block_on(async {
+            let (t, queue) = app().await;
+            let req = github_request(Some("pull_request"), Some("prop-1"), Some(&sig2));
+            (t.call(Endpoint::Webhook("github"), req, &body2).await.status, queue)
         });
         prop_assert_eq!(status, 401);
         prop_assert!(queue.is_empty());
@@ -116,8 +106,10 @@ proptest! {
         if http::HeaderValue::from_str(&sig2).is_err() || http::HeaderValue::from_str(&ts2).is_err() {
             return Ok(());
         }
-        let (app, queue) = app();
-        let status = runtime().block_on(async { api::handle(&app, Endpoint::SlackWebhook, slack(&body2, &ts2, &sig2)).await.status().as_u16() });
+        let (status, queue) = runtime().block_on(async {
+            let (t, queue) = app().await;
+            (t.call(Endpoint::Webhook("slack"), slack(&ts2, &sig2), &body2).await.status, queue)
+        });
         prop_assert_eq!(status, 401);
         prop_assert!(queue.is_empty());
     }
@@ -177,7 +169,9 @@ proptest! {
     fn n_replays_of_one_event_cause_one_side_effect(n in 1usize..20, concurrent in any::<bool>()) {
         let counter = Arc::new(Counter::default());
         let store = Arc::new(MemoryStore::new());
-        let d = Dispatcher::new(Arc::new(MemoryBus::new()), store, Routes::new(vec![Rule::new("task.*", counter.clone())]).expect("routes"));
+        let q = Arc::new(MemoryQueue::default());
+        let routes = Routes::new(vec![Rule::new("task.*", counter.clone())]).expect("routes");
+        let d = Dispatcher::new(Arc::new(MemoryBus::new()), store, q.clone(), routes);
         let record = Event::new("task.completed", "p", serde_json::Map::new()).to_json();
         runtime().block_on(async {
             if concurrent {
@@ -193,7 +187,6 @@ proptest! {
                     d.process(&record).await.expect("process");
                 }
             }
-            let q = MemoryQueue::default();
             assert!(q.receive(1, Duration::ZERO).await.expect("receive").is_empty());
         });
         prop_assert_eq!(counter.0.load(Ordering::SeqCst), 1);

@@ -3,17 +3,16 @@
 //! caps, and end to end through the runner: a delivery refused while SQS was down reaches the
 //! bus exactly once after the job has GitHub send it again.
 
-use aetherium::backends::queue::{MemoryQueue, SqsQueue};
+use aetherium::backends::bus::RedisBus;
+use aetherium::backends::queue::SqsQueue;
 use aetherium::backends::redis_conn::RedisHandle;
 use aetherium::backends::store::RedisStore;
-use aetherium::integrations::github::redeliver::{Redeliverer, WATERMARK_KEY};
-use aetherium::observe::activity::{ActivityLog, Entry, Level};
-use aetherium::observe::metrics::Metrics;
-use aetherium::{App, backends::bus::RedisBus};
+use aetherium::engine::redeliver::{Redeliverer, Status, WATERMARK_KEY};
+use aetherium::observe::activity::{Entry, Level};
 use aetherium_tests::fixtures::{self, sign};
 use aetherium_tests::github_app::{AppKey, ValidJwt, generate_app_key};
 use aetherium_tests::github_fake::{Deliveries, delivery};
-use aetherium_tests::{RedisServer, Running, config, free_port, sqs};
+use aetherium_tests::{RedisServer, Running, TestApp, free_port, sqs};
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use std::sync::Arc;
@@ -48,33 +47,39 @@ async fn app_deliveries(server: &MockServer, key: &AppKey) -> Deliveries {
     deliveries
 }
 
-fn redis_app(redis: &RedisServer, env: &[(&str, &str)]) -> App {
+/// An app on `redis` (bus and store) and a memory queue, without integrations.
+async fn redis_app(redis: &RedisServer, env: &[(&str, &str)]) -> TestApp {
     let handle = RedisHandle::open(&redis.url()).expect("url");
-    App::from_parts(
-        config(env),
-        Arc::new(RedisBus::new(handle.clone())),
-        Arc::new(MemoryQueue::default()),
-        Arc::new(RedisStore::new(handle)),
-    )
+    TestApp::builder()
+        .env(env)
+        .bus(Arc::new(RedisBus::new(handle.clone())))
+        .store(Arc::new(RedisStore::new(handle)))
+        .build()
+        .await
 }
 
 /// The job as a GitHub App against `server`, with `extra` settings.
-fn app_job(server: &MockServer, redis: &RedisServer, key: &AppKey, extra: &[(&str, &str)]) -> (App, Redeliverer) {
+async fn app_job(
+    server: &MockServer,
+    redis: &RedisServer,
+    key: &AppKey,
+    extra: &[(&str, &str)],
+) -> (TestApp, Redeliverer) {
     let uri = server.uri();
     let mut env =
         vec![("GITHUB_API_URL", uri.as_str()), ("GITHUB_APP_ID", "12345"), ("GITHUB_APP_PRIVATE_KEY", &key.pem)];
     env.extend_from_slice(extra);
-    let app = redis_app(redis, &env);
-    let job = Redeliverer::from_app(&app).expect("built").expect("on for a GitHub App");
+    let app = redis_app(redis, &env).await;
+    let job = app.app.redeliverer().expect("built").expect("on for a GitHub App");
     (app, job)
 }
 
-async fn activity(app: &App) -> Vec<Entry> {
-    ActivityLog::new(app.store.clone()).recent(100).await.expect("activity log")
+async fn activity(t: &TestApp) -> Vec<Entry> {
+    t.app.activity().recent(100).await.expect("activity log")
 }
 
-async fn metrics(app: &App) -> String {
-    Metrics::new(app.store.clone()).render().await.expect("render")
+async fn metrics(t: &TestApp) -> String {
+    t.app.metrics().render().await.expect("render")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -98,15 +103,15 @@ async fn only_the_failed_delivery_our_ingest_never_saw_is_redelivered() {
         attempt["redelivery"] = (id > 41).into();
         deliveries.push(attempt);
     }
-    let (app, job) = app_job(&server, &redis, &key, &[]);
+    let (app, job) = app_job(&server, &redis, &key, &[]).await;
     // Our ingest queued guid-slow: GitHub gave up waiting for our answer, nothing was lost.
     app.store.set("delivery:github:guid-slow", "queued", None).await.expect("set");
 
     let report = job.run().await.expect("a run");
     assert_eq!(deliveries.attempts(), [20], "one redelivery, of the delivery nobody received: {report:?}");
     assert_eq!(
-        (report.status.as_str(), report.redelivered, report.delivered, report.accepted, report.gave_up),
-        ("done", 1, 2, 1, 1),
+        (report.status, report.redelivered, report.delivered, report.accepted, report.gave_up),
+        (Status::Done, 1, 2, 1, 1),
         "{report:?}"
     );
     let log = activity(&app).await;
@@ -163,8 +168,9 @@ async fn with_a_token_the_configured_repository_or_organization_hook_is_used() {
         let app = redis_app(
             &redis,
             &[("GITHUB_API_URL", &uri), ("GITHUB_TOKEN", "ghp_hooks_token"), ("GITHUB_REDELIVERY_HOOK", hook)],
-        );
-        let job = Redeliverer::from_app(&app).expect("built").expect("on with a hook");
+        )
+        .await;
+        let job = app.app.redeliverer().expect("built").expect("on with a hook");
         assert_eq!(job.watching(), hook);
         let report = job.run().await.expect("a run");
         assert_eq!(deliveries.attempts(), [5], "{hook}: {report:?}");
@@ -173,15 +179,16 @@ async fn with_a_token_the_configured_repository_or_organization_hook_is_used() {
         redis_flush(&redis).await;
     }
     // A token with no hook named has nothing to watch: the job is off, and says why.
-    let app = redis_app(&redis, &[("GITHUB_TOKEN", "ghp_x")]);
-    assert!(Redeliverer::from_app(&app).expect("built").is_none());
-    let why = Redeliverer::off_reason(&app.config).expect("a reason");
+    let app = redis_app(&redis, &[("GITHUB_TOKEN", "ghp_x")]).await;
+    assert!(app.app.redeliverer().expect("built").is_none());
+    let why = app.app.redelivery_off().expect("a reason");
     assert!(why.contains("GITHUB_REDELIVERY_HOOK"), "{why}");
     let off = redis_app(
         &redis,
         &[("GITHUB_TOKEN", "ghp_x"), ("GITHUB_REDELIVERY_HOOK", "o/r#1"), ("GITHUB_REDELIVERY_ENABLED", "false")],
-    );
-    assert!(Redeliverer::from_app(&off).expect("built").is_none(), "disabled");
+    )
+    .await;
+    assert!(off.app.redeliverer().expect("built").is_none(), "disabled");
 }
 
 async fn redis_flush(redis: &RedisServer) {
@@ -207,7 +214,7 @@ async fn pages_are_followed_and_the_watermark_keeps_the_next_run_off_old_deliver
             if failed { 503 } else { 202 },
         ));
     }
-    let (app, job) = app_job(&server, &redis, &key, &[]);
+    let (app, job) = app_job(&server, &redis, &key, &[]).await;
 
     let report = job.run().await.expect("first run");
     assert_eq!(deliveries.pages(), [None, Some("v1_100".to_owned())], "both pages, the second by its cursor");
@@ -235,7 +242,7 @@ async fn a_rate_limit_ends_the_run_with_nothing_lost_and_the_next_run_finishes()
     deliveries.push(delivery(2, "guid-b", ago(500), 503));
     deliveries.push(delivery(3, "guid-c", ago(400), 503));
     deliveries.push(delivery(4, "guid-fine", ago(300), 202));
-    let (app, job) = app_job(&server, &redis, &key, &[]);
+    let (app, job) = app_job(&server, &redis, &key, &[]).await;
 
     // A secondary rate limit on the listing: nothing is asked, the watermark is not set.
     // Mounted for good, not scoped: wiremock 0.6 deactivates the wrong mock when a scoped one
@@ -253,7 +260,7 @@ async fn a_rate_limit_ends_the_run_with_nothing_lost_and_the_next_run_finishes()
         .mount(&server)
         .await;
     let report = job.run().await.expect("ends cleanly");
-    assert_eq!((report.status.as_str(), report.retry_after_secs), ("rate_limited", Some(60)), "{report:?}");
+    assert_eq!((report.status, report.retry_after_secs), (Status::RateLimited, Some(60)), "{report:?}");
     assert!(deliveries.attempts().is_empty());
     assert_eq!(app.store.get(WATERMARK_KEY).await.expect("get"), None, "the watermark did not move");
 
@@ -267,7 +274,7 @@ async fn a_rate_limit_ends_the_run_with_nothing_lost_and_the_next_run_finishes()
         .mount(&server)
         .await;
     let report = job.run().await.expect("ends cleanly");
-    assert_eq!((report.status.as_str(), report.redelivered), ("rate_limited", 1), "{report:?}");
+    assert_eq!((report.status, report.redelivered), (Status::RateLimited, 1), "{report:?}");
     assert_eq!(deliveries.attempts(), [1]);
     let log = activity(&app).await;
     assert!(log.iter().any(|e| e.level == Level::Warn && e.message.contains("rate limit")), "{log:?}");
@@ -275,7 +282,7 @@ async fn a_rate_limit_ends_the_run_with_nothing_lost_and_the_next_run_finishes()
 
     let report = job.run().await.expect("the next run");
     assert_eq!(deliveries.attempts(), [1, 2, 3], "b and c now, and a not again: {report:?}");
-    assert_eq!(report.status, "done");
+    assert_eq!(report.status, Status::Done);
     server.verify().await;
 }
 
@@ -288,9 +295,9 @@ async fn the_per_run_cap_leaves_the_rest_to_the_next_run() {
     for id in 1..=3 {
         deliveries.push(delivery(id, &format!("guid-{id}"), ago(600 - 100 * id as i64), 503));
     }
-    let (_app, job) = app_job(&server, &redis, &key, &[("GITHUB_REDELIVERY_MAX_PER_RUN", "2")]);
+    let (_app, job) = app_job(&server, &redis, &key, &[("GITHUB_REDELIVERY_MAX_PER_RUN", "2")]).await;
     let report = job.run().await.expect("first run");
-    assert_eq!((report.status.as_str(), report.redelivered), ("capped", 2), "{report:?}");
+    assert_eq!((report.status, report.redelivered), (Status::Capped, 2), "{report:?}");
     assert_eq!(deliveries.attempts(), [1, 2], "oldest first");
     job.run().await.expect("second run");
     assert_eq!(deliveries.attempts(), [1, 2, 3]);
@@ -305,7 +312,7 @@ async fn a_delivery_that_keeps_failing_is_delivered_three_times_in_all() {
     // Each redelivery GitHub makes fails too, and is listed as a new attempt.
     deliveries.attempts_answer(503);
     deliveries.push(delivery(1, "guid-doomed", ago(300), 503));
-    let (app, job) = app_job(&server, &redis, &key, &[]);
+    let (app, job) = app_job(&server, &redis, &key, &[]).await;
     for _ in 0..4 {
         job.run().await.expect("a run");
     }
@@ -361,13 +368,14 @@ async fn a_delivery_refused_while_sqs_was_down_reaches_the_bus_once_after_redeli
 
     // SQS down: the ingest answers 503, which GitHub records as a failed delivery.
     let dead = format!("http://127.0.0.1:{}", free_port());
-    let down = App::from_parts(
-        config(&env),
-        bus.clone(),
-        Arc::new(SqsQueue::with_client(sqs::client_at(&dead), format!("{dead}/1/q"))),
-        store.clone(),
-    );
-    let outage = Running::start(down).await;
+    let down = TestApp::builder()
+        .env(&env)
+        .bus(bus.clone())
+        .queue(Arc::new(SqsQueue::with_client(sqs::client_at(&dead), format!("{dead}/1/q"))))
+        .store(store.clone())
+        .build()
+        .await;
+    let outage = Running::start(down.app).await;
     assert_eq!(send_push(&http, &outage.url("/api/v1/webhooks/github"), GUID).await, 503);
     outage.stop().await;
     deliveries.push(delivery(7001, GUID, Utc::now(), 503));
@@ -375,12 +383,18 @@ async fn a_delivery_refused_while_sqs_was_down_reaches_the_bus_once_after_redeli
     // SQS back: the runner's job asks GitHub to redeliver, and "GitHub" sends it again.
     let client = sqs::client();
     let url = sqs::create_queue(&client, &[("VisibilityTimeout", "5")]).await;
-    let app = App::from_parts(config(&env), bus, Arc::new(SqsQueue::with_client(client, url)), store.clone());
-    app.register_builtin().expect("github");
+    let app = TestApp::builder()
+        .env(&env)
+        .bus(bus)
+        .queue(Arc::new(SqsQueue::with_client(client, url)))
+        .store(store.clone())
+        .builtin()
+        .build()
+        .await;
     let sub = redis::Client::open(redis.url()).expect("url");
     let (mut sink, mut stream) = sub.get_async_pubsub().await.expect("pubsub").split();
     sink.subscribe("github.push").await.expect("subscribe");
-    let running = Running::start(app).await;
+    let running = Running::start(app.app).await;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     deliveries.on_attempt(move |original| {
         let _ = tx.send(original["guid"].as_str().unwrap_or_default().to_owned());
@@ -417,7 +431,7 @@ async fn a_claim_left_pending_is_redelivered_and_a_queued_one_is_not() {
     let deliveries = app_deliveries(&server, &key).await;
     deliveries.push(delivery(50, "guid-died", ago(40), 502));
     deliveries.push(delivery(60, "guid-queued", ago(30), 502));
-    let (app, job) = app_job(&server, &redis, &key, &[]);
+    let (app, job) = app_job(&server, &redis, &key, &[]).await;
     app.store.set("delivery:github:guid-died", "pending", None).await.expect("set");
     app.store.set("delivery:github:guid-queued", "queued", None).await.expect("set");
 

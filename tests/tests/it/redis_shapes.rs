@@ -3,6 +3,10 @@
 //! GitHub and Slack are one real HTTP stand-in on loopback.
 
 use aetherium::App;
+use aetherium::backends::redis_conn::RedisHandle;
+use aetherium::backends::store::{RedisStore, Store};
+use aetherium::engine::app::Needs;
+use aetherium_tests::app::FACTORIES;
 use aetherium_tests::fixtures::{SLACK_SECRET, github, sign, slack, slack_headers};
 use aetherium_tests::redis_server::Shape;
 use aetherium_tests::{RedisServer, Running, config};
@@ -59,7 +63,9 @@ async fn whole_product(redis: RedisServer) {
         ("SLACK_NOTIFY_CHANNEL", "#platform"),
         ("AETHERIUM_API_TOKEN", TOKEN),
     ]);
-    let app = App::from_config(config).expect("app").with_integrations(&[]).await.expect("integrations");
+    // Built as the runner builds it (local/src/main.rs): backends from the config, then every
+    // integration it enables, routes checked.
+    let app = App::from_config(config).expect("app").build(Needs::all(FACTORIES)).await.expect("integrations");
     app.preflight().await.expect("a reachable Redis passes the start-up check");
     let running = Running::start(app).await;
     let http = aetherium::backends::http_client::client();
@@ -187,11 +193,13 @@ async fn a_database_other_than_0_is_a_start_up_error_on_a_cluster_only() {
         let redis = RedisServer::start_shape(shape).await;
         let url = redis.url().replace("/0", "/1");
         let app = App::from_config(config(&[("REDIS_URL", &url)])).expect("no I/O at build");
+        // The store `App::from_config` builds from this URL, built the same way.
+        let store = RedisStore::new(RedisHandle::open(&url).expect("no I/O at build"));
         let checked = app.preflight().await;
         match shape {
             Shape::Standalone => {
                 checked.expect("database 1 on standalone");
-                app.store.set("k", "v", None).await.expect("set in db 1");
+                store.set("k", "v", None).await.expect("set in db 1");
                 let mut plain = redis::Client::open(url.as_str())
                     .expect("url")
                     .get_multiplexed_async_connection()
@@ -203,7 +211,7 @@ async fn a_database_other_than_0_is_a_start_up_error_on_a_cluster_only() {
             _ => {
                 let message = checked.expect_err("database 1 on a cluster").to_string();
                 assert!(message.contains("events.redis.db") && message.contains("cluster mode"), "{message}");
-                let at_use = app.store.get("k").await.expect_err("every use fails the same way").to_string();
+                let at_use = store.get("k").await.expect_err("every use fails the same way").to_string();
                 assert!(at_use.contains("events.redis.db"), "{at_use}");
             }
         }

@@ -3,32 +3,32 @@
 
 use aetherium::backends::queue::{SqsQueue, WorkQueue};
 use aetherium::backends::redis_conn::RedisHandle;
-use aetherium::{App, Event, backends::bus::RedisBus, backends::store::RedisStore};
-use aetherium_tests::{RedisServer, Running, config, sqs};
+use aetherium::{Event, backends::bus::RedisBus, backends::store::RedisStore};
+use aetherium_tests::{RedisServer, Running, TestApp, sqs};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
 
-async fn redis_and_sqs_app(redis: &RedisServer) -> App {
-    let cfg = config(&[("REDIS_URL", &redis.url())]);
+async fn redis_and_sqs_app(redis: &RedisServer) -> TestApp {
     let handle = RedisHandle::open(&redis.url()).expect("url");
     let client = sqs::client();
     let url = sqs::create_queue(&client, &[("VisibilityTimeout", "5")]).await;
-    App::from_parts(
-        cfg,
-        Arc::new(RedisBus::new(handle.clone())),
-        Arc::new(SqsQueue::with_client(client, url)),
-        Arc::new(RedisStore::new(handle)),
-    )
+    TestApp::builder()
+        .env(&[("REDIS_URL", &redis.url())])
+        .bus(Arc::new(RedisBus::new(handle.clone())))
+        .queue(Arc::new(SqsQueue::with_client(client, url)))
+        .store(Arc::new(RedisStore::new(handle)))
+        .build()
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_queued_event_reaches_a_redis_subscriber_through_the_dispatcher() {
     let redis = RedisServer::start().await;
-    let app = redis_and_sqs_app(&redis).await;
-    let queue = app.queue.clone();
-    let running = Running::start(app).await;
+    let t = redis_and_sqs_app(&redis).await;
+    let queue = t.queue.clone();
+    let running = Running::start(t.app).await;
 
     let client = redis::Client::open(redis.url()).expect("url");
     let (mut sink, mut stream) = client.get_async_pubsub().await.expect("pubsub").split();
@@ -56,8 +56,8 @@ async fn a_queued_event_reaches_a_redis_subscriber_through_the_dispatcher() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_reports_real_backends_and_degrades_when_redis_dies() {
     let mut redis = RedisServer::start().await;
-    let app = redis_and_sqs_app(&redis).await;
-    let running = Running::start(app).await;
+    let t = redis_and_sqs_app(&redis).await;
+    let running = Running::start(t.app).await;
     let http = aetherium::backends::http_client::client();
 
     let resp = http.get(format!("{}/api/v1/health", running.base)).send().await.expect("health");
@@ -88,7 +88,7 @@ async fn health_reports_real_backends_and_degrades_when_redis_dies() {
 
 #[tokio::test]
 async fn every_route_is_mounted_and_bad_paths_and_methods_are_named() {
-    let running = Running::start(App::from_config(config(&[])).expect("app")).await;
+    let running = Running::start(TestApp::builder().builtin().build().await.app).await;
     let http = aetherium::backends::http_client::client();
     // Every route is mounted; without a secret or token configured, each fails closed.
     for (method, path) in [
@@ -123,13 +123,14 @@ async fn a_signed_webhook_reaches_a_redis_subscriber_exactly_once_even_when_deli
     let client = sqs::client();
     let url = sqs::create_queue(&client, &[("VisibilityTimeout", "5")]).await;
     let queue = Arc::new(SqsQueue::with_client(client, url));
-    let app = App::from_parts(
-        config(&[("REDIS_URL", &redis.url()), ("GITHUB_WEBHOOK_SECRET", fixtures::SECRET)]),
-        Arc::new(RedisBus::new(handle.clone())),
-        queue.clone(),
-        Arc::new(RedisStore::new(handle)),
-    );
-    let running = Running::start(app).await;
+    let t = TestApp::builder()
+        .env(&[("REDIS_URL", &redis.url()), ("GITHUB_WEBHOOK_SECRET", fixtures::SECRET)])
+        .bus(Arc::new(RedisBus::new(handle.clone())))
+        .queue(queue.clone())
+        .store(Arc::new(RedisStore::new(handle)))
+        .build()
+        .await;
+    let running = Running::start(t.app).await;
 
     let sub = redis::Client::open(redis.url()).expect("url");
     let (mut sink, mut stream) = sub.get_async_pubsub().await.expect("pubsub").split();
@@ -183,13 +184,12 @@ async fn a_task_completed_event_posted_to_the_runner_becomes_one_pr_comment() {
             .await;
     }
     let uri = github.uri();
-    let app = App::from_config(config(&[
-        ("GITHUB_API_URL", &uri),
-        ("GITHUB_TOKEN", "ghp_x"),
-        ("AETHERIUM_API_TOKEN", "tok"),
-    ]))
-    .expect("app");
-    let running = Running::start(app).await;
+    let t = TestApp::builder()
+        .env(&[("GITHUB_API_URL", &uri), ("GITHUB_TOKEN", "ghp_x"), ("AETHERIUM_API_TOKEN", "tok")])
+        .builtin()
+        .build()
+        .await;
+    let running = Running::start(t.app).await;
     let http = aetherium::backends::http_client::client();
     let event = json!({"id": "evt-runner-1", "type": "task.completed", "data": {"task_id": "T-1", "pull_request": "https://github.com/Codertocat/Hello-World/pull/2"}});
     for want in [202, 200] {
@@ -218,14 +218,14 @@ async fn scripts_send_signs_the_samples_for_a_running_runner() {
         ("SLACK_SIGNING_SECRET", "send-test-slack-signing-secret"),
         ("AETHERIUM_API_TOKEN", "send-test-api-token"),
     ];
-    let app = App::from_config(config(&secrets)).expect("app");
+    let t = TestApp::builder().env(&secrets).builtin().build().await;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
     let collect = aetherium::backends::bus::handler(move |e| {
         let _ = tx.send(e);
         async { Ok(()) }
     });
-    app.bus.subscribe("github.*", collect).await.expect("subscribe");
-    let running = Running::start(app).await;
+    t.bus.subscribe("github.*", collect).await.expect("subscribe");
+    let running = Running::start(t.app).await;
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_owned();
     let send = |args: &[&str], env: &[(&str, &str)]| {
         let mut cmd = std::process::Command::new("python3");

@@ -1,28 +1,23 @@
 //! Slack: requests shaped as Slack sends them (fixtures from Slack's docs), signed as Slack
 //! signs them; a real HTTP server standing in for slack.com and hooks.slack.com.
 
-use aetherium::backends::queue::{MemoryQueue, WorkQueue};
-use aetherium::backends::store::MemoryStore;
-use aetherium::edge::api::{self, Endpoint};
-use aetherium::engine::app::Clock;
-use aetherium::{App, Event, backends::bus::MemoryBus};
-use aetherium_tests::config;
+use aetherium::Event;
+use aetherium::edge::api::Endpoint;
+use aetherium::engine::clock::Clock;
+use aetherium::observe::health::HealthCache;
+use aetherium_tests::TestApp;
+use aetherium_tests::app::{Builder, slack_request};
 use aetherium_tests::fixtures::{SLACK_SECRET, slack, slack_headers};
-use bytes::Bytes;
 use serde_json::{Value, json};
-use std::sync::Arc;
 use std::time::Duration;
 use wiremock::matchers::{body_json, body_partial_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const BOT: &str = "xoxb-test-bot-token";
+const WEBHOOK: Endpoint = Endpoint::Webhook("slack");
 
-struct Setup {
-    app: App,
-    queue: Arc<MemoryQueue>,
-}
-
-fn setup_with(server: &MockServer, extra: &[(&str, &str)]) -> Setup {
+/// An app with Slack pointed at `server` (its API and its response_url host), `extra` on top.
+fn builder(server: &MockServer, extra: &[(&str, &str)]) -> Builder {
     let uri = server.uri();
     let mut env = vec![
         ("SLACK_SIGNING_SECRET", SLACK_SECRET),
@@ -31,29 +26,24 @@ fn setup_with(server: &MockServer, extra: &[(&str, &str)]) -> Setup {
         ("SLACK_RESPONSE_URL_BASE", uri.as_str()),
     ];
     env.extend_from_slice(extra);
-    let queue = Arc::new(MemoryQueue::default());
-    let app = App::from_parts(config(&env), Arc::new(MemoryBus::new()), queue.clone(), Arc::new(MemoryStore::new()));
-    app.register_builtin().expect("slack registers");
-    Setup { app, queue }
+    TestApp::builder().env(&env).builtin()
 }
 
-async fn setup(server: &MockServer) -> Setup {
-    setup_with(server, &[])
+async fn setup_with(server: &MockServer, extra: &[(&str, &str)]) -> TestApp {
+    builder(server, extra).build().await
+}
+
+async fn setup(server: &MockServer) -> TestApp {
+    setup_with(server, &[]).await
 }
 
 fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-fn request(
-    content_type: &str,
-    body: &[u8],
-    ts: Option<&str>,
-    sig: Option<&str>,
-    extra: &[(&str, &str)],
-) -> api::Request {
-    let mut b =
-        http::Request::builder().method("POST").uri("/api/v1/webhooks/slack").header("content-type", content_type);
+/// A POST as Slack sends one, with each of its two signature headers when given.
+fn request(content_type: &str, ts: Option<&str>, sig: Option<&str>, extra: &[(&str, &str)]) -> http::request::Builder {
+    let mut b = http::Request::builder().method("POST").header("content-type", content_type);
     if let Some(t) = ts {
         b = b.header("x-slack-request-timestamp", t);
     }
@@ -63,18 +53,23 @@ fn request(
     for (k, v) in extra {
         b = b.header(*k, *v);
     }
-    b.body(Bytes::copy_from_slice(body)).expect("request")
+    b
 }
 
-async fn send(app: &App, req: api::Request) -> (u16, Value) {
-    let resp = api::handle(app, Endpoint::SlackWebhook, req).await;
-    let status = resp.status().as_u16();
-    (status, serde_json::from_slice(resp.body()).unwrap_or(Value::Null))
+async fn send(t: &TestApp, req: http::request::Builder, body: &[u8]) -> (u16, Value) {
+    t.call(WEBHOOK, req, body).await.pair()
 }
 
-async fn signed(app: &App, content_type: &str, body: &[u8], extra: &[(&str, &str)]) -> (u16, Value) {
-    let (ts, sig) = slack_headers(body, now());
-    send(app, request(content_type, body, Some(&ts), Some(&sig), extra)).await
+/// Signed now, as Slack signs it, with `extra` headers (a retry's).
+async fn signed(t: &TestApp, content_type: &str, body: &[u8], extra: &[(&str, &str)]) -> (u16, Value) {
+    if extra.is_empty() {
+        return t.slack(content_type, body).await.pair();
+    }
+    let mut req = slack_request(content_type, body, now());
+    for (k, v) in extra {
+        req = req.header(*k, *v);
+    }
+    send(t, req, body).await
 }
 
 const FORM: &str = "application/x-www-form-urlencoded";
@@ -94,23 +89,18 @@ fn command(cmd: &str, text: &str) -> Vec<u8> {
     form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish().into_bytes()
 }
 
-async fn queued(q: &MemoryQueue) -> Vec<Event> {
-    let msgs = q.receive(10, Duration::from_millis(50)).await.expect("receive");
-    msgs.iter().map(|m| Event::from_json(&m.body).expect("event")).collect()
-}
-
 // ---- verification ----
 
 #[tokio::test]
 async fn slacks_documented_request_verifies_with_an_injected_clock_and_is_stale_otherwise() {
     let server = MockServer::start().await;
-    let mut s = setup_with(&server, &[("SLACK_SIGNING_SECRET", "8f742231b10e8888abcd99yyyzzz85a5")]);
+    let mut s = setup_with(&server, &[("SLACK_SIGNING_SECRET", "8f742231b10e8888abcd99yyyzzz85a5")]).await;
     let body = b"token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text=&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c";
     let sig = "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503";
-    let (status, answer) = send(&s.app, request(FORM, body, Some("1531420618"), Some(sig), &[])).await;
+    let (status, answer) = send(&s, request(FORM, Some("1531420618"), Some(sig), &[]), body).await;
     assert_eq!(status, 401, "real clock: outside the 5-minute window: {answer}");
-    s.app.clock = Clock::fixed(1531420618 + 60);
-    let (status, answer) = send(&s.app, request(FORM, body, Some("1531420618"), Some(sig), &[])).await;
+    s.app = s.app.with_clock(Clock::fixed(1531420618 + 60));
+    let (status, answer) = send(&s, request(FORM, Some("1531420618"), Some(sig), &[]), body).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["response_type"], "ephemeral");
     assert!(answer["text"].as_str().is_some_and(|t| t.contains("Unknown command `/webhook-collect`")), "{answer}");
@@ -127,35 +117,35 @@ async fn every_bad_request_is_refused_and_nothing_is_queued() {
     let old_sig = aetherium::integrations::slack::signature::sign_slack(SLACK_SECRET, now() - 301, &body);
     let future_sig = aetherium::integrations::slack::signature::sign_slack(SLACK_SECRET, now() + 301, &body);
     let wrong = aetherium::integrations::slack::signature::sign_slack("wrong-secret", now(), &body);
-    let cases: Vec<(&str, api::Request, u16)> = vec![
-        ("no signature", request(JSON, &body, Some(&ts), None, &[]), 401),
-        ("no timestamp", request(JSON, &body, None, Some(&sig), &[]), 401),
-        ("malformed timestamp", request(JSON, &body, Some("yesterday"), Some(&sig), &[]), 401),
-        ("wrong secret", request(JSON, &body, Some(&ts), Some(&wrong), &[]), 401),
-        ("v1 prefix", request(JSON, &body, Some(&ts), Some(&sig.replacen("v0=", "v1=", 1)), &[]), 401),
-        ("timestamp swapped", request(JSON, &body, Some(&(now() - 1).to_string()), Some(&sig), &[]), 401),
-        ("5 minutes old, correctly signed", request(JSON, &body, Some(&old), Some(&old_sig), &[]), 401),
-        ("5 minutes ahead, correctly signed", request(JSON, &body, Some(&future), Some(&future_sig), &[]), 401),
-        ("body changed", request(JSON, &[&body[..body.len() - 2], b" }"].concat(), Some(&ts), Some(&sig), &[]), 401),
+    let changed = [&body[..body.len() - 2], b" }"].concat();
+    let cases: Vec<(&str, http::request::Builder, &[u8], u16)> = vec![
+        ("no signature", request(JSON, Some(&ts), None, &[]), &body, 401),
+        ("no timestamp", request(JSON, None, Some(&sig), &[]), &body, 401),
+        ("malformed timestamp", request(JSON, Some("yesterday"), Some(&sig), &[]), &body, 401),
+        ("wrong secret", request(JSON, Some(&ts), Some(&wrong), &[]), &body, 401),
+        ("v1 prefix", request(JSON, Some(&ts), Some(&sig.replacen("v0=", "v1=", 1)), &[]), &body, 401),
+        ("timestamp swapped", request(JSON, Some(&(now() - 1).to_string()), Some(&sig), &[]), &body, 401),
+        ("5 minutes old, correctly signed", request(JSON, Some(&old), Some(&old_sig), &[]), &body, 401),
+        ("5 minutes ahead, correctly signed", request(JSON, Some(&future), Some(&future_sig), &[]), &body, 401),
+        ("body changed", request(JSON, Some(&ts), Some(&sig), &[]), &changed, 401),
     ];
-    for (name, req, want) in cases {
-        let (status, answer) = send(&s.app, req).await;
+    for (name, req, body, want) in cases {
+        let (status, answer) = send(&s, req, body).await;
         assert_eq!(status, want, "{name}: {answer}");
         assert!(answer["error"].as_str().is_some_and(|e| !e.is_empty()), "{name}: {answer}");
     }
     let garbage = b"neither json nor a command";
-    let (status, answer) = signed(&s.app, FORM, garbage, &[]).await;
+    let (status, answer) = signed(&s, FORM, garbage, &[]).await;
     assert_eq!(status, 400, "verified but unparseable: {answer}");
-    assert!(queued(&s.queue).await.is_empty());
+    assert!(s.queued().await.is_empty());
 }
 
 #[tokio::test]
 async fn no_signing_secret_fails_closed() {
-    let queue = Arc::new(MemoryQueue::default());
-    let app = App::from_parts(config(&[]), Arc::new(MemoryBus::new()), queue.clone(), Arc::new(MemoryStore::new()));
+    let t = TestApp::with_env(&[]).await;
     let body = slack("url_verification.json");
     let (ts, sig) = slack_headers(&body, now());
-    let (status, _) = send(&app, request(JSON, &body, Some(&ts), Some(&sig), &[])).await;
+    let (status, _) = send(&t, request(JSON, Some(&ts), Some(&sig), &[]), &body).await;
     assert_eq!(status, 500);
 }
 
@@ -167,9 +157,9 @@ async fn url_verification_is_answered_only_after_the_signature_check() {
     let s = setup(&server).await;
     let body = slack("url_verification.json");
     let challenge = serde_json::from_slice::<Value>(&body).expect("json")["challenge"].clone();
-    let (status, answer) = signed(&s.app, JSON, &body, &[]).await;
+    let (status, answer) = signed(&s, JSON, &body, &[]).await;
     assert_eq!((status, &answer), (200, &json!({ "challenge": challenge })));
-    let (status, answer) = send(&s.app, request(JSON, &body, None, None, &[])).await;
+    let (status, answer) = send(&s, request(JSON, None, None, &[]), &body).await;
     assert_eq!(status, 401);
     assert!(answer.get("challenge").is_none());
 }
@@ -179,12 +169,12 @@ async fn app_mentions_and_channel_messages_are_queued_once_and_bots_ignored() {
     let server = MockServer::start().await;
     let s = setup(&server).await;
     let mention = slack("event_callback-app_mention.json");
-    assert_eq!(signed(&s.app, JSON, &mention, &[]).await.0, 200);
+    assert_eq!(signed(&s, JSON, &mention, &[]).await.0, 200);
     // Slack's retry of the same event.
     let (status, _) =
-        signed(&s.app, JSON, &mention, &[("x-slack-retry-num", "1"), ("x-slack-retry-reason", "http_timeout")]).await;
+        signed(&s, JSON, &mention, &[("x-slack-retry-num", "1"), ("x-slack-retry-reason", "http_timeout")]).await;
     assert_eq!(status, 200);
-    let events = queued(&s.queue).await;
+    let events = s.queued().await;
     assert_eq!(events.len(), 1, "the retry is acknowledged, not queued again");
     let raw: Value = serde_json::from_slice(&mention).expect("json");
     assert_eq!(events[0].id, raw["event_id"].as_str().expect("event_id"));
@@ -193,17 +183,17 @@ async fn app_mentions_and_channel_messages_are_queued_once_and_bots_ignored() {
     assert_eq!(events[0].data["payload"], raw);
 
     let s = setup(&server).await;
-    assert_eq!(signed(&s.app, JSON, &slack("event_callback-message-channels.json"), &[]).await.0, 200);
-    assert_eq!(queued(&s.queue).await[0].kind, "slack.event.message");
+    assert_eq!(signed(&s, JSON, &slack("event_callback-message-channels.json"), &[]).await.0, 200);
+    assert_eq!(s.queued().await[0].kind, "slack.event.message");
 
     let s = setup(&server).await;
-    let (status, _) = signed(&s.app, JSON, &slack("event_callback-bot_message.json"), &[]).await;
+    let (status, _) = signed(&s, JSON, &slack("event_callback-bot_message.json"), &[]).await;
     assert_eq!(status, 200);
     let mut ours: Value = serde_json::from_slice(&slack("event_callback-message-channels.json")).expect("json");
     ours["event"]["bot_id"] = "B0OURBOT".into();
-    let (status, _) = signed(&s.app, JSON, ours.to_string().as_bytes(), &[]).await;
+    let (status, _) = signed(&s, JSON, ours.to_string().as_bytes(), &[]).await;
     assert_eq!(status, 200);
-    assert!(queued(&s.queue).await.is_empty(), "bot messages, ours included, are not queued");
+    assert!(s.queued().await.is_empty(), "bot messages, ours included, are not queued");
 }
 
 // ---- interactivity ----
@@ -225,9 +215,9 @@ async fn the_documented_block_actions_payload_becomes_an_action_event() {
     let s = setup(&server).await;
     let raw: Value = serde_json::from_slice(&slack("block_actions.json")).expect("json");
     let body = form_urlencoded::Serializer::new(String::new()).append_pair("payload", &raw.to_string()).finish();
-    let (status, _) = signed(&s.app, FORM, body.as_bytes(), &[]).await;
+    let (status, _) = signed(&s, FORM, body.as_bytes(), &[]).await;
     assert_eq!(status, 200);
-    let events = queued(&s.queue).await;
+    let events = s.queued().await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].kind, "slack.action.waxa");
     assert_eq!(events[0].data["action_id"], raw["actions"][0]["action_id"]);
@@ -252,7 +242,7 @@ async fn approve_and_reject_are_followed_up_through_response_url() {
     let d = s.app.dispatcher();
     for verdict in ["approve", "reject"] {
         let body = block_actions(verdict, "3f1c2b7e-task", &format!("{}/actions/T9TK3CUKW/{verdict}", server.uri()));
-        assert_eq!(signed(&s.app, FORM, &body, &[]).await.0, 200);
+        assert_eq!(signed(&s, FORM, &body, &[]).await.0, 200);
         let msg = s.queue.receive(1, Duration::from_millis(50)).await.expect("receive").remove(0);
         let event = Event::from_json(&msg.body).expect("event");
         assert_eq!(event.kind, format!("slack.action.{verdict}"));
@@ -267,15 +257,12 @@ async fn a_response_url_outside_the_allowed_host_is_never_requested() {
     let server = MockServer::start().await;
     Mock::given(wiremock::matchers::any()).respond_with(ResponseTemplate::new(200)).expect(0).mount(&server).await;
     // Only https://hooks.slack.com is allowed (the default); the stand-in is somewhere else.
-    let queue = Arc::new(MemoryQueue::default());
     let uri = server.uri();
-    let app = App::from_parts(
-        config(&[("SLACK_SIGNING_SECRET", SLACK_SECRET), ("SLACK_BOT_TOKEN", BOT), ("SLACK_API_URL", &uri)]),
-        Arc::new(MemoryBus::new()),
-        queue.clone(),
-        Arc::new(MemoryStore::new()),
-    );
-    app.register_builtin().expect("slack");
+    let t = TestApp::builder()
+        .env(&[("SLACK_SIGNING_SECRET", SLACK_SECRET), ("SLACK_BOT_TOKEN", BOT), ("SLACK_API_URL", &uri)])
+        .builtin()
+        .build()
+        .await;
     for url in [
         format!("{uri}/actions/x"),
         "http://hooks.slack.com/actions/x".to_owned(),
@@ -283,20 +270,20 @@ async fn a_response_url_outside_the_allowed_host_is_never_requested() {
         "https://evil.example/https://hooks.slack.com/x".to_owned(),
     ] {
         let body = block_actions("approve", "t", &url);
-        assert_eq!(signed(&app, FORM, &body, &[]).await.0, 200);
-        let msg = queue.receive(1, Duration::from_millis(50)).await.expect("receive").remove(0);
-        app.dispatcher().process(&msg.body).await.expect("refused permanently, not retried");
-        queue.delete(&msg.receipt).await.expect("delete");
+        assert_eq!(signed(&t, FORM, &body, &[]).await.0, 200);
+        let msg = t.queue.receive(1, Duration::from_millis(50)).await.expect("receive").remove(0);
+        t.app.dispatcher().process(&msg.body).await.expect("refused permanently, not retried");
+        t.queue.delete(&msg.receipt).await.expect("delete");
     }
-    let log = aetherium::observe::activity::ActivityLog::new(app.store.clone()).recent(10).await.expect("log");
+    let log = t.app.activity().recent(10).await.expect("log");
     let refused = log.iter().filter(|e| e.component == "slack" && e.message.contains("refused to call response_url"));
     assert_eq!(refused.count(), 4, "{log:?}");
 }
 
 // ---- slash commands ----
 
-async fn slash(app: &App, cmd: &str, text: &str) -> Value {
-    let (status, answer) = signed(app, FORM, &command(cmd, text), &[]).await;
+async fn slash(t: &TestApp, cmd: &str, text: &str) -> Value {
+    let (status, answer) = signed(t, FORM, &command(cmd, text), &[]).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["response_type"], "ephemeral", "{answer}");
     answer
@@ -317,16 +304,15 @@ async fn status_lists_every_component_and_a_hung_one_cannot_stall_it() {
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true})).set_delay(Duration::from_secs(20)))
         .mount(&server)
         .await;
-    let mut s = setup(&server).await;
     // Checked every time: this is about the deadline on a hung check, not the cache.
-    s.app.health = std::sync::Arc::new(aetherium::observe::health::HealthCache::new(Duration::ZERO, Duration::ZERO));
-    let answer = slash(&s.app, "/aetherium-status", "").await;
+    let s = builder(&server, &[]).health_cache(HealthCache::new(Duration::ZERO, Duration::ZERO)).build().await;
+    let answer = slash(&s, "/aetherium-status", "").await;
     assert_eq!(
         answer["text"],
         "Aetherium is running! 🚀\n- GitHub: disabled\n- Slack: ✅ healthy\n- Event Bus: ✅ healthy\n- Queue: ✅ healthy"
     );
     let started = std::time::Instant::now();
-    let answer = slash(&s.app, "/aetherium-status", "").await;
+    let answer = slash(&s, "/aetherium-status", "").await;
     assert!(
         answer["text"].as_str().is_some_and(|t| t.contains("- Slack: ❌ unhealthy: health check timed out")),
         "{answer}"
@@ -357,7 +343,7 @@ async fn vm_list_shows_the_registry_the_dispatcher_keeps() {
     ] {
         d.process(&record).await.expect("dispatched");
     }
-    let answer = slash(&s.app, "/aetherium-vm-list", "").await;
+    let answer = slash(&s, "/aetherium-vm-list", "").await;
     assert_eq!(answer["text"], "Active VMs:\n• my-vm (a1) - running\n• test-vm (b2) - created\nTotal: 2 VMs");
 }
 
@@ -365,13 +351,13 @@ async fn vm_list_shows_the_registry_the_dispatcher_keeps() {
 async fn task_create_queues_a_task_created_event() {
     let server = MockServer::start().await;
     let s = setup(&server).await;
-    let answer = slash(&s.app, "/aetherium-task", "create vm name=quick-test vcpus=2").await;
+    let answer = slash(&s, "/aetherium-task", "create vm name=quick-test vcpus=2").await;
     let text = answer["text"].as_str().expect("text");
     let (first, second) = text.split_once('\n').expect("two lines");
     assert_eq!(first, "Creating task: create vm name=quick-test vcpus=2");
     let task_id = second.strip_prefix("Task ID: ").expect("task id line");
     assert!(uuid::Uuid::parse_str(task_id).is_ok(), "{task_id}");
-    let events = queued(&s.queue).await;
+    let events = s.queued().await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].kind, "task.created");
     assert_eq!(events[0].data["task_id"], task_id);
@@ -391,12 +377,12 @@ async fn malformed_and_unknown_commands_get_help_and_queue_nothing() {
         ("/aetherium-task", "", "nothing to do"),
         ("/weather", "94070", "Unknown command `/weather`"),
     ] {
-        let answer = slash(&s.app, cmd, text).await;
+        let answer = slash(&s, cmd, text).await;
         let t = answer["text"].as_str().unwrap_or_default();
         assert!(t.contains(want), "{cmd} {text}: {t}");
         assert!(t.contains("/aetherium-task create vm"), "usage shown: {t}");
     }
-    assert!(queued(&s.queue).await.is_empty());
+    assert!(s.queued().await.is_empty());
 }
 
 // ---- the Slack client ----
@@ -421,7 +407,7 @@ async fn notifications_post_messages_and_slack_errors_are_permanent_with_their_c
         .mount(&server)
         .await;
     let s = setup(&server).await;
-    let slack_int = s.app.registry.get("slack").expect("registered");
+    let slack_int = s.app.integration("slack").expect("registered");
     slack_int
         .send_notification(&aetherium::Notification::message("#deployments", "🚀 New VM created: my-vm"))
         .await
@@ -456,10 +442,12 @@ async fn interactive_messages_carry_the_buttons_and_429_honours_retry_after() {
         .expect(1)
         .mount(&server)
         .await;
-    let s = setup(&server).await;
-    let client = aetherium::integrations::slack::SlackClient::from_config(&s.app.config.slack, s.app.store.clone())
-        .expect("client");
-    let integration = aetherium::integrations::slack::SlackIntegration::new(Some(client), s.app.store.clone());
+    let b = builder(&server, &[]);
+    let config = b.config().expect("config");
+    let s = b.build().await;
+    let client =
+        aetherium::integrations::slack::SlackClient::from_config(&config.slack, s.store.clone()).expect("client");
+    let integration = aetherium::integrations::slack::SlackIntegration::new(Some(client), s.store.clone());
     let buttons = [
         aetherium::integrations::slack::Button {
             text: "Approve".into(),
@@ -513,5 +501,5 @@ async fn health_is_auth_test() {
         .mount(&server)
         .await;
     let s = setup(&server).await;
-    assert_eq!(s.app.registry.get("slack").expect("slack").health().await.to_string(), "unhealthy: invalid_auth");
+    assert_eq!(s.app.integration("slack").expect("slack").health().await.to_string(), "unhealthy: invalid_auth");
 }

@@ -63,6 +63,6 @@ impl Subscription {
 
     /// Whether an event on `topic` is for this subscription, by Redis's rules.
     pub(crate) fn matches(&self, topic: &str) -> bool {
-        if self.glob { glob::matches(&self.pattern, topic) } else { self.pattern == topic }
+        glob::topic_matches(&self.pattern, topic)
     }
 }

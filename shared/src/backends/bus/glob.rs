@@ -10,6 +10,12 @@ pub fn matches(pattern: &str, subject: &str) -> bool {
     match_bytes(pattern.as_bytes(), subject.as_bytes())
 }
 
+/// Whether an event on `topic` is for `pattern`, a topic or a glob: the one rule for bus
+/// subscriptions, routes and the config's publish-loop check.
+pub fn topic_matches(pattern: &str, topic: &str) -> bool {
+    if is_glob(pattern) { matches(pattern, topic) } else { pattern == topic }
+}
+
 fn match_bytes(mut p: &[u8], mut s: &[u8]) -> bool {
     // Backtracking point for the last `*`: where the pattern resumes and the subject position.
     let mut star: Option<(&[u8], &[u8])> = None;

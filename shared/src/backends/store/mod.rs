@@ -31,15 +31,6 @@ impl Write {
     }
 }
 
-/// The key under which a webhook delivery id from `source` is claimed and then marked
-/// [`DELIVERY_QUEUED`] (edge/api/ingest.rs); the redelivery job reads it.
-pub fn delivery_key(source: &str, id: &str) -> String {
-    format!("delivery:{source}:{id}")
-}
-
-/// A delivery's mark once the queue holds its record; until then the claim reads `pending`.
-pub const DELIVERY_QUEUED: &str = "queued";
-
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {
     async fn get(&self, key: &str) -> Result<Option<String>, BackendError>;

@@ -1,6 +1,7 @@
 //! Bearer-token authentication of the internal routes, compared in constant time.
 
 use super::ApiError;
+use crate::engine::app::InternalAuth;
 use crate::model::secret::Secret;
 use http::HeaderMap;
 use sha2::{Digest, Sha256};
@@ -18,9 +19,9 @@ pub struct IamCaller(pub String);
 /// fills `authorizer.iam` itself behind such a URL, but the envelope is whatever the invoker
 /// passes: anyone allowed `lambda:InvokeFunction` on a function with a public URL (or a
 /// test, or a misconfigured stack) can write it.
-pub fn internal(expected: Option<&Secret>, iam_url: bool, req: &super::Request) -> Result<(), ApiError> {
+pub fn internal(auth: InternalAuth<'_>, req: &super::Request) -> Result<(), ApiError> {
     if let Some(IamCaller(arn)) = req.extensions().get::<IamCaller>() {
-        if iam_url {
+        if auth.iam_url {
             tracing::debug!(caller = %arn, "authenticated by IAM");
             return Ok(());
         }
@@ -28,7 +29,7 @@ pub fn internal(expected: Option<&Secret>, iam_url: bool, req: &super::Request) 
             "ignoring an IAM identity in the envelope: this function's URL is not AWS_IAM (AETHERIUM_FUNCTION_URL_AUTH)"
         );
     }
-    bearer(expected, req.headers())
+    bearer(auth.token, req.headers())
 }
 
 /// Accept only `Authorization: Bearer <token>` with the configured token. No token

@@ -2,6 +2,7 @@
 //! one place. Internal details go to the log, never to the caller.
 
 use super::{Response, json};
+use crate::engine::ingest::IngestError;
 use http::StatusCode;
 use serde_json::json;
 
@@ -62,5 +63,18 @@ impl ApiError {
             _ => {}
         }
         json(self.status(), &json!({ "error": self.to_string() }))
+    }
+}
+
+impl From<IngestError> for ApiError {
+    fn from(e: IngestError) -> Self {
+        match e {
+            IngestError::TooLarge { limit } => Self::PayloadTooLarge { limit },
+            IngestError::Unconfigured { setting } => Self::Misconfigured { setting },
+            IngestError::Refused(why) => Self::Unauthorized(why),
+            IngestError::UnknownSource(name) => Self::NotFound(format!("webhook source `{name}`")),
+            e @ (IngestError::Inbound(_) | IngestError::Invalid(_)) => Self::BadRequest(e.to_string()),
+            IngestError::Unavailable(detail) => Self::Unavailable(detail),
+        }
     }
 }

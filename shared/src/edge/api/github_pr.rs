@@ -1,9 +1,9 @@
 //! `POST /api/v1/integrations/github/pr`: create a pull request, answer its number and URL.
 
-use super::{ApiError, Request, Response, auth, json};
-use crate::engine::app::App;
+use super::{ApiError, Request, Response, json};
 use crate::model::event::Artifact;
-use crate::model::integration::IntegrationError;
+use crate::model::integration::{Integration, IntegrationError};
+use crate::model::repo::{RepoName, RepoNameError};
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -31,21 +31,21 @@ fn required<'a>(name: &str, v: &'a Option<Value>, max: usize) -> Result<&'a str,
     Ok(s)
 }
 
-fn name(field: &str, v: &Option<Value>) -> Result<String, ApiError> {
-    let s = required(field, v, 100)?;
-    if s == "." || s == ".." || !s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')) {
-        return Err(ApiError::BadRequest(format!("`{field}` may hold only letters, digits, -, _ and .")));
-    }
-    Ok(s.to_owned())
+/// The owner and repository, checked by GitHub's own rules: a bad one is the caller's 400,
+/// named, before GitHub is asked.
+fn repo(r: &PrRequest) -> Result<RepoName, ApiError> {
+    let (owner, repo) = (required("owner", &r.owner, 100)?, required("repo", &r.repo, 100)?);
+    RepoName::new(owner, repo)
+        .map_err(|e: RepoNameError| ApiError::BadRequest(format!("`{}` may hold only {}", e.part(), e.rule())))
 }
 
-pub async fn handle(app: &App, req: Request) -> Result<Response, ApiError> {
-    auth::internal(app.config.api_token.as_ref(), app.config.iam_url, &req)?;
+pub async fn handle(github: Option<&dyn Integration>, req: Request) -> Result<Response, ApiError> {
     let r: PrRequest = serde_json::from_slice(req.body())
         .map_err(|e| ApiError::BadRequest(format!("the body is not a valid request: {e}")))?;
+    let repo = repo(&r)?;
     let mut content = Map::new();
-    content.insert("owner".into(), name("owner", &r.owner)?.into());
-    content.insert("repo".into(), name("repo", &r.repo)?.into());
+    content.insert("owner".into(), repo.owner().into());
+    content.insert("repo".into(), repo.name().into());
     content.insert("title".into(), required("title", &r.title, 256)?.into());
     content.insert("head".into(), required("head", &r.head, 255)?.into());
     content.insert("base".into(), required("base", &r.base, 255)?.into());
@@ -56,7 +56,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response, ApiError> {
     };
     content.insert("body".into(), body.into());
 
-    let github = app.registry.get("github").ok_or(ApiError::NotConfigured("the GitHub integration is not enabled"))?;
+    let github = github.ok_or(ApiError::NotConfigured("the GitHub integration is not enabled"))?;
     let created = github.create_artifact(&Artifact { kind: "pull_request".into(), content }).await;
     match created {
         Ok(pr) => Ok(json(StatusCode::CREATED, &serde_json::json!({ "number": pr.id, "url": pr.url }))),

@@ -1,7 +1,6 @@
 //! `POST /api/v1/logs/query` (also `/logs/query`): the activity log, filtered, newest first.
 
-use super::{ApiError, Request, Response, auth, json};
-use crate::engine::app::App;
+use super::{ApiError, Request, Response, json};
 use crate::observe::activity::{self, ActivityLog, Level};
 use chrono::DateTime;
 use http::StatusCode;
@@ -29,8 +28,7 @@ fn level(name: &str) -> Result<Level, ApiError> {
     }
 }
 
-pub async fn handle(app: &App, req: Request) -> Result<Response, ApiError> {
-    auth::internal(app.config.api_token.as_ref(), app.config.iam_url, &req)?;
+pub async fn handle(log: &ActivityLog, req: Request) -> Result<Response, ApiError> {
     let q: Query = if req.body().iter().all(u8::is_ascii_whitespace) {
         Query::default()
     } else {
@@ -51,7 +49,6 @@ pub async fn handle(app: &App, req: Request) -> Result<Response, ApiError> {
                 .map_err(|_| ApiError::BadRequest("`since` must be RFC 3339, for example 2026-11-26T00:00:00Z".into()))
         })
         .transpose()?;
-    let log = ActivityLog::new(app.store.clone());
     let unavailable = |e| ApiError::Unavailable(format!("activity log: {e}"));
     let mut entries = log.recent(activity::CAP).await.map_err(unavailable)?;
     // The tallies of rejected requests, kept apart, join in time order (newest first; the

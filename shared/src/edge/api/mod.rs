@@ -4,30 +4,33 @@
 pub mod auth;
 mod error;
 pub mod events;
-pub mod gate;
 pub mod github_pr;
-pub mod github_webhook;
 pub mod health;
-pub mod ingest;
 pub mod logs;
 pub mod metrics;
-pub mod slack_webhook;
+pub mod webhook;
 
 pub use error::ApiError;
 
 use crate::engine::app::App;
+use crate::engine::ingest::Accepted;
+use crate::integrations::source;
 use bytes::Bytes;
 use http::{Method, StatusCode};
+use std::borrow::Cow;
 
 pub type Request = http::Request<Bytes>;
 pub type Response = http::Response<Bytes>;
+
+/// Where the signed webhooks arrive: `/api/v1/webhooks/<source>`.
+const WEBHOOKS: &str = "/api/v1/webhooks/";
 
 /// Every HTTP endpoint of the product, at the guide's paths. (A "route" is an event-routing
 /// rule, `engine::routes`.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Endpoint {
-    GithubWebhook,
-    SlackWebhook,
+    /// A signed webhook from the source of this name (`integrations::source::NAMES`).
+    Webhook(&'static str),
     GithubPr,
     Events,
     Health,
@@ -36,26 +39,21 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 7] = [
-        Endpoint::GithubWebhook,
-        Endpoint::SlackWebhook,
-        Endpoint::GithubPr,
-        Endpoint::Events,
-        Endpoint::Health,
-        Endpoint::LogsQuery,
-        Endpoint::Metrics,
-    ];
+    /// Every endpoint: one webhook per source, then the rest.
+    pub fn all() -> impl Iterator<Item = Endpoint> {
+        let fixed = [Endpoint::GithubPr, Endpoint::Events, Endpoint::Health, Endpoint::LogsQuery, Endpoint::Metrics];
+        source::NAMES.iter().map(|name| Endpoint::Webhook(name)).chain(fixed)
+    }
 
-    pub fn path(self) -> &'static str {
-        match self {
-            Endpoint::GithubWebhook => "/api/v1/webhooks/github",
-            Endpoint::SlackWebhook => "/api/v1/webhooks/slack",
+    pub fn path(self) -> Cow<'static, str> {
+        Cow::Borrowed(match self {
+            Endpoint::Webhook(name) => return Cow::Owned(format!("{WEBHOOKS}{name}")),
             Endpoint::GithubPr => "/api/v1/integrations/github/pr",
             Endpoint::Events => "/api/v1/events",
             Endpoint::Health => "/api/v1/health",
             Endpoint::LogsQuery => "/api/v1/logs/query",
             Endpoint::Metrics => "/metrics",
-        }
+        })
     }
 
     pub fn method(self) -> Method {
@@ -65,32 +63,59 @@ impl Endpoint {
         }
     }
 
+    /// Whether only an authenticated caller (bearer token or IAM) may call it.
+    pub fn internal(self) -> bool {
+        matches!(self, Endpoint::GithubPr | Endpoint::Events | Endpoint::LogsQuery | Endpoint::Metrics)
+    }
+
     /// The endpoint at `path`, with the guide's short alias `/logs/query`.
     pub fn at(path: &str) -> Option<Endpoint> {
         let path = if path.len() > 1 { path.trim_end_matches('/') } else { path };
         if path == "/logs/query" {
             return Some(Endpoint::LogsQuery);
         }
-        Endpoint::ALL.into_iter().find(|r| r.path() == path)
+        if let Some(name) = path.strip_prefix(WEBHOOKS) {
+            return source::NAMES.iter().find(|n| **n == name).map(|n| Endpoint::Webhook(n));
+        }
+        Endpoint::all().find(|r| r.path() == path)
     }
 }
 
-/// Answer `req` at `endpoint`: the single entry point of every HTTP function.
+/// Answer `req` at `endpoint`: the single entry point of every HTTP function. Each handler
+/// gets the one service it needs.
 pub async fn handle(app: &App, endpoint: Endpoint, req: Request) -> Response {
     if req.method() != endpoint.method() && !(endpoint.method() == Method::GET && req.method() == Method::HEAD) {
         let allowed = if endpoint.method() == Method::GET { "GET" } else { "POST" };
         return ApiError::MethodNotAllowed { method: req.method().to_string(), allowed }.into_response();
     }
+    if endpoint.internal()
+        && let Err(refused) = auth::internal(app.internal_auth(), &req)
+    {
+        return refused.into_response();
+    }
     let result = match endpoint {
-        Endpoint::Health => health::handle(app, req).await,
-        Endpoint::GithubWebhook => github_webhook::handle(app, req).await,
-        Endpoint::Events => events::handle(app, req).await,
-        Endpoint::GithubPr => github_pr::handle(app, req).await,
-        Endpoint::SlackWebhook => slack_webhook::handle(app, req).await,
-        Endpoint::LogsQuery => logs::handle(app, req).await,
-        Endpoint::Metrics => metrics::handle(app, req).await,
+        Endpoint::Webhook(source) => webhook::handle(app.ingest(), source, req).await,
+        Endpoint::Events => events::handle(app.ingest(), req).await,
+        Endpoint::GithubPr => github_pr::handle(app.integration("github").as_deref(), req).await,
+        Endpoint::Health => health::handle(&app.health()).await,
+        Endpoint::LogsQuery => logs::handle(&app.activity(), req).await,
+        Endpoint::Metrics => metrics::handle(&app.metrics()).await,
     };
     result.unwrap_or_else(ApiError::into_response)
+}
+
+/// What the ingest accepted, as HTTP: 202 for a record queued now, 200 for a copy of one
+/// queued before or a reply.
+fn accepted(accepted: Accepted) -> Response {
+    match accepted {
+        Accepted::Reply(body) => json(StatusCode::OK, &body),
+        Accepted::Queued { id, kind } => {
+            json(StatusCode::ACCEPTED, &serde_json::json!({ "id": id, "type": kind, "status": "queued" }))
+        }
+        Accepted::Duplicate { id, kind } => {
+            json(StatusCode::OK, &serde_json::json!({ "id": id, "type": kind, "status": "duplicate" }))
+        }
+    }
 }
 
 /// A JSON response.
@@ -109,13 +134,15 @@ mod tests {
 
     #[test]
     fn routes_are_found_at_the_guides_paths() {
-        assert_eq!(Endpoint::at("/api/v1/webhooks/github"), Some(Endpoint::GithubWebhook));
+        assert_eq!(Endpoint::at("/api/v1/webhooks/github"), Some(Endpoint::Webhook("github")));
+        assert_eq!(Endpoint::at("/api/v1/webhooks/slack/"), Some(Endpoint::Webhook("slack")));
+        assert_eq!(Endpoint::at("/api/v1/webhooks/nope"), None);
         assert_eq!(Endpoint::at("/logs/query"), Some(Endpoint::LogsQuery));
         assert_eq!(Endpoint::at("/api/v1/logs/query/"), Some(Endpoint::LogsQuery));
         assert_eq!(Endpoint::at("/metrics"), Some(Endpoint::Metrics));
         assert_eq!(Endpoint::at("/api/v1/nope"), None);
-        for r in Endpoint::ALL {
-            assert_eq!(Endpoint::at(r.path()), Some(r));
+        for r in Endpoint::all() {
+            assert_eq!(Endpoint::at(&r.path()), Some(r));
         }
     }
 }

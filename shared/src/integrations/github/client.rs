@@ -49,11 +49,7 @@ impl From<GithubError> for IntegrationError {
 }
 
 /// Which owner/repo a call concerns: a GitHub App finds its installation from it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Repo {
-    pub owner: String,
-    pub name: String,
-}
+pub use crate::model::repo::RepoName as Repo;
 
 /// Whose credentials a call carries.
 #[derive(Debug, Clone, Copy)]
@@ -343,7 +339,7 @@ impl GithubClient {
     }
 
     async fn discover_installation(&self, app: &AppAuth, repo: &Repo) -> Result<u64, GithubError> {
-        let key = format!("github:installation:{}/{}", repo.owner, repo.name);
+        let key = format!("github:installation:{repo}");
         if let Ok(Some(id)) = self.store.get(&key).await
             && let Ok(id) = id.parse()
         {
@@ -351,12 +347,12 @@ impl GithubClient {
         }
         let jwt = app.jwt(now_unix()).map_err(GithubError::Auth)?;
         let found = self
-            .send_with_retries(Method::GET, &format!("/repos/{}/{}/installation", repo.owner, repo.name), None, &jwt)
+            .send_with_retries(Method::GET, &format!("/repos/{repo}/installation"), None, &jwt)
             .await
             .map(|r| r.body)
             .map_err(|e| match e {
                 GithubError::Status { status: 404, .. } => {
-                    GithubError::Auth(format!("the GitHub App is not installed on {}/{}", repo.owner, repo.name))
+                    GithubError::Auth(format!("the GitHub App is not installed on {repo}"))
                 }
                 other => other,
             })?;

@@ -2,7 +2,7 @@
 //! artifacts, comments as notifications, and a health check.
 
 use super::client::{GithubClient, GithubError, Repo};
-use super::target::{IssueRef, name_ok, owner_ok, web_host};
+use super::target::{IssueRef, web_host};
 use crate::backends::store::Store;
 use crate::model::event::{Artifact, ArtifactRef, Event, Notification, topics};
 use crate::model::integration::{Health, Integration, IntegrationConfig, IntegrationError};
@@ -74,7 +74,7 @@ impl GithubIntegration {
     ) -> Result<(), IntegrationError> {
         let client = self.client()?;
         let marker = marker(event_id, action);
-        let path = format!("/repos/{}/{}/issues/{}/comments", at.repo.owner, at.repo.name, at.number);
+        let path = format!("/repos/{}/issues/{}/comments", at.repo, at.number);
         for page in 1..=MARKER_PAGES {
             let comments =
                 client.get("list_comments", &format!("{path}?per_page=100&page={page}"), Some(&at.repo)).await?;
@@ -140,7 +140,7 @@ impl Integration for GithubIntegration {
             return Err(permanent(format!("`pull_request` is not a pull request URL on {}", self.hosts.join(" or "))));
         };
         let result = self.comment_once(&pr, &event.id, "task-comment", &text).await;
-        let what = format!("comment on {}/{}#{}", pr.repo.owner, pr.repo.name, pr.number);
+        let what = format!("comment on {}#{}", pr.repo, pr.number);
         self.activity.outcome(NAME, &what, result.as_ref().map(drop), Some(&event.id)).await;
         result
     }
@@ -150,13 +150,13 @@ impl Integration for GithubIntegration {
         let at = self
             .parse_target(&notification.target)
             .ok_or_else(|| permanent("the target must be a PR or issue URL, or owner/repo#number"))?;
-        let path = format!("/repos/{}/{}/issues/{}/comments", at.repo.owner, at.repo.name, at.number);
+        let path = format!("/repos/{}/issues/{}/comments", at.repo, at.number);
         let result = client
             .post("comment", &path, &json!({ "body": notification.message }), Some(&at.repo))
             .await
             .map(drop)
             .map_err(Into::into);
-        let shown = format!("{}/{}#{}", at.repo.owner, at.repo.name, at.number);
+        let shown = format!("{}#{}", at.repo, at.number);
         self.activity.outcome(NAME, &format!("notify {shown}"), result.as_ref().map(drop), None).await;
         result
     }
@@ -167,39 +167,19 @@ impl Integration for GithubIntegration {
         }
         let client = self.client()?;
         let c = &artifact.content;
-        let repo = Repo { owner: field(c, "owner")?.to_owned(), name: field(c, "repo")?.to_owned() };
         // Both go into the request path: a `repo` of `widgets/merges?` would reach another
         // endpoint. GitHub's own name rules keep them to one path segment each.
-        if !owner_ok(&repo.owner) {
-            return Err(permanent(format!(
-                "`owner` `{}` is not a GitHub account name (letters, digits, - and _, up to 100)",
-                repo.owner
-            )));
-        }
-        if !name_ok(&repo.name) {
-            return Err(permanent(format!(
-                "`repo` `{}` is not a GitHub repository name (letters, digits, -, _ and ., up to 100)",
-                repo.name
-            )));
-        }
+        let repo =
+            Repo::new(field(c, "owner")?, field(c, "repo")?).map_err(|e| permanent(format!("`{}`: {e}", e.part())))?;
         let body = json!({
             "title": field(c, "title")?,
             "head": field(c, "head")?,
             "base": field(c, "base")?,
             "body": c.get("body").and_then(Value::as_str).unwrap_or_default(),
         });
-        let result: Result<Value, IntegrationError> = client
-            .post("create_pr", &format!("/repos/{}/{}/pulls", repo.owner, repo.name), &body, Some(&repo))
-            .await
-            .map_err(Into::into);
-        self.activity
-            .outcome(
-                NAME,
-                &format!("create pull request in {}/{}", repo.owner, repo.name),
-                result.as_ref().map(drop),
-                None,
-            )
-            .await;
+        let result: Result<Value, IntegrationError> =
+            client.post("create_pr", &format!("/repos/{repo}/pulls"), &body, Some(&repo)).await.map_err(Into::into);
+        self.activity.outcome(NAME, &format!("create pull request in {repo}"), result.as_ref().map(drop), None).await;
         let pr = result?;
         Ok(ArtifactRef { id: pr["number"].as_u64(), url: pr["html_url"].as_str().map(str::to_owned) })
     }

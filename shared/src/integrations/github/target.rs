@@ -9,26 +9,6 @@ pub struct IssueRef {
     pub number: u64,
 }
 
-/// A repository name as GitHub allows it: letters, digits, `-`, `_` and `.`, up to 100,
-/// and not `.` or `..`.
-pub fn name_ok(s: &str) -> bool {
-    !s.is_empty()
-        && s != "."
-        && s != ".."
-        && s.len() <= 100
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-}
-
-/// An account (user or organisation) name as GitHub allows it: letters, digits and hyphens,
-/// not starting with a hyphen; `_` too, which Enterprise Managed Users' names carry
-/// (`octocat_acme`). Up to 100 characters.
-pub fn owner_ok(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 100
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        && !s.starts_with(['-', '_'])
-}
-
 /// The web host that goes with an API base URL: `api.github.com` → `github.com`; an
 /// Enterprise `https://ghe.example.com/api/v3` → `ghe.example.com`.
 pub fn web_host(api_base: &str) -> String {
@@ -46,20 +26,18 @@ impl IssueRef {
             return None;
         }
         let (owner, name, kind, number) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-        if !(kind == "pull" || kind == "issues") || !name_ok(owner) || !name_ok(name) {
+        if !(kind == "pull" || kind == "issues") {
             return None;
         }
         let number = number.parse().ok().filter(|n| *n > 0)?;
-        Some(Self { repo: Repo { owner: owner.to_owned(), name: name.to_owned() }, number })
+        Some(Self { repo: Repo::new(owner, name).ok()?, number })
     }
 
     /// Parse `owner/repo#123`.
     pub fn from_short(target: &str) -> Option<Self> {
         let (path, number) = target.split_once('#')?;
-        let (owner, name) = path.split_once('/')?;
         let number = number.parse().ok().filter(|n| *n > 0)?;
-        (name_ok(owner) && name_ok(name))
-            .then(|| Self { repo: Repo { owner: owner.into(), name: name.into() }, number })
+        Some(Self { repo: Repo::parse(path).ok()?, number })
     }
 }
 
@@ -71,7 +49,7 @@ mod tests {
     fn pull_request_urls_on_allowed_hosts_only() {
         let hosts = ["github.com", "ghe.example.com"];
         let r = IssueRef::from_url("https://github.com/octo/hello-world/pull/123", &hosts).expect("github.com");
-        assert_eq!((r.repo.owner.as_str(), r.repo.name.as_str(), r.number), ("octo", "hello-world", 123));
+        assert_eq!((r.repo.owner(), r.repo.name(), r.number), ("octo", "hello-world", 123));
         assert!(IssueRef::from_url("https://ghe.example.com/a/b/pull/7/files", &hosts).is_some());
         assert!(IssueRef::from_url("https://github.com/a/b/issues/9#issuecomment-1", &hosts).is_some());
         for bad in [

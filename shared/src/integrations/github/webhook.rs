@@ -4,7 +4,7 @@
 
 use crate::integrations::signature::Verified;
 use crate::model::event::topics::{MAX_SEGMENT, segment, segment_ok};
-use chrono::{SecondsFormat, SubsecRound, Utc};
+use crate::model::event::{Event, Record};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::borrow::Cow;
@@ -94,17 +94,6 @@ struct User<'a> {
     login: Option<Cow<'a, str>>,
 }
 
-/// A delivery ready for the queue.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Normalized {
-    /// `github.<event>[.<action>]`, `github.pull_request.merged` for a merged close.
-    pub topic: String,
-    /// The routing fields, without the payload.
-    pub data: Map<String, Value>,
-    /// The event JSON (wire format) with `data.payload` holding the raw body.
-    pub record: String,
-}
-
 /// A name GitHub sends that can be a topic segment as it is.
 fn fits(name: &str) -> bool {
     name.len() <= MAX_SEGMENT && segment_ok(name)
@@ -125,8 +114,10 @@ fn owned(s: Option<Cow<'_, str>>) -> Option<String> {
     s.map(Cow::into_owned)
 }
 
-/// Normalise a verified delivery. `event` must satisfy [`event_name_ok`].
-pub fn normalize(event: &str, delivery: &str, verified: Verified<'_>) -> Result<Normalized, WebhookError> {
+/// Normalise a verified delivery into its queue record: `github.<event>[.<action>]`
+/// (`github.pull_request.merged` for a merged close), the routing fields, and the raw body
+/// as `data.payload`. `event` must satisfy [`event_name_ok`].
+pub fn normalize(event: &str, delivery: &str, verified: Verified<'_>) -> Result<Record, WebhookError> {
     let body = verified.body();
     let text = std::str::from_utf8(body).map_err(|_| WebhookError::NotUtf8)?;
     let view: View<'_> = serde_json::from_str(text).map_err(|e| WebhookError::NotJson(e.to_string()))?;
@@ -180,45 +171,19 @@ pub fn normalize(event: &str, delivery: &str, verified: Verified<'_>) -> Result<
         _ => {}
     }
 
-    let record = splice_record(delivery, &topic, &data, text);
-    Ok(Normalized { topic, data, record })
-}
-
-/// The event JSON with the raw body as `data.payload`, written without re-serialising the
-/// payload: it was just parsed, so it is valid JSON and valid UTF-8.
-fn splice_record(id: &str, topic: &str, data: &Map<String, Value>, payload: &str) -> String {
-    let head = json!({
-        "id": id,
-        "type": topic,
-        "timestamp": Utc::now().trunc_subsecs(3).to_rfc3339_opts(SecondsFormat::Millis, true),
-        "source": "github",
-    });
-    let head = head.to_string();
-    let fields = Value::Object(data.clone()).to_string();
-    let mut out = String::with_capacity(head.len() + fields.len() + payload.len() + 24);
-    out.push_str(&head[..head.len() - 1]);
-    out.push_str(",\"data\":");
-    out.push_str(&fields[..fields.len() - 1]);
-    if !data.is_empty() {
-        out.push(',');
-    }
-    out.push_str("\"payload\":");
-    out.push_str(payload);
-    out.push_str("}}");
-    out
+    Ok(Event::identified(delivery, topic, "github", data).record_with_payload(text))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::event::Event;
 
     #[test]
     fn a_pull_request_becomes_a_topic_with_routing_fields_and_the_raw_payload() {
         let body = r#"{"action":"opened","number":5,"pull_request":{"number":5,"html_url":"https://github.com/o/r/pull/5","title":"Fix ✅","merged":false,"head":{"ref":"feat"},"base":{"ref":"main"}},"repository":{"full_name":"o/r"},"sender":{"login":"octocat"}}"#;
         let n = normalize("pull_request", "d-1", Verified::for_test(body.as_bytes())).expect("normalize");
-        assert_eq!(n.topic, "github.pull_request.opened");
-        let ev = Event::from_json(&n.record).expect("record is an event");
+        assert_eq!((n.id.as_str(), n.kind.as_str()), ("d-1", "github.pull_request.opened"));
+        let ev = Event::from_json(&n.json).expect("record is an event");
         assert_eq!(ev.id, "d-1");
         assert_eq!(ev.kind, "github.pull_request.opened");
         assert_eq!(ev.source, "github");
@@ -237,18 +202,18 @@ mod tests {
     fn merged_close_and_actionless_events() {
         let merged = r#"{"action":"closed","pull_request":{"number":1,"merged":true}}"#;
         assert_eq!(
-            normalize("pull_request", "d", Verified::for_test(merged.as_bytes())).expect("ok").topic,
+            normalize("pull_request", "d", Verified::for_test(merged.as_bytes())).expect("ok").kind,
             "github.pull_request.merged"
         );
         let closed = r#"{"action":"closed","pull_request":{"number":1,"merged":false}}"#;
         assert_eq!(
-            normalize("pull_request", "d", Verified::for_test(closed.as_bytes())).expect("ok").topic,
+            normalize("pull_request", "d", Verified::for_test(closed.as_bytes())).expect("ok").kind,
             "github.pull_request.closed"
         );
         let create = r#"{"ref":"v1","ref_type":"tag"}"#;
         let n = normalize("create", "d", Verified::for_test(create.as_bytes())).expect("ok");
-        assert_eq!(n.topic, "github.create");
-        let ev = Event::from_json(&n.record).expect("event");
+        assert_eq!(n.kind, "github.create");
+        let ev = Event::from_json(&n.json).expect("event");
         assert_eq!(ev.data["payload"]["ref_type"], "tag");
     }
 
@@ -264,9 +229,9 @@ mod tests {
     fn a_free_form_action_gets_a_safe_segment_and_stays_verbatim_in_the_data() {
         let body = br#"{"action":"Deploy Prod: v2.1 (canary)!","branch":"main"}"#;
         let n = normalize("repository_dispatch", "d", Verified::for_test(body)).expect("accepted");
-        assert_eq!(n.topic, "github.repository_dispatch.deploy_prod_v2_1_canary");
-        assert_eq!(n.data["action"], "Deploy Prod: v2.1 (canary)!");
-        let ev = Event::from_json(&n.record).expect("event");
+        assert_eq!(n.kind, "github.repository_dispatch.deploy_prod_v2_1_canary");
+        let ev = Event::from_json(&n.json).expect("event");
+        assert_eq!(ev.data["action"], "Deploy Prod: v2.1 (canary)!");
         assert_eq!(ev.data["payload"]["action"], "Deploy Prod: v2.1 (canary)!");
     }
 }

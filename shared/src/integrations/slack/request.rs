@@ -2,40 +2,33 @@
 //! interaction (form bodies), parsed into the events we queue.
 
 use crate::integrations::signature::Verified;
-use crate::model::event::Event;
+pub use crate::integrations::source::Command;
+use crate::integrations::source::InboundError;
 use crate::model::event::topics::segment;
+use crate::model::event::{Event, Record};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-
-/// What the command was sent with (the form fields we use).
-#[derive(Debug, Default, Clone)]
-pub struct Command {
-    pub command: String,
-    pub text: String,
-    pub user_id: String,
-    pub user_name: String,
-    pub channel_id: String,
-    pub trigger_id: String,
-}
 
 #[derive(Debug)]
 pub enum SlackRequest {
     UrlVerification {
         challenge: String,
     },
-    /// An Events API event to queue (`slack.event.<type>`, id = Slack's event_id).
-    Event(Event),
+    /// An Events API event to queue (`slack.event.<type>`, id = Slack's event_id), with the
+    /// whole callback as its `payload`.
+    Event(Record),
     /// A message posted by a bot (ours included): acknowledged, not queued.
     BotMessage,
     Command(Command),
     /// One event per clicked action (`slack.action.<action_id>`).
-    Actions(Vec<Event>),
+    Actions(Vec<Record>),
     /// Anything else Slack may send: acknowledged, not queued.
     Ignored(String),
     /// `ssl_check=1`: Slack checking the certificate of a slash command's URL; it wants 200.
     SslCheck,
 }
 
+/// What is read of an Events API request; the rest is carried as the raw `payload`.
 #[derive(Deserialize)]
 struct Envelope {
     #[serde(rename = "type")]
@@ -44,6 +37,14 @@ struct Envelope {
     event_id: Option<String>,
     team_id: Option<String>,
     event: Option<Map<String, Value>>,
+}
+
+fn malformed(what: &'static str, expected: &'static str, e: impl std::fmt::Display) -> InboundError {
+    InboundError::Malformed { what, expected, detail: Some(e.to_string()) }
+}
+
+fn missing(kind: &'static str, field: &'static str) -> InboundError {
+    InboundError::MissingField { kind, field }
 }
 
 #[derive(Deserialize)]
@@ -89,25 +90,35 @@ fn field(pairs: &[(String, String)], name: &str) -> Option<String> {
 
 /// Parse a verified body. Slack sends the Events API as JSON and commands and interactions
 /// as `application/x-www-form-urlencoded`.
-pub fn parse(content_type: Option<&str>, verified: Verified<'_>) -> Result<SlackRequest, String> {
+pub fn parse(content_type: Option<&str>, verified: Verified<'_>) -> Result<SlackRequest, InboundError> {
     let body = verified.body();
     let is_json = content_type.is_some_and(|c| c.starts_with("application/json"))
         || body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
     if is_json { events_api(body) } else { form(body) }
 }
 
-fn events_api(body: &[u8]) -> Result<SlackRequest, String> {
-    let payload: Value = serde_json::from_slice(body).map_err(|e| format!("the body is not valid JSON: {e}"))?;
-    let env: Envelope =
-        serde_json::from_value(payload.clone()).map_err(|e| format!("not an Events API request: {e}"))?;
+fn events_api(body: &[u8]) -> Result<SlackRequest, InboundError> {
+    let text = std::str::from_utf8(body).map_err(|_| InboundError::NotUtf8)?;
+    // The raw text becomes the event's payload unparsed: it must be one JSON object (serde
+    // would also read a struct from an array).
+    if !text.trim_start().starts_with('{') {
+        return Err(InboundError::Malformed { what: "the body", expected: "a JSON object", detail: None });
+    }
+    let env: Envelope = serde_json::from_str(text).map_err(|e| {
+        if e.is_data() {
+            malformed("the body", "an Events API request", e)
+        } else {
+            malformed("the body", "valid JSON", e)
+        }
+    })?;
     match env.kind.as_str() {
         "url_verification" => Ok(SlackRequest::UrlVerification {
-            challenge: env.challenge.ok_or("url_verification without a challenge")?,
+            challenge: env.challenge.ok_or(missing("url_verification", "a challenge"))?,
         }),
         "event_callback" => {
-            let event_id = env.event_id.filter(|id| !id.is_empty()).ok_or("event_callback without an event_id")?;
-            let inner = env.event.ok_or("event_callback without an event")?;
-            let kind = inner.get("type").and_then(Value::as_str).ok_or("the event has no type")?;
+            let event_id = env.event_id.filter(|id| !id.is_empty()).ok_or(missing("event_callback", "an event_id"))?;
+            let inner = env.event.ok_or(missing("event_callback", "an event"))?;
+            let kind = inner.get("type").and_then(Value::as_str).ok_or(missing("the event", "a type"))?;
             let subtype = inner.get("subtype").and_then(Value::as_str);
             if inner.contains_key("bot_id") || subtype == Some("bot_message") {
                 return Ok(SlackRequest::BotMessage);
@@ -122,15 +133,14 @@ fn events_api(body: &[u8]) -> Result<SlackRequest, String> {
             if let Some(team) = env.team_id {
                 data.insert("team_id".into(), json!(team));
             }
-            data.insert("payload".into(), payload);
             let topic = format!("slack.event.{}", segment(kind));
-            Ok(SlackRequest::Event(Event::new(topic, "slack", data).with_id(event_id)))
+            Ok(SlackRequest::Event(Event::identified(event_id, topic, "slack", data).record_with_payload(text)))
         }
         other => Ok(SlackRequest::Ignored(format!("Events API type `{other}`"))),
     }
 }
 
-fn form(body: &[u8]) -> Result<SlackRequest, String> {
+fn form(body: &[u8]) -> Result<SlackRequest, InboundError> {
     let pairs: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
     if let Some(raw) = field(&pairs, "payload") {
         return interaction(&raw);
@@ -138,7 +148,7 @@ fn form(body: &[u8]) -> Result<SlackRequest, String> {
     if field(&pairs, "ssl_check").as_deref() == Some("1") {
         return Ok(SlackRequest::SslCheck);
     }
-    let command = field(&pairs, "command").ok_or("the form has neither `command` nor `payload`")?;
+    let command = field(&pairs, "command").ok_or(missing("the form", "`command` or `payload`"))?;
     Ok(SlackRequest::Command(Command {
         command,
         text: field(&pairs, "text").unwrap_or_default(),
@@ -149,9 +159,14 @@ fn form(body: &[u8]) -> Result<SlackRequest, String> {
     }))
 }
 
-fn interaction(raw: &str) -> Result<SlackRequest, String> {
-    let payload: Value = serde_json::from_str(raw).map_err(|e| format!("`payload` is not valid JSON: {e}"))?;
-    let i: Interaction = serde_json::from_value(payload).map_err(|e| format!("not an interaction payload: {e}"))?;
+fn interaction(raw: &str) -> Result<SlackRequest, InboundError> {
+    let i: Interaction = serde_json::from_str(raw).map_err(|e| {
+        if e.is_data() {
+            malformed("`payload`", "an interaction payload", e)
+        } else {
+            malformed("`payload`", "valid JSON", e)
+        }
+    })?;
     if i.kind != "block_actions" {
         return Ok(SlackRequest::Ignored(format!("interaction type `{}`", i.kind)));
     }
@@ -172,7 +187,7 @@ fn interaction(raw: &str) -> Result<SlackRequest, String> {
         // Deterministic, so a retried delivery of the same click is recognised.
         let id = format!("slack-action-{trigger}-{}-{}", segment(&a.action_id), a.action_ts.as_deref().unwrap_or(""));
         let topic = format!("slack.action.{}", segment(&a.action_id));
-        events.push(Event::new(topic, "slack", data.as_object().cloned().unwrap_or_default()).with_id(id));
+        events.push(Event::identified(id, topic, "slack", data.as_object().cloned().unwrap_or_default()).record());
     }
     Ok(SlackRequest::Actions(events))
 }

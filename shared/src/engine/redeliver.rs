@@ -7,10 +7,11 @@
 //! slow), and the GUID has had fewer than `max_attempts` deliveries. Whatever slips through
 //! anyway is absorbed by the ingest's dedup.
 
-use super::client::{As, GithubClient, GithubError, Repo};
 use crate::backends::error::BackendError;
-use crate::backends::store::{DELIVERY_QUEUED, Store, delivery_key};
+use crate::backends::store::Store;
 use crate::config::{Config, HookRef, RedeliveryConfig};
+use crate::engine::ingest::DeliveryMarks;
+use crate::integrations::github::{As, GithubClient, GithubError, Repo};
 use crate::observe::activity::{ActivityLog, Level};
 use crate::observe::metrics::{self, Metrics};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -134,13 +135,33 @@ fn decide(attempts: &[Delivery], accepted: bool, record: GuidRecord, max_attempt
     Decision::Redeliver { delivery: newest.id, attempt: made + 1 }
 }
 
+/// How a run ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Every listed GUID was settled.
+    #[default]
+    Done,
+    /// GitHub asked us to wait; the rest waits for the next run.
+    RateLimited,
+    /// GitHub kept failing; the rest waits for the next run.
+    Unavailable,
+    /// `max_per_run` redeliveries were asked for.
+    Capped,
+    /// More deliveries than one run lists ([`MAX_PAGES`] pages).
+    Incomplete,
+    /// Stopped between two redeliveries (the runner shutting down).
+    Stopped,
+    /// Another run holds the lock.
+    Busy,
+    /// The job is switched off.
+    Off,
+}
+
 /// How a run ended, as the Lambda function answers and the runner logs it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Report {
-    /// `done`, `rate_limited`, `unavailable`, `capped` (max_per_run reached), `incomplete`
-    /// (more deliveries than one run lists), `stopped`, `busy` (another run holds the lock) or
-    /// `off`.
-    pub status: String,
+    pub status: Status,
     pub pages: u32,
     /// Deliveries listed since the watermark.
     pub listed: usize,
@@ -162,13 +183,13 @@ pub struct Report {
 }
 
 impl Report {
-    fn with_status(status: &str) -> Self {
-        Self { status: status.to_owned(), ..Self::default() }
+    fn with_status(status: Status) -> Self {
+        Self { status, ..Self::default() }
     }
 
     /// The answer of a job that is switched off, and why.
     pub fn off(reason: &str) -> Self {
-        Self { reason: Some(reason.to_owned()), ..Self::with_status("off") }
+        Self { reason: Some(reason.to_owned()), ..Self::with_status(Status::Off) }
     }
 }
 
@@ -198,6 +219,7 @@ pub struct Redeliverer {
     repo: Option<Repo>,
     config: RedeliveryConfig,
     store: Arc<dyn Store>,
+    deliveries: DeliveryMarks,
     activity: ActivityLog,
     metrics: Metrics,
 }
@@ -219,7 +241,7 @@ impl Redeliverer {
             None => return Ok(None),
         };
         let repo = match &config.hook {
-            Some(HookRef::Repo { owner, repo, .. }) => Some(Repo { owner: owner.clone(), name: repo.clone() }),
+            Some(HookRef::Repo { repo, .. }) => Some(repo.clone()),
             _ => None,
         };
         Ok(Some(Self {
@@ -227,6 +249,7 @@ impl Redeliverer {
             source,
             repo,
             config,
+            deliveries: DeliveryMarks::new(store.clone()),
             activity: ActivityLog::new(store.clone()),
             metrics: Metrics::new(store.clone()),
             store,
@@ -288,7 +311,7 @@ impl Redeliverer {
     pub async fn run_until(&self, stop: &watch::Receiver<bool>) -> Result<Report, RedeliverError> {
         let run = uuid::Uuid::new_v4().to_string();
         if !self.store.set_if_absent(LOCK_KEY, &run, LOCK_TTL).await? {
-            return Ok(Report::with_status("busy"));
+            return Ok(Report::with_status(Status::Busy));
         }
         let result = self.run_locked(stop).await;
         if let Err(error) = self.store.delete(LOCK_KEY).await {
@@ -301,7 +324,7 @@ impl Redeliverer {
         let started = Utc::now();
         let previous = self.store.get(WATERMARK_KEY).await?.and_then(|w| w.parse::<i64>().ok());
         let since = previous.and_then(|w| DateTime::from_timestamp(w, 0)).unwrap_or(started - FIRST_LOOKBACK);
-        let mut report = Report::with_status("done");
+        let mut report = Report::with_status(Status::Done);
 
         let listed = match self.list_since(since, &mut report).await {
             Ok(listed) => listed,
@@ -332,12 +355,12 @@ impl Redeliverer {
         let mut unprocessed_from = None;
         for (i, (guid, attempts)) in groups.iter().enumerate() {
             if *stop.borrow() {
-                report.status = "stopped".into();
+                report.status = Status::Stopped;
                 unprocessed_from = Some(i);
                 break;
             }
             if requests >= self.config.max_per_run {
-                report.status = "capped".into();
+                report.status = Status::Capped;
                 unprocessed_from = Some(i);
                 break;
             }
@@ -371,7 +394,7 @@ impl Redeliverer {
         let mut listed = Vec::new();
         loop {
             if report.pages >= MAX_PAGES {
-                report.status = "incomplete".into();
+                report.status = Status::Incomplete;
                 let message = format!(
                     "redelivery: more than {} deliveries since the last run; older ones were not examined",
                     listed.len()
@@ -411,8 +434,7 @@ impl Redeliverer {
     async fn settle(&self, guid: &str, attempts: &[Delivery], report: &mut Report) -> Result<bool, Halt> {
         // Only a delivery the queue holds counts: a claim still `pending` may be one whose
         // function died before queueing it.
-        let mark = self.store.get(&delivery_key("github", guid)).await.map_err(|e| Halt::Failed(e.into()))?;
-        let accepted = mark.as_deref() == Some(DELIVERY_QUEUED);
+        let accepted = self.deliveries.queued("github", guid).await.map_err(|e| Halt::Failed(e.into()))?;
         let key = guid_key(guid);
         let record: GuidRecord = self
             .store
@@ -456,7 +478,7 @@ impl Redeliverer {
                     }
                     Err(GithubError::Unavailable(reason)) => {
                         self.count("unavailable").await;
-                        report.status = "unavailable".into();
+                        report.status = Status::Unavailable;
                         let message = format!("redelivery of {what} paused, GitHub is failing: {reason}");
                         self.activity.record("github", Level::Warn, message, Some(guid)).await;
                         return Err(Halt::Paused);
@@ -493,7 +515,7 @@ impl Redeliverer {
     }
 
     async fn paused(&self, what: &str, retry_after: Duration, guid: Option<&str>, report: &mut Report) {
-        report.status = "rate_limited".into();
+        report.status = Status::RateLimited;
         report.retry_after_secs = Some(retry_after.as_secs());
         let message = format!(
             "redelivery paused while {what}: GitHub asked to wait {}s (rate limit); the next run continues",

@@ -1,83 +1,15 @@
-//! Routes: what the dispatcher does with an event after publishing it. A rule pairs a
-//! topic or glob with an action; actions call integrations.
+//! The built-in route actions: hand an event to an integration, notify, create an artifact,
+//! publish a derived event.
 
-use crate::backends::bus::glob;
-use crate::model::event::Event;
-use crate::model::event::Notification;
+use crate::config::routes::NotifyRoute;
+use crate::engine::action::Action;
+use crate::engine::ingest::{Enqueue, Id};
+use crate::model::event::{Event, Notification};
 use crate::model::integration::{Integration, IntegrationError};
 use crate::model::markup::Markup;
 use crate::model::template::Template;
 use async_trait::async_trait;
 use std::sync::Arc;
-
-#[async_trait]
-pub trait Action: Send + Sync + std::fmt::Debug {
-    /// Unique among the routes: it names the action in logs and in its idempotency key.
-    fn name(&self) -> &str;
-
-    async fn run(&self, event: &Event) -> Result<(), IntegrationError>;
-
-    /// The integration this route hands events to, for the consumed-events metric.
-    fn integration(&self) -> Option<&str> {
-        None
-    }
-
-    /// What kind of action this is (`handle`, `notify`, `artifact`, `publish`), for the
-    /// local runner's start-up banner.
-    fn kind(&self) -> &str {
-        "custom"
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct Rule {
-    pub on: String,
-    pub action: Arc<dyn Action>,
-}
-
-impl Rule {
-    pub fn new(on: impl Into<String>, action: Arc<dyn Action>) -> Self {
-        Self { on: on.into(), action }
-    }
-
-    pub fn matches(&self, topic: &str) -> bool {
-        if glob::is_glob(&self.on) { glob::matches(&self.on, topic) } else { self.on == topic }
-    }
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct Routes {
-    rules: Vec<Rule>,
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("two routes are named `{0}`; route names must be unique")]
-pub struct DuplicateRoute(pub String);
-
-impl Routes {
-    pub fn new(rules: Vec<Rule>) -> Result<Self, DuplicateRoute> {
-        let mut names = std::collections::BTreeSet::new();
-        for r in &rules {
-            if !names.insert(r.action.name().to_owned()) {
-                return Err(DuplicateRoute(r.action.name().to_owned()));
-            }
-        }
-        Ok(Self { rules })
-    }
-
-    pub fn matching<'a>(&'a self, topic: &'a str) -> impl Iterator<Item = &'a Rule> + 'a {
-        self.rules.iter().filter(move |r| r.matches(topic))
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.rules.is_empty()
-    }
-
-    /// Every rule, in the order they were given.
-    pub fn rules(&self) -> &[Rule] {
-        &self.rules
-    }
-}
 
 /// The `handle` route: hand the event to an integration's `handle_event`.
 #[derive(Debug)]
@@ -146,6 +78,12 @@ impl Notify {
         buttons: Vec<[Template; 3]>,
     ) -> Arc<Self> {
         Arc::new(Self { name: name.into(), integration, target, template, buttons })
+    }
+
+    /// The configured `notify` route, its templates parsed at load.
+    pub fn from_route(name: impl Into<String>, integration: Arc<dyn Integration>, route: &NotifyRoute) -> Arc<Self> {
+        let (target, template) = (route.target.clone(), route.message.clone());
+        Self::with_buttons(name, integration, target, template, route.buttons.clone())
     }
 }
 
@@ -248,8 +186,7 @@ pub struct Publish {
     name: String,
     kind: String,
     data: serde_json::Map<String, serde_json::Value>,
-    queue: Arc<dyn crate::backends::queue::WorkQueue>,
-    store: Arc<dyn crate::backends::store::Store>,
+    enqueue: Enqueue,
 }
 
 impl Publish {
@@ -257,10 +194,9 @@ impl Publish {
         name: impl Into<String>,
         kind: impl Into<String>,
         data: serde_json::Map<String, serde_json::Value>,
-        queue: Arc<dyn crate::backends::queue::WorkQueue>,
-        store: Arc<dyn crate::backends::store::Store>,
+        enqueue: Enqueue,
     ) -> Arc<Self> {
-        Arc::new(Self { name: name.into(), kind: kind.into(), data, queue, store })
+        Arc::new(Self { name: name.into(), kind: kind.into(), data, enqueue })
     }
 }
 
@@ -295,14 +231,15 @@ impl Action for Publish {
                 _ => serde_json::Map::new(),
             };
         let derived = Event::new(self.kind.clone(), "aetherium", data).with_id(derived_id(&event.id, &self.name));
-        crate::backends::queue::claim::enqueue(self.queue.as_ref(), self.store.as_ref(), &derived.to_json())
-            .await
-            .map(drop)
-            .map_err(|e| IntegrationError::Transient {
-                integration: "publish".into(),
-                reason: e.to_string(),
-                retry_after: None,
-            })
+        // Queued under the derived id like a webhook under its delivery id: a retried source
+        // finds its derived event queued already and does not queue it twice.
+        self.enqueue.send("aetherium", &derived.record(), Id::Given).await.map(drop).map_err(|e| {
+            let reason = match e {
+                crate::engine::ingest::IngestError::Unavailable(detail) => detail,
+                other => other.to_string(),
+            };
+            IntegrationError::Transient { integration: "publish".into(), reason, retry_after: None }
+        })
     }
 
     fn kind(&self) -> &str {

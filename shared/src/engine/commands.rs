@@ -1,13 +1,15 @@
 //! Slash commands, answered inline: `/aetherium-status`, `/aetherium-vm-list`, `/aetherium-task`.
 
-use crate::backends::queue::claim;
-use crate::engine::app::App;
+use crate::backends::store::Store;
+use crate::engine::health::HealthCheck;
+use crate::engine::ingest::{Answer, Enqueue, Id};
 use crate::engine::vms;
-use crate::integrations::slack::request::Command;
+use crate::integrations::source::Command;
 use crate::model::event::{Event, topics};
 use crate::model::markup;
-use crate::observe::health;
+use async_trait::async_trait;
 use serde_json::{Value, json};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Slack waits 3 s for an answer; the checks must be done well before.
@@ -25,12 +27,29 @@ pub const HELP: &str = "Aetherium commands:\n\
 const TASK_USAGE: &str = "Usage: `/aetherium-task create vm name=<name> vcpus=<n> [memory=<MB>]` \
 (name: lower-case letters, digits and -, up to 63; vcpus 1-64; memory 128-262144 MB, default 2048)";
 
-pub async fn answer(app: &App, cmd: &Command) -> Value {
-    match cmd.command.trim_start_matches('/') {
-        "aetherium-status" => ephemeral(status(app).await),
-        "aetherium-vm-list" => ephemeral(vm_list(app).await),
-        "aetherium-task" => task(app, cmd).await,
-        _ => ephemeral(format!("Unknown command `{}`.\n{HELP}", cmd.command)),
+/// What the commands read and write: the health checks, the VM registry's store, the queue.
+#[derive(Debug, Clone)]
+pub struct Commands {
+    health: HealthCheck,
+    store: Arc<dyn Store>,
+    enqueue: Enqueue,
+}
+
+impl Commands {
+    pub fn new(health: HealthCheck, store: Arc<dyn Store>, enqueue: Enqueue) -> Self {
+        Self { health, store, enqueue }
+    }
+}
+
+#[async_trait]
+impl Answer for Commands {
+    async fn answer(&self, cmd: &Command) -> Value {
+        match cmd.command.trim_start_matches('/') {
+            "aetherium-status" => ephemeral(status(&self.health).await),
+            "aetherium-vm-list" => ephemeral(vm_list(self.store.as_ref()).await),
+            "aetherium-task" => task(&self.enqueue, cmd).await,
+            _ => ephemeral(format!("Unknown command `{}`.\n{HELP}", cmd.command)),
+        }
     }
 }
 
@@ -44,8 +63,8 @@ fn label(component: &str) -> String {
     }
 }
 
-pub async fn status(app: &App) -> String {
-    let report = health::check(app, STATUS_DEADLINE).await;
+pub async fn status(health: &HealthCheck) -> String {
+    let report = health.check(STATUS_DEADLINE).await;
     let mut lines = vec!["Aetherium is running! 🚀".to_owned()];
     let order = ["github", "slack", "event_bus", "queue"];
     let mut names: Vec<&String> = report.components.keys().collect();
@@ -62,8 +81,8 @@ pub async fn status(app: &App) -> String {
     lines.join("\n")
 }
 
-pub async fn vm_list(app: &App) -> String {
-    let vms = match vms::active(app.store.as_ref()).await {
+pub async fn vm_list(store: &dyn Store) -> String {
+    let vms = match vms::active(store).await {
         Ok(v) => v,
         Err(error) => {
             tracing::warn!(%error, "VM registry unavailable");
@@ -126,7 +145,7 @@ pub fn parse_task(text: &str) -> Result<VmRequest, String> {
     Ok(VmRequest { name, vcpus, memory_mb })
 }
 
-async fn task(app: &App, cmd: &Command) -> Value {
+async fn task(enqueue: &Enqueue, cmd: &Command) -> Value {
     let req = match parse_task(&cmd.text) {
         Ok(r) => r,
         Err(problem) => return ephemeral(format!("Could not create the task: {problem}.\n{TASK_USAGE}")),
@@ -140,8 +159,8 @@ async fn task(app: &App, cmd: &Command) -> Value {
         "channel_id": cmd.channel_id,
     });
     let event =
-        Event::new(topics::TASK_CREATED, "slack", data.as_object().cloned().unwrap_or_default()).with_id(&task_id);
-    match claim::enqueue(app.queue.as_ref(), app.store.as_ref(), &event.to_json()).await {
+        Event::identified(&task_id, topics::TASK_CREATED, "slack", data.as_object().cloned().unwrap_or_default());
+    match enqueue.send("slack", &event.record(), Id::Minted).await {
         Ok(_) => ephemeral(format!("Creating task: {}\nTask ID: {task_id}", markup::slack(cmd.text.trim()))),
         Err(error) => {
             tracing::warn!(%error, "could not queue a task from Slack");

@@ -1,0 +1,161 @@
+//! The one door into the application: a signed webhook from any [`WebhookSource`], a
+//! platform event, a slash command (its task included) and a route's derived event all
+//! reach the queue here, under one policy ([`Enqueue`]). What it answers is [`Accepted`] or
+//! an [`IngestError`]; the edge maps both to HTTP in one place.
+
+pub mod enqueue;
+pub mod platform;
+
+pub use enqueue::{DELIVERY_TTL, DeliveryMarks, Enqueue, Id, Queued};
+
+use crate::engine::clock::Clock;
+use crate::integrations::signature::SignatureError;
+use crate::integrations::source::{Command, Inbound, InboundError, WebhookSource};
+use crate::model::event::Record;
+use crate::observe::activity::ActivityLog;
+use async_trait::async_trait;
+use http::HeaderMap;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// What became of a request the ingest took.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Accepted {
+    /// Answered with this body (a ping, a URL verification, a slash command's answer, or a
+    /// source's own acknowledgement of what it queued).
+    Reply(Value),
+    /// Queued now.
+    Queued { id: String, kind: String },
+    /// Queued before, under the same id: not queued again.
+    Duplicate { id: String, kind: String },
+}
+
+/// Why the ingest refused a request. Each maps to one HTTP status (`edge::api::error`).
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("request body is larger than the limit of {limit} bytes")]
+    TooLarge { limit: usize },
+    /// The secret that would check the request is not configured: refused (fail closed).
+    #[error("the service is not configured to accept this request")]
+    Unconfigured { setting: &'static str },
+    /// The signature did not check out; the text names the header at fault.
+    #[error("{0}")]
+    Refused(&'static str),
+    #[error("no webhook source is named `{0}`")]
+    UnknownSource(String),
+    #[error(transparent)]
+    Inbound(#[from] InboundError),
+    /// A platform event that breaks the envelope's rules.
+    #[error("{0}")]
+    Invalid(String),
+    /// The queue (or the store holding a large record) failed; the sender should retry.
+    #[error("temporarily unavailable, retry later")]
+    Unavailable(String),
+}
+
+/// What answers a slash command inline (`engine::commands`).
+#[async_trait]
+pub trait Answer: Send + Sync + std::fmt::Debug {
+    async fn answer(&self, command: &Command) -> Value;
+}
+
+#[derive(Debug, Clone)]
+pub struct Ingest {
+    sources: Arc<[Arc<dyn WebhookSource>]>,
+    enqueue: Enqueue,
+    activity: ActivityLog,
+    max_body: usize,
+    clock: Clock,
+    commands: Arc<dyn Answer>,
+}
+
+impl Ingest {
+    pub fn new(
+        sources: Vec<Arc<dyn WebhookSource>>,
+        enqueue: Enqueue,
+        activity: ActivityLog,
+        max_body: usize,
+        clock: Clock,
+        commands: Arc<dyn Answer>,
+    ) -> Self {
+        Self { sources: sources.into(), enqueue, activity, max_body, clock, commands }
+    }
+
+    fn within_limit(&self, body: &[u8]) -> Result<(), IngestError> {
+        if body.len() > self.max_body { Err(IngestError::TooLarge { limit: self.max_body }) } else { Ok(()) }
+    }
+
+    /// The largest body taken, for a host that buffers the request itself (the local runner).
+    pub fn max_body(&self) -> usize {
+        self.max_body
+    }
+
+    /// Whether source `name` answers with every integration's health (so its function
+    /// builds them all).
+    pub fn reports_health(&self, name: &str) -> bool {
+        self.sources.iter().any(|s| s.name() == name && s.reports_health())
+    }
+
+    /// A request to `/api/v1/webhooks/<source>`. Nothing of the body is read before its
+    /// signature checks out.
+    pub async fn webhook(&self, source: &str, headers: &HeaderMap, body: &[u8]) -> Result<Accepted, IngestError> {
+        let source = self
+            .sources
+            .iter()
+            .find(|s| s.name() == source)
+            .ok_or_else(|| IngestError::UnknownSource(source.to_owned()))?;
+        self.within_limit(body)?;
+        let verified = match source.verify(headers, body, self.clock.now()) {
+            Ok(verified) => verified,
+            Err(SignatureError::NoSecret) => {
+                return Err(IngestError::Unconfigured { setting: source.secret_setting() });
+            }
+            Err(reason) => {
+                let (name, what) = (source.name(), source.refused_as());
+                tracing::warn!(%reason, source = name, "{what} signature rejected");
+                self.activity.rejected(name, &format!("{what} signature rejected: {reason}")).await;
+                return Err(IngestError::Refused(source.refusal(reason)));
+            }
+        };
+        match source.parse(headers, verified)? {
+            Inbound::Reply(body) => Ok(Accepted::Reply(body)),
+            Inbound::Command(command) => {
+                tracing::info!(command = %command.command, user = %command.user_id, "slash command");
+                Ok(Accepted::Reply(self.commands.answer(&command).await))
+            }
+            Inbound::Queue { records, reply } => {
+                let mut answer = reply.map(Accepted::Reply);
+                for record in &records {
+                    let outcome = self.enqueue.send(source.name(), record, Id::Given).await?;
+                    answer = answer.or_else(|| Some(accepted(record, outcome)));
+                    let duplicate = outcome == Queued::Duplicate;
+                    tracing::info!(source = source.name(), event_id = %record.id, topic = %record.kind, duplicate, "webhook accepted");
+                }
+                Ok(answer.unwrap_or_else(|| Accepted::Reply(json!({ "ok": true }))))
+            }
+        }
+    }
+
+    /// A platform event for `POST /api/v1/events` (the caller is authenticated by the edge).
+    pub async fn platform(&self, body: &[u8]) -> Result<Accepted, IngestError> {
+        self.within_limit(body)?;
+        let (event, given) = platform::parse(body)?;
+        let id = if given { Id::Given } else { Id::Minted };
+        let record = event.record();
+        let outcome = self.enqueue.send("platform", &record, id).await?;
+        let duplicate = outcome == Queued::Duplicate;
+        tracing::info!(event_id = %record.id, topic = %record.kind, duplicate, "platform event accepted");
+        Ok(accepted(&record, outcome))
+    }
+}
+
+fn accepted(record: &Record, outcome: Queued) -> Accepted {
+    let (id, kind) = (record.id.clone(), record.kind.clone());
+    match outcome {
+        Queued::Queued => Accepted::Queued { id, kind },
+        Queued::Duplicate => Accepted::Duplicate { id, kind },
+    }
+}
+
+#[cfg(test)]
+mod tests;
