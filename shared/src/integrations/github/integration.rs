@@ -170,7 +170,7 @@ impl Integration for GithubIntegration {
         // Both go into the request path: a `repo` of `widgets/merges?` would reach another
         // endpoint. GitHub's own name rules keep them to one path segment each.
         let repo =
-            Repo::new(field(c, "owner")?, field(c, "repo")?).map_err(|e| permanent(format!("`{}`: {e}", e.part())))?;
+            Repo::new(field(c, "owner")?, field(c, "repo")?).map_err(|e| permanent(format!("`{}` {e}", e.part())))?;
         let body = json!({
             "title": field(c, "title")?,
             "head": field(c, "head")?,
