@@ -13,9 +13,10 @@
 
 use crate::fixtures::{SECRET, sign, slack_headers};
 use aetherium::App;
-use aetherium::backends::bus::{EventBus, MemoryBus};
+use aetherium::backends::bus::{EventBus, MemoryBus, RedisBus};
 use aetherium::backends::queue::{MemoryQueue, WorkQueue};
-use aetherium::backends::store::{MemoryStore, Store};
+use aetherium::backends::redis_conn::RedisHandle;
+use aetherium::backends::store::{MemoryStore, RedisStore, Store};
 use aetherium::config::Config;
 use aetherium::edge::api::{self, Endpoint};
 use aetherium::engine::app::Needs;
@@ -133,6 +134,11 @@ impl Builder {
     pub fn queue(mut self, queue: Arc<dyn WorkQueue>) -> Self {
         self.queue = Some(queue);
         self
+    }
+
+    /// The bus and the store on one Redis connection, as `REDIS_URL` gives a function.
+    pub fn redis(self, handle: RedisHandle) -> Self {
+        self.bus(Arc::new(RedisBus::new(handle.clone()))).store(Arc::new(RedisStore::new(handle)))
     }
 
     pub fn store(mut self, store: Arc<dyn Store>) -> Self {

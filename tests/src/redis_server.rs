@@ -52,8 +52,11 @@ impl RedisServer {
     pub async fn start_shape(shape: Shape) -> Self {
         let dir = std::env::temp_dir().join(format!("aetherium-redis-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).expect("temp dir for redis");
-        let nodes = (0..shape.nodes()).map(|_| Node { port: crate::free_port(), child: None }).collect();
-        let mut server = Self { shape, nodes, dir };
+        let mut server = Self { shape, nodes: Vec::new(), dir };
+        for _ in 0..shape.nodes() {
+            let port = server.unused_port();
+            server.nodes.push(Node { port, child: None });
+        }
         for i in 0..server.nodes.len() {
             // A port free a moment ago may be taken by another test's server: try another.
             let mut tries = 0;
@@ -61,13 +64,24 @@ impl RedisServer {
                 tries += 1;
                 assert!(tries < 3, "redis-server did not answer PING within 10 s on three ports");
                 server.kill_node(i);
-                server.nodes[i].port = crate::free_port();
+                server.nodes[i].port = server.unused_port();
             }
         }
         if shape != Shape::Standalone {
             server.form_cluster().await;
         }
         server
+    }
+
+    /// A free port that no node of this deployment has: two nodes given one port would see
+    /// the first answer the second's PING, and the cluster would never form.
+    fn unused_port(&self) -> u16 {
+        loop {
+            let port = crate::free_port();
+            if self.nodes.iter().all(|n| n.port != port) {
+                return port;
+            }
+        }
     }
 
     pub fn shape(&self) -> Shape {
@@ -119,7 +133,10 @@ impl RedisServer {
             command::<String>(port, &mut redis::cmd("PING")).await.ok()
         })
         .await;
-        ready.is_some()
+        // Another test's server on the port answers PING too, while ours exits unable to bind.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let alive = self.nodes[i].child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)));
+        ready.is_some() && alive
     }
 
     async fn form_cluster(&self) {

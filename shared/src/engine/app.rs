@@ -136,21 +136,14 @@ impl App {
     ) -> Self {
         let config = Arc::new(config);
         let (registry, health, clock) = (Registry::new(), Arc::default(), Clock::system());
-        let ingest = compose_ingest(&config, &registry, &bus, &queue, &store, &health, &clock);
+        let checks = health_check(&config, &registry, &bus, &queue, &store, &health);
+        let ingest = compose_ingest(&config, &queue, &store, checks, &clock);
         Self { config, bus, queue, store, registry, health, clock, ingest }
     }
 
     /// The ingest rebuilt over changed parts.
     fn compose(mut self) -> Self {
-        self.ingest = compose_ingest(
-            &self.config,
-            &self.registry,
-            &self.bus,
-            &self.queue,
-            &self.store,
-            &self.health,
-            &self.clock,
-        );
+        self.ingest = compose_ingest(&self.config, &self.queue, &self.store, self.health(), &self.clock);
         self
     }
 
@@ -302,15 +295,12 @@ fn health_check(
 
 fn compose_ingest(
     config: &Config,
-    registry: &Registry,
-    bus: &Arc<dyn EventBus>,
     queue: &Arc<dyn WorkQueue>,
     store: &Arc<dyn Store>,
-    cache: &Arc<HealthCache>,
+    health: HealthCheck,
     clock: &Clock,
 ) -> Ingest {
     let enqueue = Enqueue::new(queue.clone(), store.clone());
-    let health = health_check(config, registry, bus, queue, store, cache);
     let commands = Commands::new(health, store.clone(), enqueue.clone());
     let (sources, activity) = (webhook_sources(config), ActivityLog::new(store.clone()));
     Ingest::new(sources, enqueue, activity, config.max_body_bytes, clock.clone(), Arc::new(commands))

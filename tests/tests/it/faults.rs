@@ -3,10 +3,8 @@
 //! silently: what cannot be done reaches the dead-letter queue.
 
 use aetherium::Event;
-use aetherium::backends::bus::RedisBus;
 use aetherium::backends::queue::{SqsQueue, WorkQueue};
 use aetherium::backends::redis_conn::RedisHandle;
-use aetherium::backends::store::RedisStore;
 use aetherium::edge::api::Endpoint;
 use aetherium_tests::app::{GITHUB_SECRET, SLACK_SECRET};
 use aetherium_tests::github_fake::Comments;
@@ -64,9 +62,8 @@ async fn redis_killed_mid_load_loses_no_acknowledged_event_and_doubles_no_commen
             ("AETHERIUM_API_TOKEN", "tok"),
             ("REDIS_URL", &redis.url()),
         ])
-        .bus(Arc::new(RedisBus::new(handle.clone())))
+        .redis(handle)
         .queue(queue.clone())
-        .store(Arc::new(RedisStore::new(handle)))
         .builtin()
         .build()
         .await;
@@ -201,9 +198,8 @@ async fn a_redis_that_never_answers_keeps_slack_under_3_s_github_under_10_s_and_
     let (uri, url) = (api.uri(), hole.redis_url());
     let t = TestApp::builder()
         .env(&[("REDIS_URL", &url), SLACK_SECRET, ("SLACK_BOT_TOKEN", "xoxb"), ("SLACK_API_URL", &uri), GITHUB_SECRET])
-        .bus(Arc::new(RedisBus::new(handle.clone())))
+        .redis(handle)
         .queue(queue.clone())
-        .store(Arc::new(RedisStore::new(handle)))
         .builtin()
         .build()
         .await;

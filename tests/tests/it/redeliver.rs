@@ -50,12 +50,7 @@ async fn app_deliveries(server: &MockServer, key: &AppKey) -> Deliveries {
 /// An app on `redis` (bus and store) and a memory queue, without integrations.
 async fn redis_app(redis: &RedisServer, env: &[(&str, &str)]) -> TestApp {
     let handle = RedisHandle::open(&redis.url()).expect("url");
-    TestApp::builder()
-        .env(env)
-        .bus(Arc::new(RedisBus::new(handle.clone())))
-        .store(Arc::new(RedisStore::new(handle)))
-        .build()
-        .await
+    TestApp::builder().env(env).redis(handle).build().await
 }
 
 /// The job as a GitHub App against `server`, with `extra` settings.

@@ -125,9 +125,8 @@ async fn a_signed_webhook_reaches_a_redis_subscriber_exactly_once_even_when_deli
     let queue = Arc::new(SqsQueue::with_client(client, url));
     let t = TestApp::builder()
         .env(&[("REDIS_URL", &redis.url()), ("GITHUB_WEBHOOK_SECRET", fixtures::SECRET)])
-        .bus(Arc::new(RedisBus::new(handle.clone())))
+        .redis(handle)
         .queue(queue.clone())
-        .store(Arc::new(RedisStore::new(handle)))
         .build()
         .await;
     let running = Running::start(t.app).await;
