@@ -96,6 +96,9 @@ pub fn banner(app: &App, local: std::net::SocketAddr, generated: &[Generated]) -
     let _ = writeln!(out, "  try it: {env}scripts/send {FIRST_SAMPLE}");
     if described.bus == "redis" {
         let _ = writeln!(out, "  and watch it on the bus: redis-cli SUBSCRIBE github.pull_request.opened");
+        let (patterns, inbox) = app.bridge().describe();
+        let inbox = inbox.map(|s| format!("; durably: XADD {s} * event '<event JSON>'")).unwrap_or_default();
+        let _ = writeln!(out, "  the platform publishes to us on the bus: {}{inbox}", patterns.join(", "));
     }
     let _ = writeln!(out, "Ready. Ctrl-C to stop.");
     out
@@ -139,10 +142,24 @@ pub async fn run(
             None
         }
     };
+    // On Redis the runner is also the bus bridge: what the platform publishes reaches the queue.
+    let bridge = (app.describe().bus == "redis").then(|| {
+        let (bridge, mut stop) = (app.bridge(), stop_rx.clone());
+        tokio::spawn(async move {
+            bridge
+                .run(async move {
+                    let _ = stop.wait_for(|stop| *stop).await;
+                })
+                .await
+        })
+    });
     let dispatcher = tokio::spawn(app.dispatcher().run_loop(stop_rx));
     let served = axum::serve(listener, router(app.clone())).with_graceful_shutdown(shutdown).await;
     tracing::info!("HTTP server stopped; draining the dispatcher");
     let _ = stop_tx.send(true);
+    if let Some(bridge) = bridge {
+        let _ = bridge.await;
+    }
     let _ = dispatcher.await;
     if let Some(job) = redeliver {
         let _ = job.await;

@@ -60,6 +60,8 @@ pub struct Builder {
     bus: Option<Arc<dyn EventBus>>,
     queue: Option<Arc<dyn WorkQueue>>,
     store: Option<Arc<dyn Store>>,
+    /// Set by [`Builder::redis`]: the inbox stream is read there.
+    redis: Option<RedisHandle>,
     clock: Option<Clock>,
     health_cache: Option<HealthCache>,
     integrations: Integrations,
@@ -137,7 +139,8 @@ impl Builder {
     }
 
     /// The bus and the store on one Redis connection, as `REDIS_URL` gives a function.
-    pub fn redis(self, handle: RedisHandle) -> Self {
+    pub fn redis(mut self, handle: RedisHandle) -> Self {
+        self.redis = Some(handle.clone());
         self.bus(Arc::new(RedisBus::new(handle.clone()))).store(Arc::new(RedisStore::new(handle)))
     }
 
@@ -197,6 +200,9 @@ impl Builder {
         let queue = self.queue.unwrap_or_else(|| Arc::new(MemoryQueue::default()));
         let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
         let mut app = App::from_parts(config, bus.clone(), queue.clone(), store.clone());
+        if let Some(redis) = &self.redis {
+            app = app.with_redis_inbox(redis);
+        }
         if let Some(clock) = self.clock {
             app = app.with_clock(clock);
         }

@@ -103,6 +103,38 @@ impl RedisServer {
         self.nodes.iter().map(|n| node_url(n.port)).collect()
     }
 
+    /// Every node's port, the first one first.
+    pub fn node_ports(&self) -> Vec<u16> {
+        self.nodes.iter().map(|n| n.port).collect()
+    }
+
+    /// `redis-cli -p <port> [-c] args...` against node `node`, as a platform engineer types
+    /// it: its output, trimmed.
+    pub fn cli(&self, node: usize, args: &[&str]) -> String {
+        let port = self.nodes[node].port.to_string();
+        let mut cmd = Command::new("redis-cli");
+        cmd.args(["-h", "127.0.0.1", "-p", &port]);
+        if self.cluster() {
+            cmd.arg("-c");
+        }
+        let out = cmd.args(args).output().expect("redis-cli runs (scripts/test installs it)");
+        assert!(out.status.success(), "redis-cli {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// Wait (30 s at most: a function's first start under `cargo lambda watch` is slow) until `clients` connections to node 0 each hold `patterns` pattern
+    /// subscriptions, as `CLIENT LIST` shows them (`psub=`): that many bridges listening.
+    pub async fn wait_for_pattern_subscribers(&self, clients: usize, patterns: usize) {
+        let marker = format!(" psub={patterns} ");
+        let heard = crate::wait::until(Duration::from_secs(30), || {
+            let list = self.cli(0, &["CLIENT", "LIST"]);
+            let found = list.lines().filter(|l| l.contains(&marker)).count() >= clients;
+            async move { found.then_some(()) }
+        })
+        .await;
+        assert!(heard.is_some(), "{clients} clients with {patterns} patterns: {}", self.cli(0, &["CLIENT", "LIST"]));
+    }
+
     fn cluster(&self) -> bool {
         self.shape != Shape::Standalone
     }

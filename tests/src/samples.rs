@@ -57,11 +57,12 @@ pub fn body(doc: &Value) -> Vec<u8> {
 
 /// Functions invoked by an event source rather than through a function URL.
 pub fn is_url_function(function: &str) -> bool {
-    !matches!(function, "dispatcher" | "github-redeliver")
+    !matches!(function, "dispatcher" | "github-redeliver" | "bus-bridge")
 }
 
 /// What a deployed function answers a non-URL sample with, checked: the dispatcher's batch
-/// has one failure (its second record is not an event); github-redeliver reports a run.
+/// has one failure (its second record is not an event); github-redeliver and bus-bridge report
+/// a run.
 pub fn check_event_answer(file: &str, answer: &Value) {
     match function(file) {
         "dispatcher" => {
@@ -69,6 +70,9 @@ pub fn check_event_answer(file: &str, answer: &Value) {
         }
         "github-redeliver" => {
             assert!(answer["status"].is_string(), "{file}: a run report: {answer}")
+        }
+        "bus-bridge" => {
+            assert!(answer["heard"].is_u64() && answer["enqueued"].is_u64(), "{file}: a run report: {answer}")
         }
         other => panic!("{other} is a function URL function"),
     }
@@ -106,4 +110,18 @@ pub async fn github_stand_in() -> wiremock::MockServer {
         .mount(&github)
         .await;
     github
+}
+
+/// The bus-bridge sample run by `run` against a bridge listening on `redis` (set in its
+/// REDIS_URL): the guide's `vm.created` is published with redis-cli while it listens, and the
+/// run's report says it heard and queued it.
+pub async fn check_bridge_run(file: &str, redis: &crate::RedisServer, run: impl std::future::Future<Output = Value>) {
+    let publish = async {
+        redis.wait_for_pattern_subscribers(1, 4).await;
+        let event = r#"{"ID":"sample-vm-1","Type":"vm.created","Data":{"vm_id":"v1","vm_name":"probe"}}"#;
+        redis.cli(0, &["PUBLISH", "vm.created", event]);
+    };
+    let (report, ()) = tokio::join!(run, publish);
+    check_event_answer(file, &report);
+    assert_eq!((&report["heard"], &report["enqueued"]), (&1.into(), &1.into()), "{file}: {report}");
 }

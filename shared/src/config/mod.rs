@@ -6,6 +6,7 @@
 //! and the routes. This module reads the document and puts the sections together.
 
 mod backends;
+mod bridge;
 mod custom;
 mod edge;
 mod fields;
@@ -16,6 +17,7 @@ pub mod routes;
 mod slack;
 
 pub use backends::{Backends, BusProvider};
+pub use bridge::BridgeConfig;
 pub use edge::Edge;
 pub use github::{GithubConfig, HookRef, RedeliveryConfig};
 pub use interpolate::interpolate;
@@ -97,6 +99,8 @@ pub struct Config {
     /// Whether the built-in default routes are active (a configured route with a default's
     /// name replaces that default).
     pub default_routes: bool,
+    /// What the bus bridge listens to (`events.subscribe`, `events.inbox`, `events.bridge`).
+    pub bridge: BridgeConfig,
 }
 
 /// Interpolate every string scalar of the document, naming the key of a malformed one.
@@ -188,6 +192,13 @@ impl Config {
             GithubConfig::resolve(section("github", file.integrations.remove("github"), problems), env, problems);
         let slack = SlackConfig::resolve(section("slack", file.integrations.remove("slack"), problems), env, problems);
         let custom = custom::resolve(std::mem::take(&mut file.integrations), problems);
+        let bridge = BridgeConfig::resolve(
+            file.events.subscribe.take(),
+            std::mem::take(&mut file.events.inbox),
+            std::mem::take(&mut file.events.bridge),
+            env,
+            problems,
+        );
         let Backends { bus, redis_url, queue_url, sqs_send } =
             Backends::resolve(file.events, file.queue, env, problems);
         let Edge { api_token, iam_url, addr, max_body_bytes, health_remote, in_lambda } =
@@ -220,6 +231,7 @@ impl Config {
             in_lambda,
             routes,
             default_routes: file.default_routes.unwrap_or(true),
+            bridge,
         }
     }
 }

@@ -71,6 +71,28 @@ pub(super) struct RawSlack {
 pub(super) struct RawEvents {
     pub(super) provider: Option<String>,
     pub(super) redis: RawRedis,
+    pub(super) subscribe: Option<Vec<String>>,
+    pub(super) inbox: RawInbox,
+    pub(super) bridge: RawBridge,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(super) struct RawInbox {
+    pub(super) stream: Option<String>,
+    #[serde(deserialize_with = "lenient::number")]
+    pub(super) max_len: Option<usize>,
+    #[serde(deserialize_with = "lenient::number")]
+    pub(super) claim_idle_seconds: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(super) struct RawBridge {
+    #[serde(deserialize_with = "lenient::bool")]
+    pub(super) enabled: Option<bool>,
+    #[serde(deserialize_with = "lenient::number")]
+    pub(super) listen_seconds: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -131,6 +131,7 @@ enum Serves {
     Http(Endpoint),
     Dispatcher,
     Redelivery,
+    Bridge,
 }
 
 /// What a function builds, given the factories its binary links: only what its requests use.
@@ -140,7 +141,7 @@ fn needs<'a>(app: &App, serves: Serves, factories: &'a [&'a dyn IntegrationFacto
         Serves::Dispatcher | Serves::Http(Endpoint::Health) => Needs::all(factories),
         Serves::Http(Endpoint::Webhook(source)) if app.ingest().reports_health(source) => Needs::all(factories),
         Serves::Http(Endpoint::GithubPr) => Needs::GITHUB,
-        Serves::Http(_) | Serves::Redelivery => Needs::NONE,
+        Serves::Http(_) | Serves::Redelivery | Serves::Bridge => Needs::NONE,
     }
 }
 
@@ -277,6 +278,26 @@ pub async fn run_redeliver() -> Result<(), lambda_runtime::Error> {
     .await
 }
 
+/// The scheduled bus bridge: each invocation (EventBridge Scheduler, every minute; its event
+/// is not read) listens on the bus and the inbox for `events.bridge.listen_seconds`, which
+/// outlasts the minute so that consecutive invocations overlap, and answers with its report.
+pub async fn run_bridge() -> Result<(), lambda_runtime::Error> {
+    crate::observe::telemetry::init(true);
+    let instance = Instance::start(Serves::Bridge, &[], |app| match app.describe().bus {
+        "redis" => Ok(app.bridge()),
+        _ => Err("the bus bridge listens on Redis and there is none: set REDIS_URL (the stack does)".into()),
+    })
+    .await?;
+    let instance = &instance;
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |_: lambda_runtime::LambdaEvent<serde_json::Value>| async move {
+            let bridge = instance.get().await?;
+            Ok::<_, lambda_runtime::Error>(bridge.run_for_configured().await)
+        },
+    ))
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -303,6 +324,7 @@ mod tests {
         assert_eq!(built(Serves::Http(Endpoint::LogsQuery)).await, none, "logs-query");
         assert_eq!(built(Serves::Http(Endpoint::Metrics)).await, none, "metrics");
         assert_eq!(built(Serves::Redelivery).await, none, "github-redeliver builds its own client");
+        assert_eq!(built(Serves::Bridge).await, none, "bus-bridge only queues");
         assert_eq!(built(Serves::Http(Endpoint::GithubPr)).await, github, "github-pr");
         assert_eq!(built(Serves::Http(Endpoint::Webhook("slack"))).await, both, "slack-webhook: /aetherium-status");
         assert_eq!(built(Serves::Http(Endpoint::Health)).await, both, "health");

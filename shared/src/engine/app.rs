@@ -3,12 +3,13 @@
 //! [`App::health`]). Backends are chosen from config here and nowhere else; nothing outside
 //! reaches the parts themselves.
 
-use crate::backends::bus::{EventBus, MemoryBus, RedisBus};
+use crate::backends::bus::{EventBus, Inbox, MemoryBus, RedisBus, RedisInbox};
 use crate::backends::error::BackendError;
 use crate::backends::queue::{MemoryQueue, SqsQueue, WorkQueue};
 use crate::backends::redis_conn::RedisHandle;
 use crate::backends::store::{MemoryStore, RedisStore, Store};
 use crate::config::{BusProvider, Config};
+use crate::engine::bridge::Bridge;
 use crate::engine::clock::Clock;
 use crate::engine::commands::Commands;
 use crate::engine::dispatch::Dispatcher;
@@ -103,6 +104,8 @@ pub struct App {
     clock: Clock,
     /// Built once: its sources hold the keyed verifiers.
     ingest: Ingest,
+    /// The durable way in beside pub/sub, when the bus is Redis.
+    inbox: Option<Arc<dyn Inbox>>,
 }
 
 impl App {
@@ -110,9 +113,11 @@ impl App {
     /// No I/O happens here: Redis and SQS connect at first use, so a cold start pays only
     /// for what its requests touch.
     pub fn from_config(config: Config) -> Result<Self, StartupError> {
+        let mut inbox: Option<Arc<dyn Inbox>> = None;
         let (bus, store): (Arc<dyn EventBus>, Arc<dyn Store>) = match (config.bus, &config.redis_url) {
             (BusProvider::Redis, Some(url)) => {
                 let redis = RedisHandle::open(url.expose())?;
+                inbox = redis_inbox(&config, &redis);
                 (Arc::new(RedisBus::new(redis.clone())), Arc::new(RedisStore::new(redis)))
             }
             (BusProvider::Redis, None) => {
@@ -124,7 +129,7 @@ impl App {
             Some(url) => Arc::new(SqsQueue::from_env(url.clone(), config.sqs_send)),
             None => Arc::new(MemoryQueue::default()),
         };
-        Ok(Self::from_parts(config, bus, queue, store))
+        Ok(Self { inbox, ..Self::from_parts(config, bus, queue, store) })
     }
 
     /// Build from explicit parts (tests, custom embeddings); no integration yet.
@@ -138,7 +143,14 @@ impl App {
         let (registry, health, clock) = (Registry::new(), Arc::default(), Clock::system());
         let checks = health_check(&config, &registry, &bus, &queue, &store, &health);
         let ingest = compose_ingest(&config, &queue, &store, checks, &clock);
-        Self { config, bus, queue, store, registry, health, clock, ingest }
+        Self { config, bus, queue, store, registry, health, clock, ingest, inbox: None }
+    }
+
+    /// The same app reading the inbox stream on `redis` as the config names it (tests that
+    /// build their own backends).
+    pub fn with_redis_inbox(mut self, redis: &RedisHandle) -> Self {
+        self.inbox = redis_inbox(&self.config, redis);
+        self
     }
 
     /// The ingest rebuilt over changed parts.
@@ -226,6 +238,12 @@ impl App {
         Dispatcher::new(self.bus.clone(), self.store.clone(), self.queue.clone(), self.routes())
     }
 
+    /// The bus bridge: what the platform publishes on the bus, into the work queue.
+    pub fn bridge(&self) -> Bridge {
+        let (bus, inbox, store) = (self.bus.clone(), self.inbox.clone(), self.store.clone());
+        Bridge::new(bus, inbox, self.ingest.clone(), store, self.config.bridge.clone())
+    }
+
     /// The GitHub redelivery job; `Ok(None)` when it is off ([`App::redelivery_off`]).
     pub fn redeliverer(&self) -> Result<Option<Redeliverer>, RedeliverError> {
         Redeliverer::new(&self.config, self.store.clone())
@@ -274,6 +292,12 @@ impl App {
     }
 }
 
+fn redis_inbox(config: &Config, redis: &RedisHandle) -> Option<Arc<dyn Inbox>> {
+    let bridge = &config.bridge;
+    let stream = bridge.inbox.as_deref()?;
+    Some(Arc::new(RedisInbox::new(redis.clone(), stream, bridge.inbox_max_len, bridge.claim_idle)))
+}
+
 fn health_check(
     config: &Config,
     registry: &Registry,
@@ -290,6 +314,7 @@ fn health_check(
         cache: cache.clone(),
         remote: config.health_remote.clone().into(),
         per_instance: config.in_lambda && config.bus == BusProvider::Memory,
+        bridge: config.bus == BusProvider::Redis && config.bridge.enabled,
     }
 }
 

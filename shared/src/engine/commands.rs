@@ -59,6 +59,7 @@ fn label(component: &str) -> String {
         "slack" => "Slack".into(),
         "event_bus" => "Event Bus".into(),
         "queue" => "Queue".into(),
+        "bus_bridge" => "Bus Bridge".into(),
         other => other.to_owned(),
     }
 }

@@ -186,7 +186,8 @@ impl Dispatcher {
         if self.store.get(&done_key(&head.id)).await?.is_some() {
             return Ok(done(Outcome::AlreadyDone));
         }
-        self.bus.publish_json(&head.kind, record).await?;
+        // Marked as relayed: a bridge listening on the bus must not queue it again.
+        self.bus.publish_json(&head.kind, &crate::model::event::relayed(record)).await?;
         // What the routes did, the counters and the activity lines are written together: one
         // round trip per event rather than one per write.
         let mut writes = vec![self.metrics.op(metrics::PUBLISHED, &[("topic", &head.kind)])];

@@ -19,6 +19,7 @@ pub struct HealthCheck {
     pub(super) cache: Arc<HealthCache>,
     pub(super) remote: Arc<[String]>,
     pub(super) per_instance: bool,
+    pub(super) bridge: bool,
 }
 
 impl HealthCheck {
@@ -31,6 +32,7 @@ impl HealthCheck {
             cache: &self.cache,
             remote: &self.remote,
             per_instance: self.per_instance,
+            bridge: self.bridge,
         }
     }
 

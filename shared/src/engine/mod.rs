@@ -4,6 +4,7 @@
 
 pub mod action;
 pub mod app;
+pub mod bridge;
 pub mod clock;
 pub mod commands;
 pub mod dispatch;

@@ -193,6 +193,25 @@ impl Event {
     }
 }
 
+/// The field the dispatcher adds to each event it republishes on the bus, so that a bridge
+/// listening there knows the event as already handled and does not queue it again. Readers
+/// of the event ignore it (Go's `encoding/json` skips unknown fields, and so do we).
+pub const RELAYED_BY: &str = "relayed_by";
+
+/// `json` (an event's wire form, an object) with `"relayed_by":"aetherium"` as its first field.
+pub fn relayed(json: &str) -> String {
+    let body = json.trim_start().strip_prefix('{').unwrap_or(json);
+    let mut out = String::with_capacity(json.len() + 28);
+    out.push_str("{\"");
+    out.push_str(RELAYED_BY);
+    out.push_str("\":\"aetherium\"");
+    if !body.trim_start().starts_with('}') {
+        out.push(',');
+    }
+    out.push_str(body);
+    out
+}
+
 /// An event in its wire form ([`Event`]'s JSON), with the id and type the ingest dedups and
 /// logs by, so that nothing parses it again before the queue.
 #[derive(Debug, Clone, PartialEq, Eq)]

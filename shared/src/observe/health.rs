@@ -27,6 +27,10 @@ pub const BACKEND_INTERVAL: Duration = Duration::from_secs(5);
 /// How old a result another function shared may be and still be shown (the dispatcher's
 /// probe runs every 5 minutes: two missed runs and a margin).
 pub const REMOTE_FRESH: Duration = Duration::from_secs(15 * 60);
+/// Where the bus bridge writes when it last reported (ms since the epoch).
+pub const BRIDGE_HEARTBEAT: &str = "bridge:heartbeat";
+/// A bridge that reported within this long is healthy.
+pub const BRIDGE_FRESH: Duration = Duration::from_secs(120);
 /// How long one store call of the cache may take before the instance checks on its own.
 const STORE_BUDGET: Duration = Duration::from_millis(500);
 
@@ -218,6 +222,8 @@ pub struct Components<'a> {
     /// State kept in this instance's memory where instances should share it (a Lambda
     /// function without Redis): a component of its own, unhealthy, so that it is never missed.
     pub per_instance: bool,
+    /// A bus bridge should be running (the bus is Redis and the stack deploys one).
+    pub bridge: bool,
 }
 
 /// The health of every registered integration, checked now and shared through the store for
@@ -247,6 +253,18 @@ async fn probe(i: &dyn crate::model::integration::Integration, deadline: Duratio
     }
 }
 
+/// Whether a bus bridge reported within [`BRIDGE_FRESH`].
+async fn bridge_reported(store: &dyn Store) -> Health {
+    match bounded(store.get(BRIDGE_HEARTBEAT)).await {
+        Ok(Some(at)) => match at.parse::<i64>() {
+            Ok(at) if now_ms().saturating_sub(at) <= BRIDGE_FRESH.as_millis() as i64 => Health::Healthy,
+            _ => Health::Unhealthy("no report from a bus bridge in the last 2 minutes".into()),
+        },
+        Ok(None) => Health::Unhealthy("no bus bridge has reported (it runs every minute)".into()),
+        Err(e) => Health::Unhealthy(e.public_reason().to_owned()),
+    }
+}
+
 /// What another function shared of `name`, if it is recent enough to show.
 async fn remote(store: &dyn Store, name: &str) -> Health {
     match bounded(store.get(&key(name))).await {
@@ -262,7 +280,7 @@ async fn remote(store: &dyn Store, name: &str) -> Health {
 /// Components: `github`, `slack`, `event_bus`, `queue`, and any other registered
 /// integration. An integration that is not registered is `disabled`.
 pub async fn check(parts: Components<'_>, deadline: Duration) -> HealthReport {
-    let Components { registry, bus, queue, store, cache, remote: remote_names, per_instance } = parts;
+    let Components { registry, bus, queue, store, cache, remote: remote_names, per_instance, bridge } = parts;
     let integrations = registry.all().into_iter().map(|i| async move {
         let h = cache.integration(store, i.name(), deadline, probe(i.as_ref(), deadline)).await;
         (i.name().to_owned(), h)
@@ -272,11 +290,14 @@ pub async fn check(parts: Components<'_>, deadline: Duration) -> HealthReport {
         .filter(|name| registry.get(name).is_none())
         // Read per instance at most every BACKEND_INTERVAL: the route is public.
         .map(|name| async move { (name.clone(), cache.backend(name, remote(store, name)).await) });
-    let (integrations, remotes, bus, queue) = tokio::join!(
+    let bridge_health =
+        async { if bridge { cache.backend("bus_bridge", bridge_reported(store)).await } else { Health::Disabled } };
+    let (integrations, remotes, bus, queue, bridge) = tokio::join!(
         futures_util::future::join_all(integrations),
         futures_util::future::join_all(remotes),
         cache.backend("event_bus", backend(deadline, bus.health())),
         cache.backend("queue", backend(deadline, queue.health())),
+        bridge_health,
     );
     let mut components: BTreeMap<String, Health> = BTreeMap::new();
     components.insert("github".into(), Health::Disabled);
@@ -293,6 +314,7 @@ pub async fn check(parts: Components<'_>, deadline: Duration) -> HealthReport {
         );
     }
     components.insert("event_bus".into(), bus);
+    components.insert("bus_bridge".into(), bridge);
     components.insert("queue".into(), queue);
     let ok = components.values().all(Health::is_ok);
     HealthReport {

@@ -13,12 +13,18 @@ pub const PUBLISHED: &str = "event_bus_messages_published_total";
 pub const CONSUMED: &str = "event_bus_messages_consumed_total";
 pub const REQUESTS: &str = "integration_requests_total";
 pub const REDELIVERIES: &str = "github_redeliveries_total";
+pub const BRIDGE_HEARD: &str = "aetherium_bridge_events_heard_total";
+pub const BRIDGE_ENQUEUED: &str = "aetherium_bridge_events_enqueued_total";
+pub const BRIDGE_REFUSED: &str = "aetherium_bridge_events_refused_total";
 
 const HELP: &[(&str, &str)] = &[
     (PUBLISHED, "Events published on the event bus, by topic."),
     (CONSUMED, "Events consumed by an integration's route, by topic and integration."),
     (REQUESTS, "Calls to an integration's API, by integration, method and outcome."),
     (REDELIVERIES, "GitHub deliveries the redelivery job asked GitHub to send again, by outcome."),
+    (BRIDGE_HEARD, "Events the bus bridge heard from the platform (pub/sub or the inbox stream), by topic."),
+    (BRIDGE_ENQUEUED, "Events the bus bridge queued for the dispatcher, by topic."),
+    (BRIDGE_REFUSED, "Messages on the bus the bridge refused, by topic and reason."),
 ];
 
 #[derive(Debug, Clone)]
@@ -67,10 +73,15 @@ impl Metrics {
 
     /// The write that counts one, for a batch ([`Store::apply`]); the EMF line is written now.
     pub fn op(&self, name: &str, labels: &[(&str, &str)]) -> store::Write {
+        self.op_by(name, labels, 1)
+    }
+
+    /// The write that counts `by` at once (a busy caller's tally since its last flush).
+    pub fn op_by(&self, name: &str, labels: &[(&str, &str)], by: i64) -> store::Write {
         if self.emf {
-            emit_emf(name, labels);
+            emit_emf(name, labels, by);
         }
-        store::Write::HashIncr { key: KEY.into(), field: series(name, labels), by: 1 }
+        store::Write::HashIncr { key: KEY.into(), field: series(name, labels), by }
     }
 
     /// Every counter in the Prometheus text exposition format.
@@ -99,13 +110,17 @@ impl Metrics {
 }
 
 /// One EMF document: CloudWatch turns it into a metric with the labels as dimensions.
-fn emit_emf(name: &str, labels: &[(&str, &str)]) {
-    let line = emf_line(name, labels, chrono::Utc::now().timestamp_millis());
+fn emit_emf(name: &str, labels: &[(&str, &str)], by: i64) {
+    let line = emf_counted(name, labels, chrono::Utc::now().timestamp_millis(), by);
     // EMF must be its own line on stdout; the lock keeps it from interleaving with logs.
     let _ = writeln!(std::io::stdout().lock(), "{line}");
 }
 
 pub fn emf_line(name: &str, labels: &[(&str, &str)], timestamp_ms: i64) -> String {
+    emf_counted(name, labels, timestamp_ms, 1)
+}
+
+fn emf_counted(name: &str, labels: &[(&str, &str)], timestamp_ms: i64, count: i64) -> String {
     let mut doc = serde_json::Map::new();
     let dims: Vec<&str> = labels.iter().map(|(k, _)| *k).collect();
     doc.insert(
@@ -122,7 +137,7 @@ pub fn emf_line(name: &str, labels: &[(&str, &str)], timestamp_ms: i64) -> Strin
     for (k, v) in labels {
         doc.insert((*k).into(), (*v).into());
     }
-    doc.insert(name.into(), 1.into());
+    doc.insert(name.into(), count.into());
     serde_json::Value::Object(doc).to_string()
 }
 

@@ -430,6 +430,8 @@ async fn however_many_health_requests_arrive_github_and_slack_see_one_check_each
                     ("SLACK_API_URL", &uri),
                     ("SLACK_BOT_TOKEN", "xoxb"),
                     ("REDIS_URL", &url),
+                    // No bus bridge runs here: health expects no heartbeat.
+                    ("AETHERIUM_BUS_BRIDGE", "false"),
                 ])
                 .bus(Arc::new(aetherium::backends::bus::RedisBus::new(conn.clone())))
                 .store(Arc::new(aetherium::backends::store::RedisStore::new(conn)))

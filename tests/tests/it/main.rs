@@ -3,6 +3,7 @@
 //! `cargo test -p aetherium-tests --test it <module>::` runs one.
 
 mod bus;
+mod bus_bridge;
 mod canary;
 mod cargo_lambda;
 mod declared_features;

@@ -309,7 +309,7 @@ async fn status_lists_every_component_and_a_hung_one_cannot_stall_it() {
     let answer = slash(&s, "/aetherium-status", "").await;
     assert_eq!(
         answer["text"],
-        "Aetherium is running! 🚀\n- GitHub: disabled\n- Slack: ✅ healthy\n- Event Bus: ✅ healthy\n- Queue: ✅ healthy"
+        "Aetherium is running! 🚀\n- GitHub: disabled\n- Slack: ✅ healthy\n- Event Bus: ✅ healthy\n- Queue: ✅ healthy\n- Bus Bridge: disabled"
     );
     let started = std::time::Instant::now();
     let answer = slash(&s, "/aetherium-status", "").await;

@@ -140,7 +140,7 @@ fn the_template_keeps_its_deploy_promises() {
         let want = match bin {
             "github-webhook" | "slack-webhook" | "health" => Some("NONE"),
             "events" | "github-pr" | "logs-query" | "metrics" => Some("AWS_IAM"),
-            "dispatcher" | "github-redeliver" => None,
+            "dispatcher" | "github-redeliver" | "bus-bridge" => None,
             other => panic!("unexpected function {other}"),
         };
         assert_eq!(auth, want, "{name}");
@@ -311,6 +311,157 @@ fn github_redeliver_runs_on_a_schedule_that_a_parameter_turns_off() {
     assert!(sample("octo/hello-world#123") && sample("org:octo#9") && !sample("octo#9"));
 }
 
+#[test]
+fn bus_bridge_listens_every_minute_behind_a_parameter_and_may_only_queue() {
+    let t = template();
+    let res = &t["Resources"];
+    let f = &res["BusBridgeFunction"];
+    assert_eq!(f["Type"].as_str(), Some("AWS::Serverless::Function"));
+    assert_eq!(f["Metadata"]["BuildProperties"]["Binary"].as_str(), Some("bus-bridge"));
+    let props = &f["Properties"];
+    assert!(props["FunctionUrlConfig"].is_null(), "no URL: only the schedule invokes it");
+
+    // BusBridgeEnabled (true by default) turns it off; without a shared Redis it has no bus.
+    let p = &t["Parameters"]["BusBridgeEnabled"];
+    assert_eq!(p["Default"].as_str(), Some("true"));
+    let allowed: Vec<&str> =
+        p["AllowedValues"].as_sequence().expect("values").iter().filter_map(Value::as_str).collect();
+    assert_eq!(allowed, ["true", "false"]);
+    let condition: Value =
+        serde_yaml_ng::from_str(r#"!And [!Equals [!Ref BusBridgeEnabled, "true"], !Condition SharedRedis]"#)
+            .expect("yaml");
+    assert_eq!(t["Conditions"]["BusBridgeOn"], condition);
+    for id in ["BusBridgeFunction", "BusBridgeRole", "BusBridgeLogGroup", "BusBridgeErrorsAlarm"] {
+        assert_eq!(res[id]["Condition"].as_str(), Some("BusBridgeOn"), "{id} exists only with the bridge");
+    }
+    // Health expects the bridge's heartbeat only where one runs.
+    let told: Value = serde_yaml_ng::from_str(r#"!If [BusBridgeOn, "true", "false"]"#).expect("yaml");
+    assert_eq!(t["Globals"]["Function"]["Environment"]["Variables"]["AETHERIUM_BUS_BRIDGE"], told);
+
+    // Every minute, not retried (the next minute's run comes anyway), with the input its sample holds.
+    let events = props["Events"].as_mapping().expect("Events");
+    assert_eq!(events.len(), 1);
+    let schedule = events.values().next().expect("one event");
+    assert_eq!(schedule["Type"].as_str(), Some("ScheduleV2"), "EventBridge Scheduler");
+    assert_eq!(schedule["Properties"]["ScheduleExpression"].as_str(), Some("rate(1 minute)"));
+    assert_eq!(schedule["Properties"]["FlexibleTimeWindow"]["Mode"].as_str(), Some("OFF"), "on the minute");
+    assert_eq!(schedule["Properties"]["RetryPolicy"]["MaximumRetryAttempts"].as_u64(), Some(0));
+    assert_eq!(props["EventInvokeConfig"]["MaximumRetryAttempts"].as_u64(), Some(0));
+    let input: serde_json::Value =
+        serde_json::from_str(schedule["Properties"]["Input"].as_str().expect("Input")).expect("JSON");
+    assert_eq!(input, serde_json::json!({"aetherium": "bus-bridge"}));
+    let sample = std::fs::read_to_string(root().join("events/bus-bridge/scheduled.json")).expect("its sample");
+    let sample: serde_json::Value = serde_json::from_str(&sample).expect("JSON");
+    assert_eq!(sample, input, "events/bus-bridge/ holds what the schedule sends");
+
+    // Each run listens past the minute, so that consecutive runs overlap, and ends before its timeout.
+    let timeout = props["Timeout"].as_u64().expect("Timeout");
+    let listen: u64 = props["Environment"]["Variables"]["AETHERIUM_BRIDGE_LISTEN_SECONDS"]
+        .as_str()
+        .expect("AETHERIUM_BRIDGE_LISTEN_SECONDS")
+        .parse()
+        .expect("seconds");
+    assert!(listen > 60, "listening {listen} s leaves a gap between two runs");
+    assert!(timeout > listen, "Timeout {timeout} s ends a run that listens {listen} s");
+    assert!(timeout < 120, "at most two runs at once");
+    assert_eq!(props["MemorySize"].as_u64(), Some(128));
+
+    // Its own role: its log group, the Redis credentials, and sending to the work queue. No
+    // GitHub or Slack secret, no other queue, no other SQS action.
+    assert!(is(&props["Role"], "GetAtt", "BusBridgeRole.Arn"));
+    let policies = res["BusBridgeRole"]["Properties"]["Policies"].as_sequence().expect("policies");
+    assert_eq!(policies.len(), 1);
+    let mut sqs = Vec::new();
+    let mut secrets = 0;
+    for statement in policies[0]["PolicyDocument"]["Statement"].as_sequence().expect("statements") {
+        let actions: Vec<String> = match &statement["Action"] {
+            Value::Sequence(list) => list.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+            one => vec![one.as_str().expect("an action").to_owned()],
+        };
+        let resource = serde_yaml_ng::to_string(&statement["Resource"]).expect("yaml");
+        for action in &actions {
+            if action.starts_with("sqs:") {
+                sqs.push(action.clone());
+                assert!(is(&statement["Resource"], "GetAtt", "WorkQueue.Arn"), "{action} on {resource}");
+            }
+            if action.starts_with("secretsmanager:") {
+                secrets += 1;
+                assert_eq!(action.as_str(), "secretsmanager:GetSecretValue");
+                assert!(resource.contains("RedisAuthSecret") && resource.contains("RedisUrlSecretArn"), "{resource}");
+            }
+        }
+        for secret in ["GithubWebhookSecret", "GithubCredentialsSecret", "SlackSigningSecret", "SlackBotTokenSecret"] {
+            assert!(!resource.contains(secret), "bus-bridge may read {secret}: {resource}");
+        }
+        assert!(!resource.contains("DeadLetterQueue"), "{resource}");
+    }
+    assert_eq!(sqs, ["sqs:SendMessage"], "it only queues (SendMessageBatch is authorised by SendMessage)");
+    assert_eq!(secrets, 1, "the Redis credentials, nothing else");
+    // The shared policies its role gets grant neither a secret nor the queue; they name it only
+    // where it exists.
+    let attached: Value =
+        serde_yaml_ng::from_str("!If [BusBridgeOn, !Ref BusBridgeRole, !Ref AWS::NoValue]").expect("yaml");
+    for (id, policy) in resources_of_type(&t, "AWS::IAM::ManagedPolicy") {
+        let roles = policy["Properties"]["Roles"].as_sequence().expect("roles");
+        let grants = serde_yaml_ng::to_string(&policy["Properties"]["PolicyDocument"]).expect("yaml");
+        let names_it = serde_yaml_ng::to_string(roles).expect("yaml").contains("BusBridgeRole");
+        if names_it {
+            assert!(roles.contains(&attached), "{id}: the bridge's role behind BusBridgeOn");
+            assert!(!grants.contains("secretsmanager:") && !grants.contains("sqs:"), "{id}: {grants}");
+        }
+    }
+    for id in ["FunctionsCommonPolicy", "VpcNetworkInterfacesPolicy"] {
+        let roles = res[id]["Properties"]["Roles"].as_sequence().expect("roles");
+        assert!(roles.contains(&attached), "{id} reaches the bridge's role");
+    }
+}
+
+#[test]
+fn the_platform_reaches_the_bus_through_the_outputs_and_a_group_the_cache_admits() {
+    let t = template();
+    let res = &t["Resources"];
+    let outputs = &t["Outputs"];
+    for out in ["CacheEndpoint", "CacheEndpointAddress", "CacheEndpointPort", "BusClientSecurityGroupId"] {
+        assert_eq!(outputs[out]["Condition"].as_str(), Some("CreateCache"), "output {out}, with the stack's cache");
+    }
+    assert!(is(&outputs["CacheEndpoint"]["Value"], "Sub", "${Cache.Endpoint.Address}:${Cache.Endpoint.Port}"));
+    assert!(is(&outputs["CacheEndpointAddress"]["Value"], "GetAtt", "Cache.Endpoint.Address"));
+    assert!(is(&outputs["CacheEndpointPort"]["Value"], "GetAtt", "Cache.Endpoint.Port"));
+    assert!(is(&outputs["BusClientSecurityGroupId"]["Value"], "GetAtt", "BusClientSecurityGroup.GroupId"));
+
+    // The client group, in the cache's VPC (the stack's, or VpcId with Network=existing).
+    let client = &res["BusClientSecurityGroup"];
+    assert_eq!(client["Type"].as_str(), Some("AWS::EC2::SecurityGroup"));
+    assert_eq!(client["Condition"].as_str(), Some("CreateCache"));
+    let vpc: Value = serde_yaml_ng::from_str("!If [CreateNetwork, !Ref Vpc, !Ref VpcId]").expect("yaml");
+    assert_eq!(client["Properties"]["VpcId"], vpc);
+    assert_eq!(res["CacheSecurityGroup"]["Properties"]["VpcId"], vpc);
+
+    // The cache admits it on the ports it admits the functions on.
+    let port = |rule: &Value| (rule["FromPort"].as_u64(), rule["ToPort"].as_u64());
+    let ingress = res["CacheSecurityGroup"]["Properties"]["SecurityGroupIngress"].as_sequence().expect("ingress");
+    let from = |group: &str| {
+        ingress
+            .iter()
+            .find(|r| is(&r["SourceSecurityGroupId"], "Ref", group))
+            .unwrap_or_else(|| panic!("the cache admits {group}"))
+    };
+    let platform = from("BusClientSecurityGroup");
+    assert_eq!(platform["IpProtocol"].as_str(), Some("tcp"));
+    assert_eq!(port(platform), port(from("FunctionSecurityGroup")));
+    assert_eq!(port(platform), (Some(6379), Some(6380)));
+
+    // It reaches the cache and nothing else (a task's own groups give it the rest).
+    let egress = serde_yaml_ng::to_string(&client["Properties"]["SecurityGroupEgress"]).expect("yaml");
+    assert!(egress.contains("127.0.0.1/32") && !egress.contains("0.0.0.0/0"), "{egress}");
+    let to_cache = &res["BusClientToCache"];
+    assert_eq!(to_cache["Type"].as_str(), Some("AWS::EC2::SecurityGroupEgress"));
+    assert_eq!(to_cache["Condition"].as_str(), Some("CreateCache"));
+    assert!(is(&to_cache["Properties"]["GroupId"], "Ref", "BusClientSecurityGroup"));
+    assert!(is(&to_cache["Properties"]["DestinationSecurityGroupId"], "Ref", "CacheSecurityGroup"));
+    assert_eq!(port(&to_cache["Properties"]), port(&res["FunctionToCache"]["Properties"]));
+}
+
 /// `!Ref X`, `!GetAtt X.Y`, `!Sub ...` (CloudFormation's short forms): the function's name and
 /// its argument.
 fn intrinsic(v: &Value) -> Option<(String, &Value)> {
@@ -387,6 +538,7 @@ fn the_alarms_watch_dead_letters_queue_age_errors_and_throttles() {
         ("EventsErrorsAlarm", "AWS/Lambda", "Errors", "FunctionName", ("Ref", "EventsFunction")),
         ("GithubPrErrorsAlarm", "AWS/Lambda", "Errors", "FunctionName", ("Ref", "GithubPrFunction")),
         ("GithubRedeliverErrorsAlarm", "AWS/Lambda", "Errors", "FunctionName", ("Ref", "GithubRedeliverFunction")),
+        ("BusBridgeErrorsAlarm", "AWS/Lambda", "Errors", "FunctionName", ("Ref", "BusBridgeFunction")),
     ];
     for (name, namespace, metric, dimension, (function, arg)) in single {
         let p = &res[name]["Properties"];
@@ -402,40 +554,46 @@ fn the_alarms_watch_dead_letters_queue_age_errors_and_throttles() {
         }
     }
 
-    // Throttles of the functions only signed callers reach: one alarm summing them. The public
-    // ones are left out, so that nobody outside can page the operator with a few GETs.
+    // Throttles of the functions only signed callers or a schedule reach: one alarm summing
+    // them. The public ones are left out, so that nobody outside can page the operator with a
+    // few GETs. The bus bridge's are in the sum where the bridge exists.
     let public = ["GithubWebhookFunction", "SlackWebhookFunction", "HealthFunction"];
-    let functions: BTreeSet<&str> = resources_of_type(&t, "AWS::Serverless::Function")
+    let internal: BTreeSet<String> = resources_of_type(&t, "AWS::Serverless::Function")
         .into_iter()
-        .map(|(name, _)| name)
-        .filter(|name| !public.contains(name))
+        .map(|(name, _)| name.to_owned())
+        .filter(|name| !public.contains(&name.as_str()))
         .collect();
-    assert_eq!(functions.len(), 6);
-    let p = &res["ThrottlesAlarm"]["Properties"];
-    let metrics = p["Metrics"].as_sequence().expect("metric math");
-    let sum = metrics.iter().find(|m| m["ReturnData"].as_bool() == Some(true)).expect("the returned expression");
-    let expression = sum["Expression"].as_str().expect("expression");
-    assert!(expression.starts_with("SUM(["), "{expression}");
-    let mut watched = BTreeSet::new();
-    for m in metrics.iter().filter(|m| m["ReturnData"].as_bool() == Some(false)) {
-        let stat = &m["MetricStat"];
-        assert_eq!(stat["Metric"]["Namespace"].as_str(), Some("AWS/Lambda"));
-        assert_eq!(stat["Metric"]["MetricName"].as_str(), Some("Throttles"));
-        assert_eq!(stat["Stat"].as_str(), Some("Sum"));
-        let id = m["Id"].as_str().expect("id");
-        assert!(expression.contains(id), "{id} is in {expression}");
-        let (f, arg) = intrinsic(&stat["Metric"]["Dimensions"][0]["Value"]).expect("!Ref");
-        assert_eq!(f, "Ref");
-        watched.insert(arg.as_str().expect("function"));
+    assert_eq!(internal.len(), 7);
+    for bridge in [true, false] {
+        let functions: BTreeSet<String> =
+            internal.iter().filter(|f| bridge || f.as_str() != "BusBridgeFunction").cloned().collect();
+        let p = resolve(&res["ThrottlesAlarm"]["Properties"], bridge).expect("properties");
+        let metrics = p["Metrics"].as_sequence().expect("metric math");
+        let sum = metrics.iter().find(|m| m["ReturnData"].as_bool() == Some(true)).expect("the returned expression");
+        let expression = sum["Expression"].as_str().expect("expression");
+        assert!(expression.starts_with("SUM(["), "{expression}");
+        let mut watched = BTreeSet::new();
+        for m in metrics.iter().filter(|m| m["ReturnData"].as_bool() == Some(false)) {
+            let stat = &m["MetricStat"];
+            assert_eq!(stat["Metric"]["Namespace"].as_str(), Some("AWS/Lambda"));
+            assert_eq!(stat["Metric"]["MetricName"].as_str(), Some("Throttles"));
+            assert_eq!(stat["Stat"].as_str(), Some("Sum"));
+            let id = m["Id"].as_str().expect("id");
+            assert!(expression.contains(id), "{id} is in {expression}");
+            let (f, arg) = intrinsic(&stat["Metric"]["Dimensions"][0]["Value"]).expect("!Ref");
+            assert_eq!(f, "Ref");
+            watched.insert(arg.as_str().expect("function").to_owned());
+        }
+        assert_eq!(watched, functions, "bridge {bridge}: every internal function's throttles, no public one's");
+        assert_eq!(p["Threshold"].as_f64(), Some(0.0));
     }
-    assert_eq!(watched, functions, "every internal function's throttles, no public one's");
-    assert_eq!(p["Threshold"].as_f64(), Some(0.0));
 
     let mut names: Vec<&str> = alarms.iter().map(|(n, _)| *n).collect();
     names.sort_unstable();
     assert_eq!(
         names,
         [
+            "BusBridgeErrorsAlarm",
             "DeadLetterAlarm",
             "DispatcherErrorsAlarm",
             "EventsErrorsAlarm",
@@ -449,13 +607,26 @@ fn the_alarms_watch_dead_letters_queue_age_errors_and_throttles() {
     );
 }
 
-/// The dashboard body, a `!Sub` of JSON, with each `${X}` replaced by `X` (a Number parameter
-/// by its default, so the JSON parses). Every `${X}` must name a parameter, a resource (or its
-/// attribute) or a pseudo parameter.
-fn dashboard(t: &Value) -> serde_json::Value {
-    let (function, body) = intrinsic(&t["Resources"]["Dashboard"]["Properties"]["DashboardBody"]).expect("a !Sub");
+/// The dashboard body, a `!Sub` of JSON, as the stack has it with the bus bridge on (`bridge`)
+/// or off: each `${X}` replaced by its `!Sub` variable (an `!If [BusBridgeOn, ..]` by the branch
+/// `bridge` picks), or else by `X` (a Number parameter by its default, so the JSON parses).
+/// Every other `${X}` must name a parameter, a resource (or its attribute) or a pseudo parameter.
+fn dashboard(t: &Value, bridge: bool) -> serde_json::Value {
+    let (function, arg) = intrinsic(&t["Resources"]["Dashboard"]["Properties"]["DashboardBody"]).expect("a !Sub");
     assert_eq!(function, "Sub");
-    let mut rest = body.as_str().expect("a string");
+    let none = Value::Null;
+    // `!Sub body` or `!Sub [body, {variable: value}]`.
+    let (body, variables) = match arg.as_sequence() {
+        Some(pair) => (&pair[0], &pair[1]),
+        None => (arg, &none),
+    };
+    let json = substitute(t, body.as_str().expect("a string"), variables, bridge);
+    serde_json::from_str(&json).unwrap_or_else(|e| panic!("the dashboard body is not JSON: {e}\n{json}"))
+}
+
+/// `text` with each `${X}` replaced, as [`dashboard`] says.
+fn substitute(t: &Value, text: &str, variables: &Value, bridge: bool) -> String {
+    let mut rest = text;
     let mut json = String::new();
     while let Some(start) = rest.find("${") {
         json.push_str(&rest[..start]);
@@ -463,7 +634,9 @@ fn dashboard(t: &Value) -> serde_json::Value {
         let name = &rest[start + 2..end];
         let root = name.split('.').next().unwrap_or(name);
         let param = &t["Parameters"][root];
-        if param["Type"].as_str() == Some("Number") {
+        if !variables[name].is_null() {
+            json.push_str(&variable(t, &variables[name], bridge));
+        } else if param["Type"].as_str() == Some("Number") {
             json.push_str(&param["Default"].as_u64().expect("a default").to_string());
         } else {
             assert!(
@@ -475,15 +648,56 @@ fn dashboard(t: &Value) -> serde_json::Value {
         rest = &rest[end + 1..];
     }
     json.push_str(rest);
-    serde_json::from_str(&json).unwrap_or_else(|e| panic!("the dashboard body is not JSON: {e}\n{json}"))
+    json
+}
+
+/// A `!Sub` variable's text: an `!If [BusBridgeOn, a, b]` by its branch, a `!Sub` substituted
+/// in turn, `!Ref X` as `X`, a string as it is.
+fn variable(t: &Value, v: &Value, bridge: bool) -> String {
+    match intrinsic(v) {
+        Some((f, arg)) if f == "If" => {
+            assert_eq!(arg[0].as_str(), Some("BusBridgeOn"), "{arg:?}");
+            variable(t, &arg[if bridge { 1 } else { 2 }], bridge)
+        }
+        Some((f, arg)) if f == "Sub" => substitute(t, arg.as_str().expect("a string"), &Value::Null, bridge),
+        Some((f, arg)) if f == "Ref" => arg.as_str().expect("a name").to_owned(),
+        Some((f, _)) => panic!("!{f} in a dashboard variable"),
+        None => v.as_str().expect("a string").to_owned(),
+    }
+}
+
+/// `v` as CloudFormation reads it with BusBridgeOn `bridge`: each `!If [BusBridgeOn, a, b]`
+/// replaced by its branch, and a branch of `!Ref AWS::NoValue` left out (`None`).
+fn resolve(v: &Value, bridge: bool) -> Option<Value> {
+    if let Some((f, arg)) = intrinsic(v) {
+        if f == "If" && arg[0].as_str() == Some("BusBridgeOn") {
+            return resolve(&arg[if bridge { 1 } else { 2 }], bridge);
+        }
+        if f == "Ref" && arg.as_str() == Some("AWS::NoValue") {
+            return None;
+        }
+        return Some(v.clone());
+    }
+    match v {
+        Value::Sequence(items) => Some(Value::Sequence(items.iter().filter_map(|i| resolve(i, bridge)).collect())),
+        Value::Mapping(m) => {
+            Some(Value::Mapping(m.iter().filter_map(|(k, v)| resolve(v, bridge).map(|v| (k.clone(), v))).collect()))
+        }
+        other => Some(other.clone()),
+    }
 }
 
 #[test]
 fn the_dashboard_shows_the_counters_the_queues_and_the_functions() {
-    use aetherium::observe::metrics::{CONSUMED, PUBLISHED, REDELIVERIES, REQUESTS, emf_line};
+    use aetherium::observe::metrics::{
+        BRIDGE_ENQUEUED, BRIDGE_HEARD, BRIDGE_REFUSED, CONSUMED, PUBLISHED, REDELIVERIES, REQUESTS, emf_line,
+    };
     let t = template();
     assert_eq!(t["Resources"]["Dashboard"]["Type"].as_str(), Some("AWS::CloudWatch::Dashboard"));
-    let body = dashboard(&t);
+    // Without the bus bridge the body is JSON too, and names nothing of it.
+    let off = dashboard(&t, false).to_string();
+    assert!(!off.contains("BusBridge") && !off.contains("aetherium_bridge"), "{off}");
+    let body = dashboard(&t, true);
     let widgets = body["widgets"].as_array().expect("widgets");
     let mut rows: Vec<Vec<String>> = Vec::new();
     let mut searches: Vec<String> = Vec::new();
@@ -500,13 +714,16 @@ fn the_dashboard_shows_the_counters_the_queues_and_the_functions() {
     }
     let has = |want: &[&str]| rows.iter().any(|r| r.iter().map(String::as_str).eq(want.iter().copied()));
 
-    // The guide's three counters and the redeliveries, from the namespace and with the
-    // dimensions the functions write in their EMF lines.
+    // The guide's three counters, the redeliveries and the bus bridge's, from the namespace and
+    // with the dimensions the functions write in their EMF lines.
     for (name, labels) in [
         (PUBLISHED, &[("topic", "t")][..]),
         (CONSUMED, &[("topic", "t"), ("integration", "i")][..]),
         (REQUESTS, &[("integration", "i"), ("method", "m"), ("outcome", "o")][..]),
         (REDELIVERIES, &[("outcome", "o")][..]),
+        (BRIDGE_HEARD, &[("topic", "t")][..]),
+        (BRIDGE_ENQUEUED, &[("topic", "t")][..]),
+        (BRIDGE_REFUSED, &[("topic", "t"), ("reason", "r")][..]),
     ] {
         let emf: serde_json::Value = serde_json::from_str(&emf_line(name, labels, 0)).expect("emf");
         let declared = &emf["_aws"]["CloudWatchMetrics"][0];

@@ -1,8 +1,7 @@
 //! Per-subscription delivery shared by both buses: each subscription has its own ordered
 //! queue and task, and a handler that errors or panics affects only that one event.
 
-use super::{Handler, SubscriptionId, glob};
-use crate::model::event::Event;
+use super::{Heard, RawHandler, SubscriptionId, glob};
 use futures_util::FutureExt;
 use std::panic::AssertUnwindSafe;
 use tokio::sync::mpsc;
@@ -11,27 +10,26 @@ use tokio::sync::mpsc;
 /// queue is drained.
 #[derive(Debug, Clone)]
 pub(crate) struct Mailbox {
-    tx: mpsc::UnboundedSender<Event>,
+    tx: mpsc::UnboundedSender<Heard>,
 }
 
 impl Mailbox {
-    pub(crate) fn spawn(id: SubscriptionId, pattern: String, handler: Handler) -> Self {
-        let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
+    pub(crate) fn spawn(id: SubscriptionId, pattern: String, handler: RawHandler) -> Self {
+        let (tx, mut rx) = mpsc::unbounded_channel::<Heard>();
         tokio::spawn(async move {
-            while let Some(event) = rx.recv().await {
-                let event_id = event.id.clone();
-                let topic = event.kind.clone();
+            while let Some(heard) = rx.recv().await {
+                let topic = heard.channel.clone();
                 // The handler is called inside the guarded future so a panic while building
                 // its future is caught as well as one while running it.
-                let outcome = AssertUnwindSafe(async { handler(event).await }).catch_unwind().await;
+                let outcome = AssertUnwindSafe(async { handler(heard).await }).catch_unwind().await;
                 match outcome {
                     Ok(Ok(())) => {}
                     Ok(Err(error)) => tracing::warn!(
-                        subscription = id.0, %pattern, %topic, %event_id, %error,
+                        subscription = id.0, %pattern, %topic, %error,
                         "event handler failed; the subscription continues"
                     ),
                     Err(_) => tracing::error!(
-                        subscription = id.0, %pattern, %topic, %event_id,
+                        subscription = id.0, %pattern, %topic,
                         "event handler panicked; the subscription continues"
                     ),
                 }
@@ -40,9 +38,9 @@ impl Mailbox {
         Self { tx }
     }
 
-    pub(crate) fn deliver(&self, event: Event) {
-        // A closed mailbox means the subscription was just removed; the event is not for it.
-        let _ = self.tx.send(event);
+    pub(crate) fn deliver(&self, heard: Heard) {
+        // A closed mailbox means the subscription was just removed; the message is not for it.
+        let _ = self.tx.send(heard);
     }
 }
 
@@ -56,7 +54,7 @@ pub(crate) struct Subscription {
 }
 
 impl Subscription {
-    pub(crate) fn new(id: SubscriptionId, pattern: &str, handler: Handler) -> Self {
+    pub(crate) fn new(id: SubscriptionId, pattern: &str, handler: RawHandler) -> Self {
         let mailbox = Mailbox::spawn(id, pattern.to_owned(), handler);
         Self { id, pattern: pattern.to_owned(), glob: glob::is_glob(pattern), mailbox }
     }

@@ -1,9 +1,8 @@
 //! The in-process bus: the embedded default and a test double with Redis's semantics.
 
 use super::delivery::Subscription;
-use super::{EventBus, Handler, SubscriptionId};
+use super::{EventBus, Heard, RawHandler, SubscriptionId};
 use crate::backends::error::BackendError;
-use crate::model::event::Event;
 use async_trait::async_trait;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,31 +21,17 @@ impl MemoryBus {
 
 #[async_trait]
 impl EventBus for MemoryBus {
-    async fn publish(&self, topic: &str, event: &Event) -> Result<(), BackendError> {
+    async fn publish_json(&self, topic: &str, json: &str) -> Result<(), BackendError> {
         let subs = self.subscriptions.lock().unwrap_or_else(|p| p.into_inner());
-        for sub in subs.iter() {
-            if sub.matches(topic) {
-                sub.mailbox.deliver(event.clone());
-            }
+        let mut heard: Option<Heard> = None;
+        for sub in subs.iter().filter(|s| s.matches(topic)) {
+            let heard = heard.get_or_insert_with(|| Heard { channel: topic.into(), payload: json.as_bytes().into() });
+            sub.mailbox.deliver(heard.clone());
         }
         Ok(())
     }
 
-    async fn publish_json(&self, topic: &str, json: &str) -> Result<(), BackendError> {
-        // Parsed only when a subscriber wants it.
-        let wanted = {
-            let subs = self.subscriptions.lock().unwrap_or_else(|p| p.into_inner());
-            subs.iter().any(|s| s.matches(topic))
-        };
-        if !wanted {
-            return Ok(());
-        }
-        let event =
-            Event::from_json(json).map_err(|e| BackendError::rejected("memory bus", format!("not an event: {e}")))?;
-        self.publish(topic, &event).await
-    }
-
-    async fn subscribe(&self, pattern: &str, handler: Handler) -> Result<SubscriptionId, BackendError> {
+    async fn subscribe_raw(&self, pattern: &str, handler: RawHandler) -> Result<SubscriptionId, BackendError> {
         let id = SubscriptionId(self.next_id.fetch_add(1, Ordering::Relaxed) + 1);
         let sub = Subscription::new(id, pattern, handler);
         self.subscriptions.lock().unwrap_or_else(|p| p.into_inner()).push(sub);

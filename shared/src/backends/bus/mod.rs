@@ -2,6 +2,7 @@
 
 mod delivery;
 pub mod glob;
+pub mod inbox;
 pub mod memory;
 pub mod redis;
 
@@ -12,6 +13,7 @@ use futures_util::future::BoxFuture;
 use std::future::Future;
 use std::sync::Arc;
 
+pub use inbox::{Inbox, RedisInbox};
 pub use memory::MemoryBus;
 pub use redis::RedisBus;
 
@@ -21,6 +23,43 @@ pub type HandlerResult = Result<(), HandlerError>;
 /// A subscriber's callback. Each subscription receives its events one at a time, in the
 /// order they were published on a topic.
 pub type Handler = Arc<dyn Fn(Event) -> BoxFuture<'static, HandlerResult> + Send + Sync>;
+
+/// A message as the bus carried it, unparsed: what a bridge takes in, since what arrives on
+/// a channel may be anything its publisher wrote.
+#[derive(Debug, Clone)]
+pub struct Heard {
+    pub channel: Arc<str>,
+    pub payload: Arc<[u8]>,
+}
+
+/// A subscriber's callback over [`Heard`] messages, one at a time per subscription.
+pub type RawHandler = Arc<dyn Fn(Heard) -> BoxFuture<'static, HandlerResult> + Send + Sync>;
+
+/// Wrap an async closure as a [`RawHandler`].
+pub fn raw_handler<F, Fut>(f: F) -> RawHandler
+where
+    F: Fn(Heard) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = HandlerResult> + Send + 'static,
+{
+    Arc::new(move |heard| Box::pin(f(heard)))
+}
+
+/// An event handler over raw messages: what is not an event is logged and skipped.
+fn parsing(handler: Handler) -> RawHandler {
+    raw_handler(move |heard: Heard| {
+        let parsed = serde_json::from_slice::<Event>(&heard.payload);
+        let handler = handler.clone();
+        async move {
+            match parsed {
+                Ok(event) => handler(event).await,
+                Err(error) => {
+                    tracing::warn!(channel = %heard.channel, %error, "ignoring a message on the bus that is not an event");
+                    Ok(())
+                }
+            }
+        }
+    })
+}
 
 /// Wrap an async closure as a [`Handler`].
 pub fn handler<F, Fut>(f: F) -> Handler
@@ -48,7 +87,12 @@ pub trait EventBus: Send + Sync + std::fmt::Debug {
 
     /// Subscribe to an exact topic (`vm.created`) or a Redis glob pattern (`vm.*`).
     /// Returns once the subscription is active: an event published afterwards reaches it.
-    async fn subscribe(&self, pattern: &str, handler: Handler) -> Result<SubscriptionId, BackendError>;
+    async fn subscribe(&self, pattern: &str, handler: Handler) -> Result<SubscriptionId, BackendError> {
+        self.subscribe_raw(pattern, parsing(handler)).await
+    }
+
+    /// [`EventBus::subscribe`] for every message, event or not, as it was published.
+    async fn subscribe_raw(&self, pattern: &str, handler: RawHandler) -> Result<SubscriptionId, BackendError>;
 
     /// Stop a subscription; `false` when it did not exist.
     async fn unsubscribe(&self, id: SubscriptionId) -> Result<bool, BackendError>;

@@ -3,10 +3,9 @@
 //! cluster, classic pub/sub is cluster-wide: a subscriber on any node hears every PUBLISH.
 
 use super::delivery::Subscription;
-use super::{EventBus, Handler, SubscriptionId};
+use super::{EventBus, Heard, RawHandler, SubscriptionId};
 use crate::backends::error::BackendError;
 use crate::backends::redis_conn::{Conn, RedisHandle, Shape};
-use crate::model::event::Event;
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -134,7 +133,7 @@ impl EventBus for RedisBus {
         self.redis.query_pipe(&pipe).await
     }
 
-    async fn subscribe(&self, pattern: &str, handler: Handler) -> Result<SubscriptionId, BackendError> {
+    async fn subscribe_raw(&self, pattern: &str, handler: RawHandler) -> Result<SubscriptionId, BackendError> {
         if pattern.is_empty() {
             return Err(BackendError::rejected("redis", "subscription pattern is empty"));
         }
@@ -273,23 +272,16 @@ async fn listen(redis: RedisHandle, subs: Subscriptions, mut control: mpsc::Unbo
 }
 
 fn deliver(subs: &Subscriptions, msg: &redis::Msg) {
-    let channel = msg.get_channel_name();
-    let event = match serde_json::from_slice::<Event>(msg.get_payload_bytes()) {
-        Ok(event) => event,
-        Err(error) => {
-            tracing::warn!(%channel, %error, "ignoring a message on the bus that is not an event");
-            return;
-        }
-    };
+    let heard = Heard { channel: msg.get_channel_name().into(), payload: msg.get_payload_bytes().into() };
     let pattern: Option<String> = if msg.from_pattern() { msg.get_pattern().ok() } else { None };
     let subs = subs.lock().unwrap_or_else(|p| p.into_inner());
     for sub in subs.iter() {
         let hit = match &pattern {
             Some(p) => sub.glob && &sub.pattern == p,
-            None => !sub.glob && sub.pattern == channel,
+            None => !sub.glob && sub.pattern == *heard.channel,
         };
         if hit {
-            sub.mailbox.deliver(event.clone());
+            sub.mailbox.deliver(heard.clone());
         }
     }
 }

@@ -3,6 +3,7 @@
 //! reach the queue here, under one policy ([`Enqueue`]). What it answers is [`Accepted`] or
 //! an [`IngestError`]; the edge maps both to HTTP in one place.
 
+pub mod bus;
 pub mod enqueue;
 pub mod platform;
 
@@ -28,6 +29,22 @@ pub enum Accepted {
     Queued { id: String, kind: String },
     /// Queued before, under the same id: not queued again.
     Duplicate { id: String, kind: String },
+}
+
+/// What became of a message heard on the bus.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FromBus {
+    Accepted(Accepted),
+    /// The dispatcher's own republication of an event it handled: not queued again.
+    Relayed {
+        id: String,
+        kind: String,
+    },
+    /// Refused, logged and written to the activity log; `topic` as it was heard.
+    Refused {
+        topic: String,
+        refusal: bus::Refusal,
+    },
 }
 
 /// Why the ingest refused a request. Each maps to one HTTP status (`edge::api::error`).
@@ -146,6 +163,41 @@ impl Ingest {
         let duplicate = outcome == Queued::Duplicate;
         tracing::info!(event_id = %record.id, topic = %record.kind, duplicate, "platform event accepted");
         Ok(accepted(&record, outcome))
+    }
+}
+
+impl Ingest {
+    /// A message heard on the bus: on `channel` (pub/sub), or from the inbox stream with the
+    /// entry's `topic` if it gave one. The bus is a source like a webhook: the same body
+    /// limit, the same claim by id, the same queue. Only a failed enqueue is an error: the
+    /// caller keeps the message (a stream entry stays pending) and tries again.
+    pub async fn bus(
+        &self,
+        channel: Option<&str>,
+        payload: &[u8],
+        subscribed: &[String],
+    ) -> Result<FromBus, IngestError> {
+        match bus::read(channel, payload, self.max_body, subscribed) {
+            Err(refusal) => {
+                let mut topic = channel.unwrap_or("(inbox)").to_owned();
+                let mut end = topic.len().min(200);
+                while !topic.is_char_boundary(end) {
+                    end -= 1;
+                }
+                topic.truncate(end);
+                tracing::warn!(%topic, reason = refusal.reason(), %refusal, "message on the bus refused");
+                self.activity.rejected("bus", &format!("message on `{topic}` refused: {refusal}")).await;
+                Ok(FromBus::Refused { topic, refusal })
+            }
+            Ok(bus::Message::Relayed { id, kind }) => Ok(FromBus::Relayed { id, kind }),
+            Ok(bus::Message::Event(event)) => {
+                let record = event.record();
+                let outcome = self.enqueue.send("bus", &record, Id::Given).await?;
+                let duplicate = outcome == Queued::Duplicate;
+                tracing::info!(event_id = %record.id, topic = %record.kind, duplicate, "bus event accepted");
+                Ok(FromBus::Accepted(accepted(&record, outcome)))
+            }
+        }
     }
 }
 
