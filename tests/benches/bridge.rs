@@ -39,11 +39,8 @@ impl Received {
 /// A keep-alive stand-in for SQS's JSON protocol on its own thread (the real one is another
 /// machine): `SendMessage` and `SendMessageBatch` answered as SQS does, each record's id kept.
 fn sqs_stand_in(received: Arc<Received>) -> String {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-        rt.block_on(async move {
-            let app = axum::Router::new().fallback(move |body: axum::body::Bytes| {
+    serve_on_thread(move || {
+        axum::Router::new().fallback(move |body: axum::body::Bytes| {
                 let received = received.clone();
                 async move {
                     let doc: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
@@ -70,13 +67,23 @@ fn sqs_stand_in(received: Arc<Received>) -> String {
                     };
                     ([("content-type", "application/x-amz-json-1.0")], answer.to_string())
                 }
-            });
+        })
+    })
+}
+
+/// `app` served on loopback from a thread and runtime of its own, as a real service is another
+/// process: its base URL.
+fn serve_on_thread(app: impl FnOnce() -> axum::Router + Send + 'static) -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        rt.block_on(async move {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
             tx.send(listener.local_addr().expect("addr")).expect("send");
-            let _ = axum::serve(listener, app).await;
+            let _ = axum::serve(listener, app()).await;
         });
     });
-    format!("http://{}", rx.recv().expect("stand-in SQS started"))
+    format!("http://{}", rx.recv().expect("stand-in started"))
 }
 
 /// PUBLISH `n` events in Go's wire form on `vm.created`, `rate` a second (0: as fast as a
@@ -175,28 +182,20 @@ async fn throughput(shape: Shape, label: &str, rate: u64, seconds: u64, burst: u
 
 /// A stand-in slack.com on its own thread: when each VM's message arrived.
 fn slack_stand_in(arrived: Arc<Mutex<HashMap<String, Instant>>>) -> String {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-        rt.block_on(async move {
-            let app = axum::Router::new().fallback(move |body: axum::body::Bytes| {
-                let arrived = arrived.clone();
-                async move {
-                    let doc: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-                    let text = doc["text"].as_str().unwrap_or_default();
-                    // "latency lat-N": the name is the key.
-                    if let Some(name) = text.split_whitespace().nth(1) {
-                        arrived.lock().expect("lock").entry(name.to_owned()).or_insert_with(Instant::now);
-                    }
-                    ([("content-type", "application/json")], r#"{"ok":true,"ts":"1700000000.000100"}"#)
+    serve_on_thread(move || {
+        axum::Router::new().fallback(move |body: axum::body::Bytes| {
+            let arrived = arrived.clone();
+            async move {
+                let doc: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                let text = doc["text"].as_str().unwrap_or_default();
+                // "latency lat-N": the name is the key.
+                if let Some(name) = text.split_whitespace().nth(1) {
+                    arrived.lock().expect("lock").entry(name.to_owned()).or_insert_with(Instant::now);
                 }
-            });
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-            tx.send(listener.local_addr().expect("addr")).expect("send");
-            let _ = axum::serve(listener, app).await;
-        });
-    });
-    format!("http://{}", rx.recv().expect("stand-in Slack started"))
+                ([("content-type", "application/json")], r#"{"ok":true,"ts":"1700000000.000100"}"#)
+            }
+        })
+    })
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {

@@ -32,6 +32,22 @@ pub fn slack(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
 }
 
+/// Slack's example slash command (`slash_command.txt`) as `command` with no text, and its
+/// signature headers for now: the body, the timestamp and the signature.
+pub fn slash_command(command: &str) -> (Vec<u8>, String, String) {
+    let doc = String::from_utf8(slack("slash_command.txt")).expect("utf8");
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form_urlencoded::parse(doc.as_bytes()).into_owned().map(|(k, v)| match k.as_str() {
+            "command" => (k, command.to_owned()),
+            "text" => (k, String::new()),
+            _ => (k, v),
+        }))
+        .finish()
+        .into_bytes();
+    let (ts, sig) = slack_headers(&body, chrono::Utc::now().timestamp());
+    (body, ts, sig)
+}
+
 /// Slack's signature headers for `body` at `timestamp`.
 pub fn slack_headers(body: &[u8], timestamp: i64) -> (String, String) {
     (timestamp.to_string(), aetherium::integrations::slack::signature::sign_slack(SLACK_SECRET, timestamp, body))

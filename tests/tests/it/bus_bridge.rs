@@ -8,7 +8,7 @@ use aetherium::backends::redis_conn::RedisHandle;
 use aetherium::engine::app::Needs;
 use aetherium::engine::bridge::Report;
 use aetherium_tests::app::FACTORIES;
-use aetherium_tests::fixtures::{SLACK_SECRET, slack, slack_headers};
+use aetherium_tests::fixtures::{SLACK_SECRET, slash_command};
 use aetherium_tests::{RedisServer, Running, TestApp, per_shape};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -95,20 +95,6 @@ async fn slash(running: &Running, command: &str) -> String {
         .expect("post");
     let answer: Value = resp.json().await.expect("json");
     answer["text"].as_str().unwrap_or_else(|| panic!("{command}: {answer}")).to_owned()
-}
-
-fn slash_command(command: &str) -> (Vec<u8>, String, String) {
-    let doc = String::from_utf8(slack("slash_command.txt")).expect("utf8");
-    let body = form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(form_urlencoded::parse(doc.as_bytes()).into_owned().map(|(k, v)| match k.as_str() {
-            "command" => (k, command.to_owned()),
-            "text" => (k, String::new()),
-            _ => (k, v),
-        }))
-        .finish()
-        .into_bytes();
-    let (ts, sig) = slack_headers(&body, chrono::Utc::now().timestamp());
-    (body, ts, sig)
 }
 
 /// The guide's three examples, published with redis-cli on the last node: `vm.created` as

@@ -7,7 +7,7 @@ use aetherium::backends::redis_conn::RedisHandle;
 use aetherium::backends::store::{RedisStore, Store};
 use aetherium::engine::app::Needs;
 use aetherium_tests::app::FACTORIES;
-use aetherium_tests::fixtures::{SLACK_SECRET, github, sign, slack, slack_headers};
+use aetherium_tests::fixtures::{SLACK_SECRET, github, sign, slash_command};
 use aetherium_tests::redis_server::Shape;
 use aetherium_tests::{RedisServer, Running, config};
 use futures_util::StreamExt;
@@ -30,21 +30,6 @@ async fn slack_posts(server: &MockServer) -> Vec<Value> {
 async fn event(http: &reqwest::Client, running: &Running, body: Value, status: u16) {
     let resp = http.post(running.url("/api/v1/events")).bearer_auth(TOKEN).json(&body).send().await.expect("post");
     assert_eq!(resp.status(), status, "{}", resp.text().await.unwrap_or_default());
-}
-
-/// Slack's documented slash command with `command` replaced, signed now.
-fn vm_list_command() -> (Vec<u8>, String, String) {
-    let doc = String::from_utf8(slack("slash_command.txt")).expect("utf8");
-    let body = form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(form_urlencoded::parse(doc.as_bytes()).into_owned().map(|(k, v)| match k.as_str() {
-            "command" => (k, "/aetherium-vm-list".to_owned()),
-            "text" => (k, String::new()),
-            _ => (k, v),
-        }))
-        .finish()
-        .into_bytes();
-    let (ts, sig) = slack_headers(&body, chrono::Utc::now().timestamp());
-    (body, ts, sig)
 }
 
 async fn whole_product(redis: RedisServer) {
@@ -135,7 +120,7 @@ async fn whole_product(redis: RedisServer) {
     assert_eq!(comments.bodies().len(), 1, "exactly one PR comment: {:?}", comments.bodies());
 
     // /aetherium-vm-list reads the registry the dispatcher keeps.
-    let (body, ts, sig) = vm_list_command();
+    let (body, ts, sig) = slash_command("/aetherium-vm-list");
     let resp = http
         .post(running.url("/api/v1/webhooks/slack"))
         .header("content-type", "application/x-www-form-urlencoded")
