@@ -32,20 +32,17 @@ pub fn slack(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
 }
 
-/// Slack's example slash command (`slash_command.txt`) as `command` with no text, and its
-/// signature headers for now: the body, the timestamp and the signature.
-pub fn slash_command(command: &str) -> (Vec<u8>, String, String) {
+/// Slack's documented slash command body (`slash_command.txt`) with `command` and `text` set.
+pub fn slash_command_body(command: &str, text: &str) -> Vec<u8> {
     let doc = String::from_utf8(slack("slash_command.txt")).expect("utf8");
-    let body = form_urlencoded::Serializer::new(String::new())
+    form_urlencoded::Serializer::new(String::new())
         .extend_pairs(form_urlencoded::parse(doc.as_bytes()).into_owned().map(|(k, v)| match k.as_str() {
             "command" => (k, command.to_owned()),
-            "text" => (k, String::new()),
+            "text" => (k, text.to_owned()),
             _ => (k, v),
         }))
         .finish()
-        .into_bytes();
-    let (ts, sig) = slack_headers(&body, chrono::Utc::now().timestamp());
-    (body, ts, sig)
+        .into_bytes()
 }
 
 /// Slack's signature headers for `body` at `timestamp`.

@@ -28,6 +28,24 @@ impl Running {
         format!("{}{path}", self.base)
     }
 
+    /// Slack's documented slash command as `command` (no text), signed now with
+    /// [`crate::fixtures::SLACK_SECRET`], sent to the Slack webhook: the status and the answer.
+    pub async fn slash(&self, command: &str) -> (u16, serde_json::Value) {
+        let body = crate::fixtures::slash_command_body(command, "");
+        let (ts, sig) = crate::fixtures::slack_headers(&body, chrono::Utc::now().timestamp());
+        let resp = aetherium::backends::http_client::client()
+            .post(self.url("/api/v1/webhooks/slack"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-slack-request-timestamp", ts)
+            .header("x-slack-signature", sig)
+            .body(body)
+            .send()
+            .await
+            .expect("post");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.expect("a JSON answer"))
+    }
+
     pub async fn stop(mut self) {
         let _ = self.stop.take().map(|s| s.send(()));
         tokio::time::timeout(Duration::from_secs(10), self.done)

@@ -8,7 +8,7 @@ use aetherium::backends::redis_conn::RedisHandle;
 use aetherium::engine::app::Needs;
 use aetherium::engine::bridge::Report;
 use aetherium_tests::app::FACTORIES;
-use aetherium_tests::fixtures::{SLACK_SECRET, slash_command};
+use aetherium_tests::fixtures::SLACK_SECRET;
 use aetherium_tests::{RedisServer, Running, TestApp, per_shape};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -80,20 +80,10 @@ async fn metrics(running: &Running) -> String {
     resp.text().await.expect("text")
 }
 
-/// A slash command's answer from the runner: Slack's example request with `command`, signed now.
+/// A slash command's text from the runner.
 async fn slash(running: &Running, command: &str) -> String {
-    let (body, ts, sig) = slash_command(command);
-    let http = aetherium::backends::http_client::client();
-    let resp = http
-        .post(running.url("/api/v1/webhooks/slack"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("x-slack-request-timestamp", ts)
-        .header("x-slack-signature", sig)
-        .body(body)
-        .send()
-        .await
-        .expect("post");
-    let answer: Value = resp.json().await.expect("json");
+    let (status, answer) = running.slash(command).await;
+    assert_eq!(status, 200, "{command}: {answer}");
     answer["text"].as_str().unwrap_or_else(|| panic!("{command}: {answer}")).to_owned()
 }
 
@@ -307,6 +297,7 @@ async fn two_overlapping_bridges_queue_each_of_500_publishes_once(redis: RedisSe
 }
 
 per_shape!(
+    a_bridge_subscribes_again_after_redis_restarts,
     a_dead_bridges_pending_entries_are_delivered_once_by_the_next,
     two_overlapping_bridges_queue_each_of_500_publishes_once
 );
@@ -365,18 +356,17 @@ async fn bad_input_on_the_bus_is_refused_counted_and_the_bridge_keeps_listening(
     assert!(lines.iter().any(|m| m.contains("come only from the verified webhooks")), "{lines:?}");
 }
 
-/// Redis restarted under a running bridge: it subscribes again, and what is published after
-/// the restart is queued.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_bridge_subscribes_again_after_redis_restarts() {
-    let mut redis = RedisServer::start().await;
+/// Redis restarted under a running bridge (every node of a cluster): it subscribes again, and
+/// what is published after the restart is queued.
+async fn a_bridge_subscribes_again_after_redis_restarts(mut redis: RedisServer) {
     let queue: Arc<dyn WorkQueue> = Arc::new(MemoryQueue::default());
     let t = app_on(&redis, queue.clone(), "").await;
     let bridge = Bridging::start(&t);
     listening(&redis, 1).await;
     redis.restart().await;
     listening(&redis, 1).await;
-    redis.cli(0, &["PUBLISH", "vm.created", r#"{"id":"after-restart","type":"vm.created","data":{}}"#]);
+    let last = redis.node_ports().len() - 1;
+    redis.cli(last, &["PUBLISH", "vm.created", r#"{"id":"after-restart","type":"vm.created","data":{}}"#]);
     let queued = collect(queue.as_ref(), 1, Duration::from_secs(10)).await;
     let report = bridge.stop().await;
     assert_eq!(queued.len(), 1, "{report:?}");

@@ -7,7 +7,7 @@ use aetherium::backends::redis_conn::RedisHandle;
 use aetherium::backends::store::{RedisStore, Store};
 use aetherium::engine::app::Needs;
 use aetherium_tests::app::FACTORIES;
-use aetherium_tests::fixtures::{SLACK_SECRET, github, sign, slash_command};
+use aetherium_tests::fixtures::{SLACK_SECRET, github, sign};
 use aetherium_tests::redis_server::Shape;
 use aetherium_tests::{RedisServer, Running, config};
 use futures_util::StreamExt;
@@ -120,18 +120,8 @@ async fn whole_product(redis: RedisServer) {
     assert_eq!(comments.bodies().len(), 1, "exactly one PR comment: {:?}", comments.bodies());
 
     // /aetherium-vm-list reads the registry the dispatcher keeps.
-    let (body, ts, sig) = slash_command("/aetherium-vm-list");
-    let resp = http
-        .post(running.url("/api/v1/webhooks/slack"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("x-slack-request-timestamp", ts)
-        .header("x-slack-signature", sig)
-        .body(body)
-        .send()
-        .await
-        .expect("post");
-    assert_eq!(resp.status(), 200);
-    let answer: Value = resp.json().await.expect("json");
+    let (status, answer) = running.slash("/aetherium-vm-list").await;
+    assert_eq!(status, 200);
     assert!(answer["text"].as_str().is_some_and(|t| t.contains("web-7 (vm-7)")), "{answer}");
 
     // /metrics serves the counters.

@@ -77,16 +77,7 @@ const JSON: &str = "application/json";
 
 /// Slack's documented slash command body with `command` and `text` set.
 fn command(cmd: &str, text: &str) -> Vec<u8> {
-    let doc = String::from_utf8(slack("slash_command.txt")).expect("utf8");
-    let pairs: Vec<(String, String)> = form_urlencoded::parse(doc.as_bytes())
-        .into_owned()
-        .map(|(k, v)| match k.as_str() {
-            "command" => (k, cmd.to_owned()),
-            "text" => (k, text.to_owned()),
-            _ => (k, v),
-        })
-        .collect();
-    form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish().into_bytes()
+    aetherium_tests::fixtures::slash_command_body(cmd, text)
 }
 
 // ---- verification ----
