@@ -122,17 +122,19 @@ impl RedisServer {
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 
-    /// Wait (30 s at most: a function's first start under `cargo lambda watch` is slow) until `clients` connections to node 0 each hold `patterns` pattern
-    /// subscriptions, as `CLIENT LIST` shows them (`psub=`): that many bridges listening.
+    /// Wait (30 s at most: a function's first start under `cargo lambda watch` is slow) until
+    /// `clients` connections each hold `patterns` pattern subscriptions, as `CLIENT LIST`
+    /// shows them (`psub=`), counted over every node: that many bridges listening. A cluster
+    /// subscriber may sit on any node, and after a restart it reconnects to whichever answers.
     pub async fn wait_for_pattern_subscribers(&self, clients: usize, patterns: usize) {
         let marker = format!(" psub={patterns} ");
+        let lists = || (0..self.nodes.len()).map(|i| self.cli(i, &["CLIENT", "LIST"])).collect::<Vec<_>>();
         let heard = crate::wait::until(Duration::from_secs(30), || {
-            let list = self.cli(0, &["CLIENT", "LIST"]);
-            let found = list.lines().filter(|l| l.contains(&marker)).count() >= clients;
+            let found = lists().iter().flat_map(|l| l.lines()).filter(|l| l.contains(&marker)).count() >= clients;
             async move { found.then_some(()) }
         })
         .await;
-        assert!(heard.is_some(), "{clients} clients with {patterns} patterns: {}", self.cli(0, &["CLIENT", "LIST"]));
+        assert!(heard.is_some(), "{clients} clients with {patterns} patterns: {:?}", lists());
     }
 
     fn cluster(&self) -> bool {
