@@ -169,3 +169,13 @@ pub async fn github_and_slack() -> (wiremock::MockServer, Comments) {
         .await;
     (server, comments)
 }
+
+/// The bodies of every `chat.postMessage` the [`github_and_slack`] stand-in received, in order.
+pub async fn slack_posts(server: &wiremock::MockServer) -> Vec<Value> {
+    let requests = server.received_requests().await.unwrap_or_default();
+    requests
+        .iter()
+        .filter(|r| r.url.path() == "/chat.postMessage")
+        .map(|r| serde_json::from_slice(&r.body).expect("chat.postMessage JSON"))
+        .collect()
+}

@@ -9,12 +9,12 @@ use aetherium::engine::app::Needs;
 use aetherium::engine::bridge::Report;
 use aetherium_tests::app::FACTORIES;
 use aetherium_tests::fixtures::SLACK_SECRET;
+use aetherium_tests::github_fake::slack_posts;
 use aetherium_tests::{RedisServer, Running, TestApp, per_shape};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
-use wiremock::MockServer;
 
 const TOKEN: &str = "bus-api-token";
 
@@ -45,15 +45,6 @@ fn env(api: &str, redis: &str) -> Vec<(String, String)> {
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect()
-}
-
-async fn slack_posts(server: &MockServer) -> Vec<Value> {
-    let requests = server.received_requests().await.unwrap_or_default();
-    requests
-        .iter()
-        .filter(|r| r.url.path() == "/chat.postMessage")
-        .map(|r| serde_json::from_slice(&r.body).expect("chat.postMessage JSON"))
-        .collect()
 }
 
 /// The runner on `redis` as local/src/main.rs builds it, with the stand-in for GitHub and

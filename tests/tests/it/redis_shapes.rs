@@ -8,23 +8,14 @@ use aetherium::backends::store::{RedisStore, Store};
 use aetherium::engine::app::Needs;
 use aetherium_tests::app::FACTORIES;
 use aetherium_tests::fixtures::{SLACK_SECRET, github, sign};
+use aetherium_tests::github_fake::slack_posts;
 use aetherium_tests::redis_server::Shape;
 use aetherium_tests::{RedisServer, Running, config};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use std::time::Duration;
-use wiremock::MockServer;
 
 const TOKEN: &str = "e2e-api-token";
-
-async fn slack_posts(server: &MockServer) -> Vec<Value> {
-    let requests = server.received_requests().await.unwrap_or_default();
-    requests
-        .iter()
-        .filter(|r| r.url.path() == "/chat.postMessage")
-        .map(|r| serde_json::from_slice(&r.body).expect("chat.postMessage JSON"))
-        .collect()
-}
 
 /// Post a platform event; `status` is 202 for a new id, 200 for a copy of one already queued.
 async fn event(http: &reqwest::Client, running: &Running, body: Value, status: u16) {
