@@ -1,7 +1,7 @@
 //! Errors shared by the backends (event bus, work queue, store).
 
 /// A failure of an external backend. The reason is for logs; callers see only the kind.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum BackendError {
     #[error("{backend} is unavailable: {reason}")]
     Unavailable { backend: &'static str, reason: String },

@@ -5,7 +5,7 @@
 use crate::backends::bus::{EventBus, Heard, Inbox, SubscriptionId, raw_handler};
 use crate::backends::store::{Store, Write};
 use crate::config::BridgeConfig;
-use crate::engine::ingest::{Accepted, FromBus, Ingest, IngestError};
+use crate::engine::ingest::{Accepted, BusMessage, FromBus, Ingest, IngestError};
 use crate::observe::health::BRIDGE_HEARTBEAT;
 use crate::observe::metrics::{BRIDGE_ENQUEUED, BRIDGE_HEARD, BRIDGE_REFUSED, Metrics};
 use futures_util::StreamExt;
@@ -20,8 +20,13 @@ use tokio::sync::mpsc;
 const FLUSH: Duration = Duration::from_secs(1);
 /// How often (in flushes) it says it is alive.
 const HEARTBEAT_EVERY: u32 = 10;
-/// Messages handled at once: each is a claim and a send, round trips worth overlapping.
-const IN_FLIGHT: usize = 64;
+/// Heard messages taken into one batch, at most: what arrived while the batches before it
+/// were in flight, so a quiet bus sends each event at once and a busy one fills
+/// `SendMessageBatch` requests (five of ten entries here).
+const BATCH: usize = 50;
+/// Batches handled at once: each is a claim per message and its sends, round trips worth
+/// overlapping.
+const BATCHES_IN_FLIGHT: usize = 4;
 /// Inbox entries read at once.
 const INBOX_BATCH: usize = 100;
 /// How long the inbox is left when it had nothing.
@@ -172,13 +177,20 @@ impl Bridge {
         }
     }
 
-    /// Handle every heard message, many at once, until the subscriptions are gone.
+    /// Handle every heard message, in batches of what has arrived, until the subscriptions
+    /// are gone.
     async fn hear(&self, mut rx: mpsc::UnboundedReceiver<Heard>, tally: &Mutex<Tally>) {
         let mut in_flight = FuturesUnordered::new();
         loop {
             tokio::select! {
-                heard = rx.recv(), if in_flight.len() < IN_FLIGHT => match heard {
-                    Some(heard) => in_flight.push(self.take(heard, tally)),
+                heard = rx.recv(), if in_flight.len() < BATCHES_IN_FLIGHT => match heard {
+                    Some(first) => {
+                        let mut batch = vec![first];
+                        while batch.len() < BATCH && let Ok(next) = rx.try_recv() {
+                            batch.push(next);
+                        }
+                        in_flight.push(self.take(batch, tally));
+                    }
                     None => break,
                 },
                 Some(()) = in_flight.next(), if !in_flight.is_empty() => {}
@@ -187,26 +199,40 @@ impl Bridge {
         while in_flight.next().await.is_some() {}
     }
 
-    /// One pub/sub message into the queue. The queue failing is waited out for a few
-    /// seconds: a PUBLISH is not sent again.
-    async fn take(&self, heard: Heard, tally: &Mutex<Tally>) {
+    /// Pub/sub messages into the queue. A message whose enqueue failed is tried again for a
+    /// few seconds (the queue coming back): a PUBLISH is not sent again.
+    async fn take(&self, mut batch: Vec<Heard>, tally: &Mutex<Tally>) {
         let mut backoff = Duration::from_millis(50);
         let started = tokio::time::Instant::now();
         loop {
-            match self.ingest.bus(Some(&heard.channel), &heard.payload, &self.config.subscribe).await {
-                Ok(outcome) => return count(tally, &outcome, false),
-                Err(error) if started.elapsed() < ENQUEUE_PATIENCE => {
-                    tracing::debug!(%error, "queue unavailable; retrying a heard event");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(1));
+            let messages: Vec<BusMessage<'_>> =
+                batch.iter().map(|h| BusMessage { channel: Some(&h.channel), payload: &h.payload }).collect();
+            let outcomes = self.ingest.bus(&messages, &self.config.subscribe).await;
+            drop(messages);
+            let patient = started.elapsed() < ENQUEUE_PATIENCE;
+            let mut again = Vec::new();
+            for (heard, outcome) in batch.into_iter().zip(outcomes) {
+                match outcome {
+                    Ok(outcome) => count(tally, &outcome, false),
+                    Err(error) if patient => {
+                        tracing::debug!(%error, "queue unavailable; retrying a heard event");
+                        again.push(heard);
+                    }
+                    Err(error) => lost(tally, &heard.channel, &error),
                 }
-                Err(error) => return lost(tally, &heard.channel, &error),
             }
+            if again.is_empty() {
+                return;
+            }
+            batch = again;
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(1));
         }
     }
 
-    /// Read the inbox until `quit`; acknowledge each entry once it is queued (or refused, or
-    /// relayed). An entry whose enqueue failed stays pending, and is claimed again later.
+    /// Read the inbox until `quit`; acknowledge each entry once its own record is queued (or
+    /// it was refused, or relayed). An entry whose enqueue failed stays pending, and is
+    /// claimed again later.
     async fn read_inbox(&self, consumer: &str, mut quit: tokio::sync::watch::Receiver<bool>, tally: &Mutex<Tally>) {
         let Some(inbox) = &self.inbox else { return };
         let mut backoff = INBOX_IDLE;
@@ -227,13 +253,11 @@ impl Bridge {
                 continue;
             }
             backoff = INBOX_IDLE;
-            let outcomes = futures_util::future::join_all(entries.iter().map(|entry| async move {
-                let outcome = self.ingest.bus(entry.topic.as_deref(), &entry.payload, &self.config.subscribe).await;
-                (entry, outcome)
-            }))
-            .await;
+            let messages: Vec<BusMessage<'_>> =
+                entries.iter().map(|e| BusMessage { channel: e.topic.as_deref(), payload: &e.payload }).collect();
+            let outcomes = self.ingest.bus(&messages, &self.config.subscribe).await;
             let mut done = Vec::with_capacity(outcomes.len());
-            for (entry, outcome) in outcomes {
+            for (entry, outcome) in entries.iter().zip(outcomes) {
                 match outcome {
                     Ok(outcome) => {
                         count(tally, &outcome, true);

@@ -3,7 +3,8 @@
 //! the dispatcher. Published with `redis-cli` (a client we did not write) or redis-rs.
 
 use aetherium::App;
-use aetherium::backends::queue::{MemoryQueue, WorkQueue};
+use aetherium::BackendError;
+use aetherium::backends::queue::{MemoryQueue, QueueMessage, WorkQueue};
 use aetherium::backends::redis_conn::RedisHandle;
 use aetherium::engine::app::Needs;
 use aetherium::engine::bridge::Report;
@@ -12,7 +13,7 @@ use aetherium_tests::fixtures::SLACK_SECRET;
 use aetherium_tests::github_fake::slack_posts;
 use aetherium_tests::{RedisServer, Running, TestApp, per_shape};
 use serde_json::{Value, json};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::oneshot;
 
@@ -216,45 +217,53 @@ async fn collect(queue: &dyn WorkQueue, want: usize, limit: Duration) -> Vec<Val
     }
 }
 
-/// Entries that a bridge read and died holding are claimed by the next bridge and queued
-/// once each; the stream is left empty.
-async fn a_dead_bridges_pending_entries_are_delivered_once_by_the_next(redis: RedisServer) {
-    let stream = "aetherium:{inbox}";
-    redis.cli(0, &["XGROUP", "CREATE", stream, "aetherium-bridge", "0", "MKSTREAM"]);
-    for i in 0..20 {
-        let event = json!({"id": format!("inbox-{i}"), "type": "vm.started", "data": {"vm_id": format!("vm-{i}")}});
-        redis.cli(
-            0,
-            &["XADD", stream, "MAXLEN", "~", "100000", "*", "topic", "vm.started", "event", &event.to_string()],
-        );
-    }
-    // The bridge that died mid-batch: it read ten entries and never acknowledged them.
-    let read =
-        redis.cli(0, &["XREADGROUP", "GROUP", "aetherium-bridge", "dead", "COUNT", "10", "STREAMS", stream, ">"]);
-    assert!(read.contains("inbox-9"), "{read}");
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+const INBOX: &str = "aetherium:{inbox}";
 
-    let queue: Arc<dyn WorkQueue> = Arc::new(MemoryQueue::default());
-    let t = app_on(&redis, queue.clone(), "").await;
-    let bridge = Bridging::start(&t);
-    let delivered = aetherium_tests::wait::until(Duration::from_secs(15), || {
-        let redis = &redis;
-        async move { (redis.cli(0, &["XLEN", stream]) == "0").then_some(()) }
+/// The inbox's consumer group, and `n` `vm.started` entries `inbox-0` to `inbox-<n-1>`.
+fn fill_inbox(redis: &RedisServer, n: usize) {
+    redis.cli(0, &["XGROUP", "CREATE", INBOX, "aetherium-bridge", "0", "MKSTREAM"]);
+    for i in 0..n {
+        let event = json!({"id": format!("inbox-{i}"), "type": "vm.started", "data": {"vm_id": format!("vm-{i}")}});
+        redis.cli(0, &["XADD", INBOX, "*", "topic", "vm.started", "event", &event.to_string()]);
+    }
+}
+
+/// A bridge of `t` run until the inbox is empty; then every record `queue` holds must be
+/// `inbox-0` to `inbox-<n-1>`, once each. The bridge's report.
+async fn drain_inbox(redis: &RedisServer, t: &TestApp, queue: &dyn WorkQueue, n: usize) -> Report {
+    let bridge = Bridging::start(t);
+    let emptied = aetherium_tests::wait::until(Duration::from_secs(15), || async move {
+        (redis.cli(0, &["XLEN", INBOX]) == "0").then_some(())
     })
     .await;
     let report = bridge.stop().await;
-    assert!(delivered.is_some(), "the stream empties: {report:?}");
-    let mut ids: Vec<String> = collect(queue.as_ref(), 20, Duration::from_secs(5))
+    assert!(emptied.is_some(), "the stream empties: {report:?}");
+    let mut ids: Vec<String> = collect(queue, n, Duration::from_secs(5))
         .await
         .iter()
         .map(|e| e["id"].as_str().unwrap_or("").to_owned())
         .collect();
     ids.sort();
-    let mut want: Vec<String> = (0..20).map(|i| format!("inbox-{i}")).collect();
+    let mut want: Vec<String> = (0..n).map(|i| format!("inbox-{i}")).collect();
     want.sort();
     assert_eq!(ids, want, "every entry once: {report:?}");
+    report
+}
+
+/// Entries that a bridge read and died holding are claimed by the next bridge and queued
+/// once each; the stream is left empty.
+async fn a_dead_bridges_pending_entries_are_delivered_once_by_the_next(redis: RedisServer) {
+    fill_inbox(&redis, 20);
+    // The bridge that died mid-batch: it read ten entries and never acknowledged them.
+    let read = redis.cli(0, &["XREADGROUP", "GROUP", "aetherium-bridge", "dead", "COUNT", "10", "STREAMS", INBOX, ">"]);
+    assert!(read.contains("inbox-9"), "{read}");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
+    let queue: Arc<dyn WorkQueue> = Arc::new(MemoryQueue::default());
+    let t = app_on(&redis, queue.clone(), "").await;
+    let report = drain_inbox(&redis, &t, queue.as_ref(), 20).await;
     assert_eq!((report.enqueued, report.from_inbox), (20, 20), "{report:?}");
-    let pending = redis.cli(0, &["XPENDING", stream, "aetherium-bridge"]);
+    let pending = redis.cli(0, &["XPENDING", INBOX, "aetherium-bridge"]);
     assert!(pending.starts_with('0'), "nothing pending: {pending}");
 }
 
@@ -287,7 +296,85 @@ async fn two_overlapping_bridges_queue_each_of_500_publishes_once(redis: RedisSe
     assert_eq!(ra.duplicates + rb.duplicates, 500, "{ra:?} {rb:?}");
 }
 
+/// A queue that fails, once each, the entries whose body holds one of its markers (as SQS
+/// fails single entries of a `SendMessageBatch`), and keeps how many bodies each send was
+/// handed.
+#[derive(Debug)]
+struct FailsEntriesOnce {
+    inner: MemoryQueue,
+    markers: Mutex<Vec<String>>,
+    handed: Mutex<Vec<usize>>,
+}
+
+impl FailsEntriesOnce {
+    fn new(markers: &[&str]) -> Self {
+        let markers = Mutex::new(markers.iter().map(|m| m.to_string()).collect());
+        Self { inner: MemoryQueue::default(), markers, handed: Mutex::default() }
+    }
+
+    fn fails_now(&self, body: &str) -> bool {
+        let mut markers = self.markers.lock().expect("lock");
+        let hit = markers.iter().position(|m| body.contains(m.as_str()));
+        hit.map(|i| markers.remove(i)).is_some()
+    }
+}
+
+#[async_trait::async_trait]
+impl WorkQueue for FailsEntriesOnce {
+    async fn send(&self, body: &str) -> Result<String, BackendError> {
+        self.send_batch(&[body]).await.remove(0)
+    }
+
+    async fn send_batch(&self, bodies: &[&str]) -> Vec<Result<String, BackendError>> {
+        self.handed.lock().expect("lock").push(bodies.len());
+        let mut out = Vec::new();
+        for body in bodies {
+            out.push(if self.fails_now(body) {
+                Err(BackendError::unavailable("sqs", "InternalError: entry failed"))
+            } else {
+                self.inner.send(body).await
+            });
+        }
+        out
+    }
+
+    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<QueueMessage>, BackendError> {
+        self.inner.receive(max, wait).await
+    }
+
+    async fn delete(&self, receipt: &str) -> Result<(), BackendError> {
+        self.inner.delete(receipt).await
+    }
+
+    async fn retry_after(&self, receipt: &str, delay: Duration) -> Result<(), BackendError> {
+        self.inner.retry_after(receipt, delay).await
+    }
+
+    async fn health(&self) -> Result<(), BackendError> {
+        Ok(())
+    }
+
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
+}
+
+/// The inbox's entries go to the queue together, and each is acknowledged by what became of
+/// its own entry: the two that failed stay pending and are delivered on the next claim, and
+/// none of the others is sent twice.
+async fn each_inbox_entry_is_acknowledged_by_its_own_batch_entry(redis: RedisServer) {
+    fill_inbox(&redis, 25);
+    let queue = Arc::new(FailsEntriesOnce::new(&["\"inbox-7\"", "\"inbox-19\""]));
+    let t = app_on(&redis, queue.clone(), "").await;
+    let report = drain_inbox(&redis, &t, queue.as_ref(), 25).await;
+    assert_eq!((report.enqueued, report.failed, report.duplicates), (25, 2, 0), "{report:?}");
+    let handed = queue.handed.lock().expect("lock").clone();
+    assert_eq!(handed.first(), Some(&25), "the 25 entries read at once go to the queue together: {handed:?}");
+    assert_eq!(handed.iter().sum::<usize>(), 27, "the 25, then the 2 failed ones again: {handed:?}");
+}
+
 per_shape!(
+    each_inbox_entry_is_acknowledged_by_its_own_batch_entry,
     a_bridge_subscribes_again_after_redis_restarts,
     a_dead_bridges_pending_entries_are_delivered_once_by_the_next,
     two_overlapping_bridges_queue_each_of_500_publishes_once
@@ -309,7 +396,6 @@ async fn bad_input_on_the_bus_is_refused_counted_and_the_bridge_keeps_listening(
         ("vm.created", r#"{"type":"vm.stopped","data":{}}"#.to_owned(), "type_mismatch"),
         ("task.created", r#"{"type":"task.created","data":[1]}"#.to_owned(), "invalid"),
     ];
-    let stream = "aetherium:{inbox}";
     let bad_stream =
         [(r#"{"type":"github.push","data":{}}"#, "webhook_only"), (r#"{"type":"billing.paid","data":{}}"#, "invalid")];
     let mut good = 0;
@@ -320,10 +406,10 @@ async fn bad_input_on_the_bus_is_refused_counted_and_the_bridge_keeps_listening(
         redis.cli(0, &["PUBLISH", "vm.created", &ok.to_string()]);
     }
     for (payload, _) in &bad_stream {
-        redis.cli(0, &["XADD", stream, "*", "event", payload]);
+        redis.cli(0, &["XADD", INBOX, "*", "event", payload]);
         good += 1;
         let ok = json!({"id": format!("good-{good}"), "type": "vm.created", "data": {}});
-        redis.cli(0, &["XADD", stream, "*", "event", &ok.to_string()]);
+        redis.cli(0, &["XADD", INBOX, "*", "event", &ok.to_string()]);
     }
     let queued = collect(queue.as_ref(), good, Duration::from_secs(10)).await;
     let report = bridge.stop().await;

@@ -46,6 +46,27 @@ async fn an_unacknowledged_message_comes_back(q: Arc<dyn WorkQueue>) {
     q.delete(&again.receipt).await.expect("delete");
 }
 
+/// More bodies than one `SendMessageBatch` takes: each stored, once, byte for byte, with an
+/// id of its own, in the order given.
+async fn a_batch_is_stored_entry_by_entry(q: Arc<dyn WorkQueue>) {
+    let bodies: Vec<String> = (0..23).map(|i| format!(r#"{{"n":{i},"text":"déjà ✅ \"quoted\""}}"#)).collect();
+    let refs: Vec<&str> = bodies.iter().map(String::as_str).collect();
+    let sent = q.send_batch(&refs).await;
+    assert_eq!(sent.len(), 23, "one result per body");
+    let ids: BTreeSet<String> = sent.into_iter().map(|r| r.expect("stored")).collect();
+    assert_eq!(ids.len(), 23, "each its own message id");
+    let got = receive_n(q.as_ref(), 23).await;
+    assert_eq!(got.iter().map(|m| m.id.clone()).collect::<BTreeSet<_>>(), ids, "the ids are the messages'");
+    let mut received: Vec<String> = got.iter().map(|m| m.body.clone()).collect();
+    let mut want = bodies.clone();
+    received.sort();
+    want.sort();
+    assert_eq!(received, want, "each body once, byte for byte");
+    for m in &got {
+        q.delete(&m.receipt).await.expect("delete");
+    }
+}
+
 async fn health_is_ok(q: Arc<dyn WorkQueue>) {
     q.health().await.expect("healthy");
 }
@@ -81,7 +102,12 @@ macro_rules! contract {
     };
 }
 
-contract!(send_receive_delete_round_trip, an_unacknowledged_message_comes_back, health_is_ok);
+contract!(
+    send_receive_delete_round_trip,
+    an_unacknowledged_message_comes_back,
+    a_batch_is_stored_entry_by_entry,
+    health_is_ok
+);
 
 #[tokio::test]
 async fn sqs_queue_that_does_not_exist_is_unhealthy_and_refuses_sends() {

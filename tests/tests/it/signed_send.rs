@@ -173,6 +173,104 @@ async fn on_moto_what_the_signed_path_sends_the_sdk_receives_byte_for_byte() {
     assert_eq!((got[0].id.as_str(), got[0].body.as_str()), (id.as_str(), record.as_str()));
 }
 
+/// SQS's documented limits on one `SendMessageBatch`, kept as SQS keeps them: at most ten
+/// entries, distinct ids, the bodies at most 256 KiB in all. Entries whose body holds
+/// `fail-me` fail on their own (`SenderFault: false`), as SQS fails an entry it could not
+/// store; the rest succeed.
+struct StrictBatch;
+
+impl wiremock::Respond for StrictBatch {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let refuse = |kind: &str| {
+            ResponseTemplate::new(400)
+                .set_body_json(serde_json::json!({ "__type": format!("com.amazonaws.sqs#{kind}"), "message": kind }))
+        };
+        let Ok(doc) = serde_json::from_slice::<serde_json::Value>(&req.body) else {
+            return refuse("InvalidParameterValue");
+        };
+        let entries = doc["Entries"].as_array().cloned().unwrap_or_default();
+        let ids: std::collections::BTreeSet<&str> = entries.iter().filter_map(|e| e["Id"].as_str()).collect();
+        let bytes: usize = entries.iter().filter_map(|e| e["MessageBody"].as_str()).map(str::len).sum();
+        if entries.is_empty() {
+            return refuse("EmptyBatchRequest");
+        }
+        if entries.len() > 10 {
+            return refuse("TooManyEntriesInBatchRequest");
+        }
+        if ids.len() != entries.len() {
+            return refuse("BatchEntryIdsNotDistinct");
+        }
+        if bytes > 256 * 1024 {
+            return refuse("BatchRequestTooLong");
+        }
+        let (failed, ok): (Vec<_>, Vec<_>) =
+            entries.iter().partition(|e| e["MessageBody"].as_str().unwrap_or("").contains("fail-me"));
+        let ok: Vec<_> = ok.iter().map(|e| serde_json::json!({ "Id": e["Id"], "MessageId": format!("m-{}", e["Id"].as_str().unwrap_or("")), "MD5OfMessageBody": "x" })).collect();
+        let failed: Vec<_> = failed.iter().map(|e| serde_json::json!({ "Id": e["Id"], "SenderFault": false, "Code": "InternalError", "Message": "try again" })).collect();
+        ResponseTemplate::new(200).set_body_json(serde_json::json!({ "Successful": ok, "Failed": failed }))
+    }
+}
+
+#[tokio::test]
+async fn a_batch_keeps_to_sqs_limits_and_each_entry_fails_on_its_own() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(header("x-amz-target", "AmazonSQS.SendMessageBatch"))
+        .respond_with(StrictBatch)
+        .mount(&server)
+        .await;
+    let queue_url = "https://sqs.us-east-1.amazonaws.com/123456789012/aetherium";
+    let q = SqsQueue::with_signed_sender(sqs::client_at(&server.uri()), sender(&server.uri()), queue_url);
+    // 23 bodies, three of 100 KB in a row (so a run of ten would be too long), two to fail.
+    let big = format!(r#"{{"pad":"{}"}}"#, "x".repeat(100 * 1024));
+    let mut bodies: Vec<String> = (0..23).map(|i| format!(r#"{{"n":{i}}}"#)).collect();
+    bodies[3] = big.clone();
+    bodies[4] = big.clone();
+    bodies[5] = big;
+    bodies[6] = r#"{"n":6,"fail-me":true}"#.into();
+    bodies[17] = r#"{"n":17,"fail-me":true}"#.into();
+    let refs: Vec<&str> = bodies.iter().map(String::as_str).collect();
+    let sent = q.send_batch(&refs).await;
+    assert_eq!(sent.len(), 23);
+    for (i, result) in sent.iter().enumerate() {
+        if i == 6 || i == 17 {
+            let err = result.as_ref().expect_err("this entry failed");
+            assert!(matches!(err, BackendError::Unavailable { .. }), "worth sending again: {err:?}");
+            assert!(err.to_string().contains("InternalError"), "{err}");
+        } else {
+            assert!(result.as_ref().is_ok_and(|id| id.starts_with("m-")), "entry {i}: {result:?}");
+        }
+    }
+    let requests = server.received_requests().await.expect("recorded");
+    assert!(requests.len() >= 3, "23 bodies need three requests at least: {}", requests.len());
+    for req in &requests {
+        signature_is_valid(req, SECRET).expect("each request is signed");
+        let doc: serde_json::Value = serde_json::from_slice(&req.body).expect("JSON");
+        assert_eq!(doc["QueueUrl"], queue_url);
+    }
+}
+
+#[tokio::test]
+async fn on_moto_a_signed_batch_arrives_byte_for_byte() {
+    let client = sqs::client();
+    let url = sqs::create_queue(&client, &[("VisibilityTimeout", "30")]).await;
+    let q = SqsQueue::with_signed_sender(client, sender(&sqs::endpoint()), url);
+    let bodies: Vec<String> = (0..12)
+        .map(|i| serde_json::json!({ "id": format!("e-{i}"), "text": "déjà ✅ \"q\" \\" }).to_string())
+        .collect();
+    let refs: Vec<&str> = bodies.iter().map(String::as_str).collect();
+    let ids: Vec<String> = q.send_batch(&refs).await.into_iter().map(|r| r.expect("stored")).collect();
+    let mut got = std::collections::BTreeMap::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while got.len() < 12 && std::time::Instant::now() < deadline {
+        for m in q.receive(10, Duration::from_secs(1)).await.expect("received") {
+            got.insert(m.id, m.body);
+        }
+    }
+    let want: std::collections::BTreeMap<String, String> = ids.into_iter().zip(bodies).collect();
+    assert_eq!(got, want, "each body under the id its entry was given");
+}
+
 #[tokio::test]
 async fn without_keys_in_the_environment_there_is_no_signed_sender() {
     let only_region = |name: &str| (name == "AWS_REGION").then(|| "us-east-1".to_owned());

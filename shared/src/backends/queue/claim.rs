@@ -49,8 +49,38 @@ impl Claim {
 
 /// Send `record`, by claim check when it is over the queue's limit. Returns the message id.
 pub async fn enqueue(queue: &dyn WorkQueue, store: &dyn Store, record: &str) -> Result<String, BackendError> {
+    let message = message_for(queue, store, record).await?;
+    queue.send(&message).await
+}
+
+/// [`enqueue`] for many records, their messages sent together ([`WorkQueue::send_batch`]):
+/// one result per record, in order.
+pub async fn enqueue_many(
+    queue: &dyn WorkQueue,
+    store: &dyn Store,
+    records: &[&str],
+) -> Vec<Result<String, BackendError>> {
+    let messages = futures_util::future::join_all(records.iter().map(|r| message_for(queue, store, r))).await;
+    let sendable: Vec<&str> = messages.iter().filter_map(|m| m.as_deref().ok()).collect();
+    let mut sent = queue.send_batch(&sendable).await.into_iter();
+    messages
+        .into_iter()
+        .map(|m| match m {
+            Ok(_) => sent.next().unwrap_or_else(|| Err(BackendError::unavailable("queue", "batch answer too short"))),
+            Err(e) => Err(e),
+        })
+        .collect()
+}
+
+/// What the queue carries for `record`: the record itself, or a claim on it once it is
+/// parked in the store.
+async fn message_for<'a>(
+    queue: &dyn WorkQueue,
+    store: &dyn Store,
+    record: &'a str,
+) -> Result<Cow<'a, str>, BackendError> {
     if record.len() <= queue.max_message_bytes() {
-        return queue.send(record).await;
+        return Ok(Cow::Borrowed(record));
     }
     let key = format!("claim:{}", uuid::Uuid::new_v4());
     store.set(&key, record, Some(CLAIM_TTL)).await?;
@@ -60,9 +90,8 @@ pub async fn enqueue(queue: &dyn WorkQueue, store: &dyn Store, record: &str) -> 
         event_id: head.as_ref().map(|h| h.id.to_string()),
         kind: head.as_ref().map(|h| h.kind.to_string()),
     };
-    let message = serde_json::to_string(&claim).unwrap_or_default();
     tracing::info!(bytes = record.len(), "record sent by claim check");
-    queue.send(&message).await
+    Ok(Cow::Owned(serde_json::to_string(&claim).unwrap_or_default()))
 }
 
 /// The record a queue message stands for: the message itself, or the claimed record.

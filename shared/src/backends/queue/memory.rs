@@ -127,6 +127,33 @@ impl WorkQueue for MemoryQueue {
         Ok(id)
     }
 
+    async fn send_batch(&self, bodies: &[&str]) -> Vec<Result<String, BackendError>> {
+        let limit = self.max_message_bytes();
+        let now = Instant::now();
+        let mut state = self.lock();
+        let out = bodies
+            .iter()
+            .map(|body| {
+                if body.len() > limit {
+                    return Err(BackendError::rejected("memory queue", "message is larger than the queue's limit"));
+                }
+                let id = uuid::Uuid::new_v4().to_string();
+                let stored = Stored {
+                    id: id.clone(),
+                    body: (*body).to_owned(),
+                    receive_count: 0,
+                    visible_at: now,
+                    receipt: None,
+                };
+                state.messages.push_back(stored);
+                Ok(id)
+            })
+            .collect();
+        drop(state);
+        self.arrived.notify_waiters();
+        out
+    }
+
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<QueueMessage>, BackendError> {
         let deadline = later(Instant::now(), wait);
         loop {

@@ -1,6 +1,6 @@
 //! `SendMessage` signed with SigV4 by us and sent on the HTTP client we already link: the
-//! hot path of every ingest (a webhook, the events route). Everything else SQS is asked for
-//! goes through aws-sdk-sqs. The SDK's `SendMessage` costs several hundred µs of CPU per call
+//! hot path of every ingest (a webhook, the events route); `SendMessageBatch`, the bus
+//! bridge's, goes the same way. Everything else SQS is asked for goes through aws-sdk-sqs. The SDK's `SendMessage` costs several hundred µs of CPU per call
 //! in its orchestrator, interceptors and serializers (docs/benchmarks.md); at 128 MB that is
 //! milliseconds of billed time per delivery. Same wire format (SQS's JSON protocol), same
 //! signature (the `aws-sigv4` crate the SDK signs with), same timeouts as the SDK path.
@@ -17,7 +17,8 @@ use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
 const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
-const TARGET: &str = "AmazonSQS.SendMessage";
+const SEND: &str = "AmazonSQS.SendMessage";
+const SEND_BATCH: &str = "AmazonSQS.SendMessageBatch";
 
 /// Signs and sends `SendMessage` with the credentials and region the environment gives.
 pub struct SignedSender {
@@ -40,10 +41,52 @@ struct SendMessage<'a> {
     message_body: &'a str,
 }
 
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct SendMessageBatch<'a> {
+    queue_url: &'a str,
+    entries: Vec<BatchEntry<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct BatchEntry<'a> {
+    id: String,
+    message_body: &'a str,
+}
+
 #[derive(Deserialize)]
 struct Sent {
     #[serde(rename = "MessageId")]
     message_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct BatchSent {
+    #[serde(default)]
+    successful: Vec<BatchOk>,
+    #[serde(default)]
+    failed: Vec<BatchFailed>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct BatchOk {
+    id: String,
+    message_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct BatchFailed {
+    id: String,
+    #[serde(default)]
+    sender_fault: bool,
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    message: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -104,9 +147,57 @@ impl SignedSender {
     /// [`OPERATION_TIMEOUT`] for what the SDK would retry too: a connection failure, a
     /// timeout, a 5xx, throttling.
     pub async fn send(&self, queue_url: &str, body: &str) -> Result<String, BackendError> {
-        let payload = serde_json::to_vec(&SendMessage { queue_url, message_body: body })
-            .map(Bytes::from)
-            .map_err(|e| BackendError::rejected(BACKEND, e))?;
+        let answer = self.call(SEND, &SendMessage { queue_url, message_body: body }).await?;
+        let sent: Sent = serde_json::from_slice(&answer)
+            .map_err(|e| BackendError::unavailable(BACKEND, format!("SendMessage answer unreadable: {e}")))?;
+        Ok(sent.message_id)
+    }
+
+    /// Send up to ten `bodies` in one `SendMessageBatch` (the caller keeps to SQS's limits of
+    /// ten entries and one message's size in all): one result per body, in order. SQS stores
+    /// or fails each entry on its own; an entry it failed through no fault of ours
+    /// (`SenderFault: false`) is unavailable, worth sending again, and one it refused is not.
+    /// Retried as [`Self::send`] is when the request as a whole fails.
+    pub async fn send_batch(
+        &self,
+        queue_url: &str,
+        bodies: &[&str],
+    ) -> Result<Vec<Result<String, BackendError>>, BackendError> {
+        let entries = bodies.iter().enumerate().map(|(i, b)| BatchEntry { id: i.to_string(), message_body: b });
+        let answer = self.call(SEND_BATCH, &SendMessageBatch { queue_url, entries: entries.collect() }).await?;
+        let sent: BatchSent = serde_json::from_slice(&answer)
+            .map_err(|e| BackendError::unavailable(BACKEND, format!("SendMessageBatch answer unreadable: {e}")))?;
+        let mut out: Vec<Option<Result<String, BackendError>>> = bodies.iter().map(|_| None).collect();
+        let slot = |id: &str| id.parse::<usize>().ok().filter(|i| *i < bodies.len());
+        for ok in sent.successful {
+            if let Some(i) = slot(&ok.id) {
+                out[i] = Some(Ok(ok.message_id));
+            }
+        }
+        for failed in sent.failed {
+            if let Some(i) = slot(&failed.id) {
+                let detail = format!("SendMessageBatch entry: {}: {}", failed.code, failed.message);
+                out[i] = Some(Err(if failed.sender_fault {
+                    BackendError::rejected(BACKEND, detail)
+                } else {
+                    BackendError::unavailable(BACKEND, detail)
+                }));
+            }
+        }
+        Ok(out
+            .into_iter()
+            .map(|o| {
+                o.unwrap_or_else(|| {
+                    Err(BackendError::unavailable(BACKEND, "SendMessageBatch answer does not name this entry"))
+                })
+            })
+            .collect())
+    }
+
+    /// One SQS JSON-protocol call to `target`, retried as [`Self::send`] says; the answer's
+    /// body on success.
+    async fn call(&self, target: &'static str, request: &impl Serialize) -> Result<Bytes, BackendError> {
+        let payload = serde_json::to_vec(request).map(Bytes::from).map_err(|e| BackendError::rejected(BACKEND, e))?;
         let deadline = Instant::now() + OPERATION_TIMEOUT;
         let mut last = BackendError::Timeout { backend: BACKEND };
         for attempt in 0..3u32 {
@@ -118,9 +209,9 @@ impl SignedSender {
                 ))
                 .await;
             }
-            match tokio::time::timeout_at(deadline, self.attempt(payload.clone())).await {
+            match tokio::time::timeout_at(deadline, self.attempt(target, payload.clone())).await {
                 Err(_) => return Err(BackendError::Timeout { backend: BACKEND }),
-                Ok(Ok(id)) => return Ok(id),
+                Ok(Ok(answer)) => return Ok(answer),
                 Ok(Err(Failure::Final(e))) => return Err(e),
                 Ok(Err(Failure::Retry(e))) => last = e,
             }
@@ -128,8 +219,8 @@ impl SignedSender {
         Err(last)
     }
 
-    async fn attempt(&self, payload: Bytes) -> Result<String, Failure> {
-        let headers = [("content-type", CONTENT_TYPE), ("x-amz-target", TARGET)];
+    async fn attempt(&self, target: &'static str, payload: Bytes) -> Result<Bytes, Failure> {
+        let headers = [("content-type", CONTENT_TYPE), ("x-amz-target", target)];
         let settings = SigningSettings::default();
         let params = v4::SigningParams::builder()
             .identity(&self.identity)
@@ -159,15 +250,13 @@ impl SignedSender {
         let status = response.status();
         let text = response.bytes().await.map_err(|e| Failure::Retry(BackendError::unavailable(BACKEND, e)))?;
         if status.is_success() {
-            let sent: Sent = serde_json::from_slice(&text).map_err(|e| {
-                Failure::Final(BackendError::unavailable(BACKEND, format!("SendMessage answer unreadable: {e}")))
-            })?;
-            return Ok(sent.message_id);
+            return Ok(text);
         }
         let refusal: Refusal = serde_json::from_slice(&text).unwrap_or_default();
         // `com.amazonaws.sqs#QueueDoesNotExist` → `QueueDoesNotExist`.
         let kind = refusal.kind.rsplit('#').next().unwrap_or_default();
-        let detail = format!("SendMessage: HTTP {} {kind}: {}", status.as_u16(), refusal.message);
+        let operation = target.trim_start_matches("AmazonSQS.");
+        let detail = format!("{operation}: HTTP {} {kind}: {}", status.as_u16(), refusal.message);
         // `ThrottlingException`, `RequestThrottled`.
         let throttled = status.as_u16() == 429 || kind.contains("Throttl");
         if status.is_server_error() || throttled {

@@ -10,7 +10,7 @@ use aws_sdk_sqs::Client;
 use aws_sdk_sqs::config::StalledStreamProtectionConfig;
 use aws_sdk_sqs::config::timeout::TimeoutConfig;
 use aws_sdk_sqs::error::{DisplayErrorContext, SdkError};
-use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName, SendMessageBatchRequestEntry};
 use std::time::Duration;
 use tokio::sync::OnceCell;
 
@@ -91,6 +91,62 @@ impl SqsQueue {
         &self.url
     }
 
+    async fn signed(&self) -> Option<&SignedSender> {
+        self.signed.get_or_init(|| async { SignedSender::from_vars(&|name| std::env::var(name).ok()) }).await.as_ref()
+    }
+
+    /// One `SendMessageBatch` of at most [`super::BATCH_ENTRIES`] bodies.
+    async fn send_one_batch(&self, bodies: &[&str]) -> Vec<Result<String, BackendError>> {
+        let sent = match self.signed().await {
+            Some(signed) => signed.send_batch(&self.url, bodies).await,
+            None => self.sdk_batch(bodies).await,
+        };
+        match sent {
+            Ok(each) => each,
+            // The request failed as a whole: each entry failed with it.
+            Err(e) => bodies.iter().map(|_| Err(e.clone())).collect(),
+        }
+    }
+
+    async fn sdk_batch(&self, bodies: &[&str]) -> Result<Vec<Result<String, BackendError>>, BackendError> {
+        let entries = bodies
+            .iter()
+            .enumerate()
+            .map(|(i, b)| SendMessageBatchRequestEntry::builder().id(i.to_string()).message_body(*b).build())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| BackendError::rejected(BACKEND, e))?;
+        let out = self
+            .client()
+            .await
+            .send_message_batch()
+            .queue_url(&self.url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(classify)?;
+        let mut each: Vec<Result<String, BackendError>> = bodies
+            .iter()
+            .map(|_| Err(BackendError::unavailable(BACKEND, "SendMessageBatch answer does not name this entry")))
+            .collect();
+        let slot = |id: &str| id.parse::<usize>().ok().filter(|i| *i < bodies.len());
+        for ok in out.successful() {
+            if let Some(i) = slot(ok.id()) {
+                each[i] = Ok(ok.message_id().to_owned());
+            }
+        }
+        for failed in out.failed() {
+            if let Some(i) = slot(failed.id()) {
+                let detail = format!("SendMessageBatch entry: {}: {}", failed.code(), failed.message().unwrap_or(""));
+                each[i] = Err(if failed.sender_fault() {
+                    BackendError::rejected(BACKEND, detail)
+                } else {
+                    BackendError::unavailable(BACKEND, detail)
+                });
+            }
+        }
+        Ok(each)
+    }
+
     async fn client(&self) -> &Client {
         self.client
             .get_or_init(|| async {
@@ -118,9 +174,7 @@ where
 #[async_trait]
 impl WorkQueue for SqsQueue {
     async fn send(&self, body: &str) -> Result<String, BackendError> {
-        let signed =
-            self.signed.get_or_init(|| async { SignedSender::from_vars(&|name| std::env::var(name).ok()) }).await;
-        if let Some(signed) = signed {
+        if let Some(signed) = self.signed().await {
             return signed.send(&self.url, body).await;
         }
         let out = self
@@ -133,6 +187,20 @@ impl WorkQueue for SqsQueue {
             .await
             .map_err(classify)?;
         Ok(out.message_id().unwrap_or_default().to_owned())
+    }
+
+    /// `SendMessageBatch` requests of up to ten entries, sent at once; a run of one is a
+    /// `SendMessage` (the same one request, and a smaller answer).
+    async fn send_batch(&self, bodies: &[&str]) -> Vec<Result<String, BackendError>> {
+        let runs = super::batches(bodies, self.max_message_bytes());
+        let sent = futures_util::future::join_all(runs.into_iter().map(|run| async move {
+            match &bodies[run] {
+                [one] => vec![self.send(one).await],
+                many => self.send_one_batch(many).await,
+            }
+        }))
+        .await;
+        sent.into_iter().flatten().collect()
     }
 
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<QueueMessage>, BackendError> {

@@ -5,7 +5,7 @@
 use super::IngestError;
 use crate::backends::error::BackendError;
 use crate::backends::queue::{WorkQueue, claim};
-use crate::backends::store::Store;
+use crate::backends::store::{Store, Write};
 use crate::model::event::Record;
 use std::sync::Arc;
 use std::time::Duration;
@@ -81,34 +81,84 @@ impl Enqueue {
             return Ok(Queued::Queued);
         }
         let key = DeliveryMarks::key(source, &record.id);
-        let delivery = record.id.as_str();
-        let claimed = match self.store.set_if_absent_or_get(&key, PENDING, PENDING_TTL).await {
-            Ok(Some(_)) => {
-                tracing::info!(source, delivery, "copy of a delivery already accepted; not queued again");
-                return Ok(Queued::Duplicate);
-            }
-            Ok(None) => true,
-            Err(error) => {
-                tracing::warn!(%error, source, delivery, "dedup store unavailable; queueing anyway");
-                false
-            }
-        };
+        let Some(claimed) = self.claim(source, &key, &record.id).await else { return Ok(Queued::Duplicate) };
         if let Err(e) = self.push(source, record).await {
             if claimed && let Err(error) = self.store.delete(&key).await {
+                let delivery = record.id.as_str();
                 tracing::warn!(%error, source, delivery, "could not release the delivery claim; it expires in 60 s");
             }
             return Err(e);
         }
         if let Err(error) = self.store.set(&key, QUEUED, Some(DELIVERY_TTL)).await {
+            let delivery = record.id.as_str();
             tracing::warn!(%error, source, delivery, "could not record the delivery id; a redelivery would be queued again");
         }
         Ok(Queued::Queued)
+    }
+
+    /// [`Self::send`] for many records with ids their sender gave, under the same policy per
+    /// record: each is claimed on its own, the claimed ones go to the queue together
+    /// ([`WorkQueue::send_batch`]), and each is marked `queued`, or its claim released, by
+    /// what became of its own entry. One result per record, in order.
+    pub async fn send_many(&self, source: &str, records: &[Record]) -> Vec<Result<Queued, IngestError>> {
+        let keys: Vec<String> = records.iter().map(|r| DeliveryMarks::key(source, &r.id)).collect();
+        let claims =
+            futures_util::future::join_all(records.iter().zip(&keys).map(|(r, key)| self.claim(source, key, &r.id)))
+                .await;
+        let to_send: Vec<usize> = (0..records.len()).filter(|&i| claims[i].is_some()).collect();
+        let bodies: Vec<&str> = to_send.iter().map(|&i| records[i].json.as_str()).collect();
+        let sent = claim::enqueue_many(self.queue.as_ref(), self.store.as_ref(), &bodies).await;
+        let mut out: Vec<Result<Queued, IngestError>> = records.iter().map(|_| Ok(Queued::Duplicate)).collect();
+        let (mut marks, mut releases) = (Vec::new(), Vec::new());
+        for (&i, result) in to_send.iter().zip(sent) {
+            let key = keys[i].clone();
+            out[i] = match result {
+                Ok(_) => {
+                    marks.push(Write::Set { key, value: QUEUED.into(), ttl: Some(DELIVERY_TTL) });
+                    Ok(Queued::Queued)
+                }
+                Err(e) => {
+                    if claims[i] == Some(true) {
+                        releases.push(Write::Delete { key });
+                    }
+                    Err(unavailable(source, &records[i], e))
+                }
+            };
+        }
+        let (marked, released) = futures_util::join!(self.store.apply(&marks), self.store.apply(&releases));
+        if let Err(error) = marked {
+            tracing::warn!(%error, source, records = marks.len(), "could not record the delivery ids; a redelivery would be queued again");
+        }
+        if let Err(error) = released {
+            tracing::warn!(%error, source, records = releases.len(), "could not release the delivery claims; they expire in 60 s");
+        }
+        out
+    }
+
+    /// Claim delivery `id` under `key`: `None` when a copy holds it already (a duplicate),
+    /// else whether the claim was taken (`false`: the store is down, and it queues anyway).
+    async fn claim(&self, source: &str, key: &str, id: &str) -> Option<bool> {
+        match self.store.set_if_absent_or_get(key, PENDING, PENDING_TTL).await {
+            Ok(Some(_)) => {
+                tracing::info!(source, delivery = id, "copy of a delivery already accepted; not queued again");
+                None
+            }
+            Ok(None) => Some(true),
+            Err(error) => {
+                tracing::warn!(%error, source, delivery = id, "dedup store unavailable; queueing anyway");
+                Some(false)
+            }
+        }
     }
 
     async fn push(&self, source: &str, record: &Record) -> Result<(), IngestError> {
         claim::enqueue(self.queue.as_ref(), self.store.as_ref(), &record.json)
             .await
             .map(drop)
-            .map_err(|e| IngestError::Unavailable(format!("enqueue of {source} event {} failed: {e}", record.id)))
+            .map_err(|e| unavailable(source, record, e))
     }
+}
+
+fn unavailable(source: &str, record: &Record, e: BackendError) -> IngestError {
+    IngestError::Unavailable(format!("enqueue of {source} event {} failed: {e}", record.id))
 }

@@ -166,38 +166,61 @@ impl Ingest {
     }
 }
 
+/// A message heard on the bus: on `channel` (pub/sub), or from the inbox stream with the
+/// entry's `topic` if it gave one.
+#[derive(Debug, Clone, Copy)]
+pub struct BusMessage<'a> {
+    pub channel: Option<&'a str>,
+    pub payload: &'a [u8],
+}
+
 impl Ingest {
-    /// A message heard on the bus: on `channel` (pub/sub), or from the inbox stream with the
-    /// entry's `topic` if it gave one. The bus is a source like a webhook: the same body
-    /// limit, the same claim by id, the same queue. Only a failed enqueue is an error: the
-    /// caller keeps the message (a stream entry stays pending) and tries again.
-    pub async fn bus(
-        &self,
-        channel: Option<&str>,
-        payload: &[u8],
-        subscribed: &[String],
-    ) -> Result<FromBus, IngestError> {
-        match bus::read(channel, payload, self.max_body, subscribed) {
-            Err(refusal) => {
-                let mut topic = channel.unwrap_or("(inbox)").to_owned();
-                let mut end = topic.len().min(200);
-                while !topic.is_char_boundary(end) {
-                    end -= 1;
+    /// Messages heard on the bus. The bus is a source like a webhook: the same body limit,
+    /// the same claim by id, the same queue; the events among them go to the queue together
+    /// (`SendMessageBatch` on SQS). One outcome per message, in order. Only a failed enqueue
+    /// is an error, for that message alone: the caller keeps it (a stream entry stays
+    /// pending) and tries again.
+    pub async fn bus(&self, messages: &[BusMessage<'_>], subscribed: &[String]) -> Vec<Result<FromBus, IngestError>> {
+        // Each message's outcome, or `None` for an event whose outcome is its enqueue's.
+        let mut read = Vec::with_capacity(messages.len());
+        let mut records = Vec::new();
+        for message in messages {
+            read.push(match bus::read(message.channel, message.payload, self.max_body, subscribed) {
+                Err(refusal) => Some(self.refused(message.channel, refusal).await),
+                Ok(bus::Message::Relayed { id, kind }) => Some(FromBus::Relayed { id, kind }),
+                Ok(bus::Message::Event(event)) => {
+                    records.push(event.record());
+                    None
                 }
-                topic.truncate(end);
-                tracing::warn!(%topic, reason = refusal.reason(), %refusal, "message on the bus refused");
-                self.activity.rejected("bus", &format!("message on `{topic}` refused: {refusal}")).await;
-                Ok(FromBus::Refused { topic, refusal })
-            }
-            Ok(bus::Message::Relayed { id, kind }) => Ok(FromBus::Relayed { id, kind }),
-            Ok(bus::Message::Event(event)) => {
-                let record = event.record();
-                let outcome = self.enqueue.send("bus", &record, Id::Given).await?;
-                let duplicate = outcome == Queued::Duplicate;
-                tracing::info!(event_id = %record.id, topic = %record.kind, duplicate, "bus event accepted");
-                Ok(FromBus::Accepted(accepted(&record, outcome)))
-            }
+            });
         }
+        let mut sent = self.enqueue.send_many("bus", &records).await.into_iter().zip(&records);
+        read.into_iter()
+            .map(|done| {
+                let Some(done) = done else {
+                    let (outcome, record) = sent
+                        .next()
+                        .ok_or_else(|| IngestError::Unavailable("an event's enqueue has no outcome".into()))?;
+                    let outcome = outcome?;
+                    let duplicate = outcome == Queued::Duplicate;
+                    tracing::info!(event_id = %record.id, topic = %record.kind, duplicate, "bus event accepted");
+                    return Ok(FromBus::Accepted(accepted(record, outcome)));
+                };
+                Ok(done)
+            })
+            .collect()
+    }
+
+    async fn refused(&self, channel: Option<&str>, refusal: bus::Refusal) -> FromBus {
+        let mut topic = channel.unwrap_or("(inbox)").to_owned();
+        let mut end = topic.len().min(200);
+        while !topic.is_char_boundary(end) {
+            end -= 1;
+        }
+        topic.truncate(end);
+        tracing::warn!(%topic, reason = refusal.reason(), %refusal, "message on the bus refused");
+        self.activity.rejected("bus", &format!("message on `{topic}` refused: {refusal}")).await;
+        FromBus::Refused { topic, refusal }
     }
 }
 
