@@ -24,6 +24,11 @@ pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
 pub const CALL_DEADLINE: Duration = Duration::from_millis(1500);
 /// How long the breaker fails calls at once before it lets one through to probe.
 pub const COOL_DOWN: Duration = Duration::from_secs(5);
+/// How long a call that arrives while the probe is out waits for its answer. A Redis that is
+/// back answers the probe in milliseconds; so the records a dispatcher retries together
+/// after the cool-down all go through, instead of one probing and the rest failing fast
+/// again (engine::dispatch's first retry comes just after [`COOL_DOWN`]).
+pub const PROBE_WAIT: Duration = Duration::from_millis(300);
 
 /// The breaker's state, per instance: closed (calls flow), open (calls fail at once until
 /// the cool-down ends), probing (one call is finding out whether Redis answers again).
@@ -54,6 +59,8 @@ pub struct RedisHandle {
     conn: Arc<std::sync::RwLock<Option<Conn>>>,
     connecting: Arc<tokio::sync::Mutex<()>>,
     breaker: Arc<std::sync::Mutex<Breaker>>,
+    /// Told when a probe reports.
+    probed: Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for RedisHandle {
@@ -149,22 +156,28 @@ impl RedisHandle {
         }
         let client = redis::Client::open(url)
             .map_err(|e| BackendError::rejected("redis", format!("invalid Redis URL ({:?})", e.kind())))?;
-        Ok(Self { client, conn: Arc::default(), connecting: Arc::default(), breaker: Arc::default() })
+        Ok(Self {
+            client,
+            conn: Arc::default(),
+            connecting: Arc::default(),
+            breaker: Arc::default(),
+            probed: Arc::default(),
+        })
     }
 
-    /// Whether a call may go to Redis now. After the cool-down, one call is let through as
-    /// the probe; a probe that never reported (its caller gave up) is replaced after two
-    /// deadlines.
-    fn admit(&self) -> Result<(), BackendError> {
+    /// Whether a call may go to Redis now (`Ok(true)`), or once the probe that is out has
+    /// reported (`Ok(false)`). After the cool-down, one call is let through as the probe; a
+    /// probe that never reported (its caller gave up) is replaced after two deadlines.
+    fn admit(&self) -> Result<bool, BackendError> {
         let now = tokio::time::Instant::now();
         let mut state = self.breaker.lock().unwrap_or_else(|p| p.into_inner());
         match *state {
-            Breaker::Closed => Ok(()),
+            Breaker::Closed => Ok(true),
             Breaker::Open { until } if now < until => Err(breaker_open()),
-            Breaker::Probing { since } if now.duration_since(since) < CALL_DEADLINE * 2 => Err(breaker_open()),
+            Breaker::Probing { since } if now.duration_since(since) < CALL_DEADLINE * 2 => Ok(false),
             _ => {
                 *state = Breaker::Probing { since: now };
-                Ok(())
+                Ok(true)
             }
         }
     }
@@ -180,6 +193,7 @@ impl RedisHandle {
         let outage =
             !sharded && matches!(outcome, Err(BackendError::Timeout { .. } | BackendError::Unavailable { .. }));
         let mut state = self.breaker.lock().unwrap_or_else(|p| p.into_inner());
+        let probe_reported = matches!(*state, Breaker::Probing { .. });
         match (outage, &*state) {
             (true, _) => {
                 if matches!(*state, Breaker::Closed) {
@@ -194,6 +208,9 @@ impl RedisHandle {
                 *state = Breaker::Closed;
             }
         }
+        if probe_reported {
+            self.probed.notify_waiters();
+        }
     }
 
     /// `call` behind the breaker and under [`CALL_DEADLINE`].
@@ -201,7 +218,14 @@ impl RedisHandle {
         &self,
         call: impl std::future::Future<Output = Result<T, BackendError>>,
     ) -> Result<T, BackendError> {
-        self.admit()?;
+        // Created before the breaker is asked, so a probe reporting in between is not missed.
+        let probed = self.probed.notified();
+        if !self.admit()? {
+            let _ = tokio::time::timeout(PROBE_WAIT, probed).await;
+            if !self.admit()? {
+                return Err(breaker_open());
+            }
+        }
         let outcome =
             tokio::time::timeout(CALL_DEADLINE, call).await.unwrap_or(Err(BackendError::Timeout { backend: "redis" }));
         self.record(&outcome);

@@ -4,7 +4,7 @@
 use super::fields::{check_url, nonempty};
 use super::raw::{RawEvents, RawQueue};
 use super::{Env, Problem};
-use crate::backends::queue::SendPath;
+use crate::backends::queue::{RetrySchedule, SendPath};
 use crate::model::secret::Secret;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +23,8 @@ pub struct Backends {
     pub queue_url: Option<String>,
     /// How SQS `SendMessage` is sent: `signed` (the default) or `sdk`.
     pub sqs_send: SendPath,
+    /// The delays of a failed record's retries (`queue.retry_seconds`).
+    pub retry: RetrySchedule,
 }
 
 impl Backends {
@@ -94,8 +96,37 @@ impl Backends {
                 SendPath::Signed
             }
         };
-        Self { bus, redis_url: redis_url.map(Secret::new), queue_url, sqs_send }
+        let retry = retry_schedule(e("AETHERIUM_QUEUE_RETRY_SECONDS"), queue.retry_seconds, problems);
+        Self { bus, redis_url: redis_url.map(Secret::new), queue_url, sqs_send, retry }
     }
+}
+
+/// `queue.retry_seconds` (`AETHERIUM_QUEUE_RETRY_SECONDS`, comma-separated): the delays of a
+/// failed record's retries by receive, in whole seconds, as SQS sets a visibility timeout.
+fn retry_schedule(env: Option<String>, file: Option<Vec<u64>>, problems: &mut Vec<Problem>) -> RetrySchedule {
+    const KEY: &str = "queue.retry_seconds (AETHERIUM_QUEUE_RETRY_SECONDS)";
+    let steps: Vec<u64> = match (env, file) {
+        (Some(env), _) => match env.split(',').map(|s| s.trim().parse::<u64>()).collect() {
+            Ok(steps) => steps,
+            Err(_) => {
+                let message = format!("`{env}` is not a comma-separated list of whole seconds, for example 6,15,60");
+                problems.push(Problem { key: KEY.into(), message });
+                return RetrySchedule::default();
+            }
+        },
+        (None, Some(file)) => file,
+        (None, None) => return RetrySchedule::default(),
+    };
+    let durations: Vec<std::time::Duration> = steps.iter().map(|s| std::time::Duration::from_secs(*s)).collect();
+    RetrySchedule::new(&durations).unwrap_or_else(|| {
+        problems.push(Problem {
+            key: KEY.into(),
+            message:
+                "must list at least one delay, each 1 to 43200 seconds (SQS's cap), none shorter than the one before"
+                    .into(),
+        });
+        RetrySchedule::default()
+    })
 }
 
 /// `scheme://user:password@rest` from `scheme://rest` (any userinfo it had is replaced), each

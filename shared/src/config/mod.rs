@@ -83,6 +83,8 @@ pub struct Config {
     pub queue_url: Option<String>,
     /// How SQS `SendMessage` is sent (`queue.send`, `AETHERIUM_SQS_SEND`).
     pub sqs_send: crate::backends::queue::SendPath,
+    /// The delays of a failed record's retries (`queue.retry_seconds`).
+    pub queue_retry: crate::backends::queue::RetrySchedule,
     pub api_token: Option<Secret>,
     /// This function's URL has AuthType AWS_IAM (`AETHERIUM_FUNCTION_URL_AUTH=AWS_IAM`, set
     /// by the template per function): only then is the envelope's IAM identity trusted.
@@ -199,7 +201,7 @@ impl Config {
             env,
             problems,
         );
-        let Backends { bus, redis_url, queue_url, sqs_send } =
+        let Backends { bus, redis_url, queue_url, sqs_send, retry: queue_retry } =
             Backends::resolve(file.events, file.queue, env, problems);
         let Edge { api_token, iam_url, addr, max_body_bytes, health_remote, in_lambda } =
             Edge::resolve(file.server, file.api, file.webhooks, env, problems);
@@ -223,6 +225,7 @@ impl Config {
             redis_url,
             queue_url,
             sqs_send,
+            queue_retry,
             api_token,
             iam_url,
             addr,

@@ -109,6 +109,7 @@ pub(super) struct RawRedis {
 pub(super) struct RawQueue {
     pub(super) url: Option<String>,
     pub(super) send: Option<String>,
+    pub(super) retry_seconds: Option<Vec<u64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

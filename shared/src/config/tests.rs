@@ -273,3 +273,28 @@ fn the_sqs_send_path_is_signed_unless_set_to_sdk() {
     let err = Config::load(&env_of(&[("AETHERIUM_SQS_SEND", "fast")])).expect_err("unknown path");
     assert!(err.to_string().contains("queue.send (AETHERIUM_SQS_SEND)"), "{err}");
 }
+
+#[test]
+fn the_retry_schedule_is_the_default_unless_set_and_a_bad_one_is_named() {
+    use crate::backends::queue::RetrySchedule;
+    use std::time::Duration;
+    let secs = |s: &[u64]| RetrySchedule::new(&s.iter().map(|s| Duration::from_secs(*s)).collect::<Vec<_>>());
+    assert_eq!(Config::load(&env_of(&[])).expect("valid").queue_retry, RetrySchedule::default());
+    let file = Config::from_yaml("queue:\n  retry_seconds: [1, 2, 4]\n", "t", &env_of(&[])).expect("valid");
+    assert_eq!(Some(file.queue_retry), secs(&[1, 2, 4]));
+    let env = Config::from_yaml(
+        "queue:\n  retry_seconds: [1, 2, 4]\n",
+        "t",
+        &env_of(&[("AETHERIUM_QUEUE_RETRY_SECONDS", "3, 9")]),
+    );
+    assert_eq!(Some(env.expect("valid").queue_retry), secs(&[3, 9]), "the environment wins");
+    for bad in ["soon", "5,1", "0", "50000", ""] {
+        let loaded = Config::load(&env_of(&[("AETHERIUM_QUEUE_RETRY_SECONDS", bad)]));
+        if bad.is_empty() {
+            assert!(loaded.is_ok(), "an empty variable is unset");
+            continue;
+        }
+        let err = loaded.expect_err(bad);
+        assert!(err.to_string().contains("queue.retry_seconds (AETHERIUM_QUEUE_RETRY_SECONDS)"), "{bad}: {err}");
+    }
+}

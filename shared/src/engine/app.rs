@@ -236,6 +236,7 @@ impl App {
     /// The dispatcher over this app's bus, store, queue and routes.
     pub fn dispatcher(&self) -> Dispatcher {
         Dispatcher::new(self.bus.clone(), self.store.clone(), self.queue.clone(), self.routes())
+            .with_retry_schedule(self.config.queue_retry.clone())
     }
 
     /// The bus bridge: what the platform publishes on the bus, into the work queue.

@@ -5,7 +5,7 @@
 use crate::backends::bus::EventBus;
 use crate::backends::error::BackendError;
 use crate::backends::queue::claim::{Claim, ClaimError};
-use crate::backends::queue::{QueueMessage, WorkQueue};
+use crate::backends::queue::{QueueMessage, RetrySchedule, WorkQueue};
 use crate::backends::store::{Store, Write};
 use crate::engine::routes::{Routes, Rule, derived_id};
 use crate::model::event::{Event, EventHead};
@@ -39,9 +39,23 @@ pub enum DispatchError {
 }
 
 /// The longest a record is hidden before its retry: SQS's cap on a visibility timeout.
-pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(12 * 3600);
+pub const MAX_RETRY_DELAY: Duration = crate::backends::queue::MAX_DELAY;
 
 impl DispatchError {
+    /// How long the record should wait before its next receive, after receive number
+    /// `receive_count` failed: what the remote asked for, else `schedule`'s step
+    /// ([`RetrySchedule::after`]). `None` for a record that cannot succeed by waiting (not an
+    /// event, a lost claim, a panic): it waits out the queue's visibility timeout.
+    pub fn retry_delay(&self, receive_count: u32, schedule: &RetrySchedule) -> Option<Duration> {
+        match self {
+            Self::Retry { after: Some(after), .. } => Some((*after).min(MAX_RETRY_DELAY)),
+            Self::Retry { after: None, .. } | Self::Backend(_) | Self::Claim(ClaimError::Backend(_)) => {
+                Some(schedule.after(receive_count))
+            }
+            Self::Malformed(_) | Self::Claim(_) | Self::Panicked => None,
+        }
+    }
+
     /// The delay the record should wait before its next attempt, when one was asked for;
     /// never more than [`MAX_RETRY_DELAY`], whatever an integration passed on.
     pub fn retry_after(&self) -> Option<Duration> {
@@ -75,6 +89,7 @@ pub struct Dispatcher {
     queue: Arc<dyn WorkQueue>,
     routes: Arc<Routes>,
     metrics: Metrics,
+    retry: RetrySchedule,
 }
 
 /// `integration.webhook_received` for a record a webhook accepted (a `github.*` or `slack.*`
@@ -136,7 +151,13 @@ const LOCKED_RETRY: Duration = Duration::from_secs(10);
 
 impl Dispatcher {
     pub fn new(bus: Arc<dyn EventBus>, store: Arc<dyn Store>, queue: Arc<dyn WorkQueue>, routes: Routes) -> Self {
-        Self { metrics: Metrics::new(store.clone()), bus, store, queue, routes: Arc::new(routes) }
+        let metrics = Metrics::new(store.clone());
+        Self { metrics, bus, store, queue, routes: Arc::new(routes), retry: RetrySchedule::default() }
+    }
+
+    /// The delays of a record's retries (`queue.retry_seconds`); the default's otherwise.
+    pub fn with_retry_schedule(self, retry: RetrySchedule) -> Self {
+        Self { retry, ..self }
     }
 
     /// The routes it runs, in order (the local runner's banner lists them).
@@ -350,8 +371,7 @@ impl Dispatcher {
         ok
     }
 
-    /// Process one message the queue delivered, delaying its retry when a route asked for one
-    /// (a rate limit's retry-after). Whether it succeeded; deleting it is the caller's (Lambda's
+    /// Process one message the queue delivered, delaying its retry ([`Self::delay_retry`]). Whether it succeeded; deleting it is the caller's (Lambda's
     /// event source mapping deletes the batch's successes itself).
     pub async fn process_delivered(&self, msg: &QueueMessage) -> bool {
         match self.process_isolated(&msg.id, &msg.body).await {
@@ -363,11 +383,13 @@ impl Dispatcher {
         }
     }
 
-    /// When a failed record asked for a delay (a rate limit's retry-after), hide it that long.
+    /// Hide a failed record until its retry ([`DispatchError::retry_delay`]): a rate limit's
+    /// Retry-After, or the schedule's step for its receive count, rather than the queue's
+    /// visibility timeout (360 s as deployed).
     pub async fn delay_retry(&self, msg: &QueueMessage, error: &DispatchError) {
-        if let Some(after) = error.retry_after()
-            && let Err(e) = self.queue.retry_after(&msg.receipt, after).await
-        {
+        let Some(after) = error.retry_delay(msg.receive_count, &self.retry) else { return };
+        tracing::info!(message_id = %msg.id, receives = msg.receive_count, delay_ms = after.as_millis() as u64, "record retried later");
+        if let Err(e) = self.queue.retry_after(&msg.receipt, after).await {
             tracing::warn!(error = %e, message_id = %msg.id, "could not delay the record's retry");
         }
     }

@@ -3,7 +3,7 @@
 //! silently: what cannot be done reaches the dead-letter queue.
 
 use aetherium::Event;
-use aetherium::backends::queue::{SqsQueue, WorkQueue};
+use aetherium::backends::queue::{MAX_RECEIVES, SqsQueue, WorkQueue};
 use aetherium::backends::redis_conn::RedisHandle;
 use aetherium::edge::api::Endpoint;
 use aetherium_tests::app::{GITHUB_SECRET, SLACK_SECRET};
@@ -20,9 +20,9 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const COMMENTS: &str = "/repos/o/r/issues/1/comments";
 
-async fn queue_with_dlq(max_receives: u32) -> (Arc<SqsQueue>, SqsQueue) {
+async fn queue_with_dlq(visibility_secs: u32, max_receives: u32) -> (Arc<SqsQueue>, SqsQueue) {
     let client = sqs::client();
-    let (url, dlq) = sqs::create_queue_with_dlq(&client, 1, max_receives).await;
+    let (url, dlq) = sqs::create_queue_with_dlq(&client, visibility_secs, max_receives).await;
     (Arc::new(SqsQueue::with_client(client.clone(), url)), SqsQueue::with_client(client, dlq))
 }
 
@@ -44,7 +44,9 @@ async fn drain_dlq(dlq: &SqsQueue, want: usize) -> Vec<String> {
 }
 
 /// Standalone: the server is killed and restarts empty. A cluster: one master (not the
-/// node the URL names) is killed and restarts with its slots, empty.
+/// node the URL names) is killed and restarts with its slots, empty. The queue is set as the
+/// template sets it (visibility 360 s, maxReceiveCount 7): a record that failed while Redis
+/// was down comes back after its retry delay, not after the visibility timeout.
 async fn redis_killed_mid_load_loses_no_acknowledged_event_and_doubles_no_comment(mut redis: RedisServer) {
     let victim = if redis.shape() == Shape::ThreeMasters { 1 } else { 0 };
     let github = MockServer::start().await;
@@ -52,7 +54,7 @@ async fn redis_killed_mid_load_loses_no_acknowledged_event_and_doubles_no_commen
     for verb in ["GET", "POST"] {
         Mock::given(method(verb)).and(path(COMMENTS)).respond_with(comments.clone()).mount(&github).await;
     }
-    let (queue, _dlq) = queue_with_dlq(50).await;
+    let (queue, dlq) = queue_with_dlq(TEMPLATE_VISIBILITY, MAX_RECEIVES).await;
     let handle = RedisHandle::open(&redis.url()).expect("url");
     let uri = github.uri();
     let t = TestApp::builder()
@@ -70,12 +72,14 @@ async fn redis_killed_mid_load_loses_no_acknowledged_event_and_doubles_no_commen
     let running = Running::start(t.app).await;
     let http = aetherium::backends::http_client::client();
     let mut acknowledged = Vec::new();
+    let mut restarted = None;
     for i in 0..40 {
         if i == 15 {
             redis.kill_node(victim);
         }
         if i == 25 {
             redis.restart_node(victim).await;
+            restarted = Some((std::time::Instant::now(), comments.bodies().len()));
         }
         let body = json!({"id": format!("evt-{i}"), "type": "task.completed", "data": {"task_id": format!("T{i}"), "pull_request": "https://github.com/o/r/pull/1"}});
         let resp = http.post(running.url("/api/v1/events")).bearer_auth("tok").json(&body).send().await.expect("post");
@@ -88,13 +92,29 @@ async fn redis_killed_mid_load_loses_no_acknowledged_event_and_doubles_no_commen
     }
     assert!(acknowledged.len() >= 30, "the ingest does not need Redis: {}", acknowledged.len());
     // A route claimed just before the kill, whose release could not be written, waits out
-    // its claim (60 s) on a cluster's surviving masters: allow that, and a retry.
+    // its claim (60 s) on a cluster's surviving masters: allow that, and a retry. Without the
+    // retry delays the failed records would wait out the 360 s visibility timeout.
+    // Dispatch resumes when the first comment after the restart is posted (every event
+    // posted from the restart on failed once too: the breaker was still cooling down).
+    let (back, before) = restarted.expect("restarted");
+    let resumed = std::sync::Mutex::new(None);
     let done = aetherium_tests::wait::until(Duration::from_secs(120), || {
-        let c = comments.clone();
+        let n = comments.bodies().len();
+        let mut resumed = resumed.lock().expect("lock");
+        if n > before && resumed.is_none() {
+            *resumed = Some(back.elapsed());
+        }
         let want = acknowledged.len();
-        async move { (c.bodies().len() >= want).then_some(()) }
+        async move { (n >= want).then_some(()) }
     })
     .await;
+    let resumed = resumed.into_inner().expect("lock");
+    eprintln!(
+        "{:?}: dispatch resumed {resumed:?} and every acknowledged event commented {:?} after Redis answered again (GitHub's configured rate paces the comments)",
+        redis.shape(),
+        back.elapsed()
+    );
+    assert!(resumed.is_some_and(|r| r < Duration::from_secs(30)), "resumed {resumed:?} after Redis came back");
     tokio::time::sleep(Duration::from_secs(2)).await;
     running.stop().await;
     let mut per_task: BTreeMap<String, usize> = BTreeMap::new();
@@ -106,9 +126,64 @@ async fn redis_killed_mid_load_loses_no_acknowledged_event_and_doubles_no_commen
     for t in &acknowledged {
         assert_eq!(per_task.get(t), Some(&1), "{t}: exactly one comment; all: {per_task:?}");
     }
+    assert!(dlq.receive(10, Duration::ZERO).await.expect("receive").is_empty(), "nothing dead-lettered");
 }
 
 aetherium_tests::per_shape!(redis_killed_mid_load_loses_no_acknowledged_event_and_doubles_no_comment);
+
+/// template.yaml's `VisibilityTimeout` for the work queue.
+const TEMPLATE_VISIBILITY: u32 = 360;
+
+/// A ten-minute Redis outage, shortened: the retry delays are the default's divided by 60 (in
+/// whole seconds, as SQS takes them: 1, 1, 1, 5, 20) and Redis is down 10 s, on a queue set
+/// as the template sets it. Records fail at every receive while Redis is down; none reaches
+/// the dead-letter queue, and each comments once when Redis is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_redis_outage_sends_nothing_to_the_dead_letter_queue() {
+    let mut redis = RedisServer::start().await;
+    let github = MockServer::start().await;
+    let comments = Comments::default();
+    for verb in ["GET", "POST"] {
+        Mock::given(method(verb)).and(path(COMMENTS)).respond_with(comments.clone()).mount(&github).await;
+    }
+    let (queue, dlq) = queue_with_dlq(TEMPLATE_VISIBILITY, MAX_RECEIVES).await;
+    let uri = github.uri();
+    let t = TestApp::builder()
+        .env(&[("GITHUB_API_URL", &uri), ("GITHUB_TOKEN", "ghp"), ("AETHERIUM_QUEUE_RETRY_SECONDS", "1,1,1,5,20")])
+        .redis(RedisHandle::open(&redis.url()).expect("url"))
+        .queue(queue.clone())
+        .builtin()
+        .build()
+        .await;
+    let ids: Vec<String> = (0..10).map(|i| format!("outage-{i}")).collect();
+    for id in &ids {
+        queue.send(&task(id)).await.expect("send");
+    }
+    redis.kill();
+    let (stop, stopped) = watch::channel(false);
+    let worker = tokio::spawn(t.app.dispatcher().run_loop(stopped));
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    redis.restart().await;
+    let back = std::time::Instant::now();
+    let done = aetherium_tests::wait::until(Duration::from_secs(90), || {
+        let c = comments.clone();
+        async move { (c.bodies().len() >= 10).then_some(()) }
+    })
+    .await;
+    eprintln!("ten records commented {:?} after Redis answered again", back.elapsed());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let _ = stop.send(true);
+    worker.await.expect("loop");
+    assert!(done.is_some(), "every record commented once Redis was back: {:?}", comments.bodies());
+    let mut per_task: BTreeMap<String, usize> = BTreeMap::new();
+    for b in comments.bodies() {
+        *per_task.entry(b.split_whitespace().nth(2).unwrap_or_default().to_owned()).or_default() += 1;
+    }
+    for id in &ids {
+        assert_eq!(per_task.get(id), Some(&1), "{id}: exactly one comment; all: {per_task:?}");
+    }
+    assert!(dlq.receive(10, Duration::from_secs(1)).await.expect("receive").is_empty(), "nothing dead-lettered");
+}
 
 #[tokio::test]
 async fn with_the_queue_down_every_ingest_answers_503() {
@@ -138,10 +213,10 @@ async fn github_failure_reaches_the_dlq(respond: ResponseTemplate, timeout_ms: u
         .named("comments")
         .mount_as_scoped(&github)
         .await;
-    let (queue, dlq) = queue_with_dlq(2).await;
+    let (queue, dlq) = queue_with_dlq(1, 2).await;
     let uri = github.uri();
     let t = TestApp::builder()
-        .env(&[("GITHUB_API_URL", &uri), ("GITHUB_TOKEN", "ghp")])
+        .env(&[("GITHUB_API_URL", &uri), ("GITHUB_TOKEN", "ghp"), ("AETHERIUM_QUEUE_RETRY_SECONDS", "1")])
         .yaml(&format!("integrations:\n  github:\n    timeout_ms: {timeout_ms}\n"))
         .queue(queue.clone())
         .builtin()
@@ -193,7 +268,7 @@ async fn a_redis_that_never_answers_keeps_slack_under_3_s_github_under_10_s_and_
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true})))
         .mount(&api)
         .await;
-    let (queue, _dlq) = queue_with_dlq(50).await;
+    let (queue, _dlq) = queue_with_dlq(1, 50).await;
     let handle = RedisHandle::open(&hole.redis_url()).expect("url");
     let (uri, url) = (api.uri(), hole.redis_url());
     let t = TestApp::builder()
@@ -268,4 +343,27 @@ async fn an_sqs_endpoint_that_never_answers_fails_a_send_within_its_operation_ti
     let outcome = sent.expect("the send gave up by itself");
     assert!(outcome.is_err(), "{outcome:?}");
     assert!(took <= aetherium::backends::queue::sqs::OPERATION_TIMEOUT + Duration::from_millis(500), "{took:?}");
+}
+
+/// Calls that arrive while the breaker's probe is out wait for its answer: the records a
+/// dispatcher retries together after the cool-down all go through once Redis is back,
+/// instead of one probing and the rest failing fast for another retry step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_made_during_the_breakers_probe_go_through_when_redis_is_back() {
+    use aetherium::backends::redis_conn::COOL_DOWN;
+    use aetherium::backends::store::{RedisStore, Store};
+    let mut redis = RedisServer::start().await;
+    let store = Arc::new(RedisStore::new(RedisHandle::open(&redis.url()).expect("url")));
+    store.set("k", "v", None).await.expect("Redis answers");
+    redis.kill();
+    assert!(store.get("k").await.is_err(), "Redis is down");
+    redis.restart().await;
+    tokio::time::sleep(COOL_DOWN + Duration::from_millis(100)).await;
+    let calls = (0..10).map(|i| {
+        let store = store.clone();
+        async move { store.set(&format!("k{i}"), "v", None).await }
+    });
+    let outcomes = futures_util::future::join_all(calls).await;
+    let failed: Vec<_> = outcomes.iter().filter_map(|o| o.as_ref().err()).collect();
+    assert!(failed.is_empty(), "every call after the cool-down went through: {failed:?}");
 }

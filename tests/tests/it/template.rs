@@ -163,7 +163,11 @@ fn the_template_keeps_its_deploy_promises() {
         res["DeadLetterQueue"]["Properties"]["MessageRetentionPeriod"].as_u64()
             > queue["MessageRetentionPeriod"].as_u64()
     );
-    assert!(queue["RedrivePolicy"]["maxReceiveCount"].as_u64().is_some());
+    // Sized with the dispatcher's retry schedule (engine::dispatch::RETRY_SCHEDULE).
+    assert_eq!(
+        queue["RedrivePolicy"]["maxReceiveCount"].as_u64(),
+        Some(u64::from(aetherium::backends::queue::MAX_RECEIVES))
+    );
     // The trigger is the stack's own mapping (SAM's SQS event would grant the role every queue
     // in the account), bounded by a parameter.
     let trigger = &res["DispatcherTrigger"];

@@ -42,7 +42,7 @@ pub struct MemoryQueue {
 
 impl Default for MemoryQueue {
     fn default() -> Self {
-        Self::new(Duration::from_secs(30), 5)
+        Self::new(Duration::from_secs(30), super::MAX_RECEIVES)
     }
 }
 

@@ -18,6 +18,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_outage_shorter_than_half_an_hour_sends_nothing_to_the_dead_letter_queue() {
+        let schedule = RetrySchedule::default();
+        let survives = schedule.survives(MAX_RECEIVES);
+        assert!(survives > Duration::from_secs(30 * 60), "{survives:?}");
+        for n in 0..=MAX_RECEIVES + 3 {
+            let step = RETRY_SCHEDULE[(n.max(1) as usize - 1).min(RETRY_SCHEDULE.len() - 1)];
+            let d = schedule.after(n);
+            assert!(d >= step && d <= step + step / 5, "receive {n}: {d:?}");
+        }
+    }
+
+    #[test]
+    fn the_first_retry_comes_after_the_breakers_cool_down_and_probe() {
+        use crate::backends::redis_conn::{COOL_DOWN, PROBE_WAIT};
+        assert!(RETRY_SCHEDULE[0] > COOL_DOWN + PROBE_WAIT, "the first retry finds the breaker ready to probe");
+    }
+
+    #[test]
+    fn a_schedule_is_ordered_positive_and_within_sqs_cap() {
+        let s = |secs: &[u64]| RetrySchedule::new(&secs.iter().map(|s| Duration::from_secs(*s)).collect::<Vec<_>>());
+        assert!(s(&[1, 1, 5]).is_some());
+        assert!(s(&[]).is_none());
+        assert!(s(&[0, 5]).is_none());
+        assert!(s(&[10, 5]).is_none());
+        assert!(s(&[43_201]).is_none());
+    }
+
+    #[test]
     fn batches_keep_to_ten_entries_and_one_message_in_all() {
         let small = vec!["x"; 23];
         assert_eq!(batches(&small, 100), vec![0..10, 10..20, 20..23]);
@@ -31,6 +59,63 @@ mod tests {
 
 /// SQS's message size limit. Larger events travel by claim check.
 pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
+
+/// Receives before the queue moves a record to the dead-letter queue: template.yaml's
+/// `maxReceiveCount` (its test checks they agree) and the local queue's. Sized with
+/// [`RETRY_SCHEDULE`]: the last receive comes 6 + 15 + 60 + 300 + 1200 + 1200 s ≈ 46 minutes
+/// after the first, so an outage shorter than 30 minutes sends nothing to the dead-letter
+/// queue; a record that can never succeed gets there in about an hour and a quarter.
+pub const MAX_RECEIVES: u32 = 7;
+
+/// How long a record that failed on something passing (a backend down or timing out, an
+/// integration's transient error without a Retry-After) waits before its next receive, by the
+/// receive that failed: the first, the second, ..., and the last step for every one after.
+/// The first comes just after the Redis breaker's cool-down and its probe's wait
+/// (backends::redis_conn), so the first retry after Redis returns goes through rather than
+/// failing fast again. `queue.retry_seconds` replaces it.
+pub const RETRY_SCHEDULE: [Duration; 5] = [
+    Duration::from_secs(6),
+    Duration::from_secs(15),
+    Duration::from_secs(60),
+    Duration::from_secs(300),
+    Duration::from_secs(1200),
+];
+
+/// SQS's cap on a visibility timeout, and so on one retry's delay.
+pub const MAX_DELAY: Duration = Duration::from_secs(12 * 3600);
+
+/// The delays of a failed record's retries ([`RETRY_SCHEDULE`] unless configured).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetrySchedule(std::sync::Arc<[Duration]>);
+
+impl Default for RetrySchedule {
+    fn default() -> Self {
+        Self(RETRY_SCHEDULE.into())
+    }
+}
+
+impl RetrySchedule {
+    /// `steps` in order; `None` when empty, or a step is zero, over [`MAX_DELAY`], or shorter
+    /// than the one before.
+    pub fn new(steps: &[Duration]) -> Option<Self> {
+        let ordered = steps.windows(2).all(|w| w[0] <= w[1]);
+        let bounded = steps.iter().all(|d| !d.is_zero() && *d <= MAX_DELAY);
+        (!steps.is_empty() && ordered && bounded).then(|| Self(steps.into()))
+    }
+
+    /// The delay after receive number `receive_count` (1 for the first) failed, with up to a
+    /// fifth more at random, so records that failed together come back spread out.
+    pub fn after(&self, receive_count: u32) -> Duration {
+        let step = self.0[(receive_count.max(1) as usize - 1).min(self.0.len() - 1)];
+        step + crate::backends::backoff::jitter(step / 5)
+    }
+
+    /// How long after its first receive a record that fails every time is received for the
+    /// last time, at the shortest the jitter allows: the longest outage it survives.
+    pub fn survives(&self, receives: u32) -> Duration {
+        (1..receives).map(|n| self.0[(n as usize - 1).min(self.0.len() - 1)]).sum()
+    }
+}
 
 /// SQS's limit on the entries of one `SendMessageBatch`; their bodies together may not be
 /// larger than one message ([`MAX_MESSAGE_BYTES`]).
