@@ -150,8 +150,8 @@ impl Respond for Deliveries {
 /// (listed and posted through the returned [`Comments`]) and `chat.postMessage` answering ok.
 pub async fn github_and_slack() -> (wiremock::MockServer, Comments) {
     use wiremock::matchers::{method, path};
-    use wiremock::{Mock, MockServer, ResponseTemplate};
-    let server = MockServer::start().await;
+    use wiremock::{Mock, ResponseTemplate};
+    let server = crate::stand_in::start().await;
     let comments = Comments::default();
     for verb in ["GET", "POST"] {
         Mock::given(method(verb))

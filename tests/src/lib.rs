@@ -12,6 +12,7 @@ pub mod runner;
 pub mod runtime_api;
 pub mod samples;
 pub mod sqs;
+pub mod stand_in;
 pub mod wait;
 
 pub use app::{Answer, TestApp};

@@ -94,8 +94,8 @@ pub fn expected_status(file: &str) -> u16 {
 /// A stand-in api.github.com for the github-pr sample (and health's rate-limit call).
 pub async fn github_stand_in() -> wiremock::MockServer {
     use wiremock::matchers::{method, path};
-    use wiremock::{Mock, MockServer, ResponseTemplate};
-    let github = MockServer::start().await;
+    use wiremock::{Mock, ResponseTemplate};
+    let github = crate::stand_in::start().await;
     Mock::given(method("POST"))
         .and(path("/repos/myorg/myrepo/pulls"))
         .respond_with(

@@ -8,7 +8,7 @@ use aetherium::edge::api::Endpoint;
 use aetherium_tests::TestApp;
 use serde_json::json;
 use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, ResponseTemplate};
 
 const AWS_SECRET: &str = "canary-aws-secret-access-key-0a1b2c";
 const AWS_SESSION: &str = "canary-aws-session-token-3d4e5f";
@@ -56,7 +56,7 @@ fn no_secret_or_signature_reaches_a_log_line_or_a_response() {
     let mut responses = Vec::new();
     let mut signatures = Vec::new();
     rt.block_on(async {
-        let server = MockServer::start().await;
+        let server = aetherium_tests::stand_in::start().await;
         Mock::given(method("GET"))
             .and(path("/repos/o/r/issues/1/comments"))
             .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
@@ -253,7 +253,7 @@ fn canaried(file: &str, signatures: &mut Vec<String>) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_or_signature_reaches_a_functions_log_even_at_trace() {
     use aetherium_tests::runtime_api::{Function, Outcome, RuntimeApi};
-    let api = MockServer::start().await;
+    let api = aetherium_tests::stand_in::start().await;
     Mock::given(method("POST"))
         .and(path("/repos/myorg/myrepo/pulls"))
         .respond_with(

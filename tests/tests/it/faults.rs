@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, ResponseTemplate};
 
 const COMMENTS: &str = "/repos/o/r/issues/1/comments";
 
@@ -49,7 +49,7 @@ async fn drain_dlq(dlq: &SqsQueue, want: usize) -> Vec<String> {
 /// was down comes back after its retry delay, not after the visibility timeout.
 async fn redis_killed_mid_load_loses_no_acknowledged_event_and_doubles_no_comment(mut redis: RedisServer) {
     let victim = if redis.shape() == Shape::ThreeMasters { 1 } else { 0 };
-    let github = MockServer::start().await;
+    let github = aetherium_tests::stand_in::start().await;
     let comments = Comments::default();
     for verb in ["GET", "POST"] {
         Mock::given(method(verb)).and(path(COMMENTS)).respond_with(comments.clone()).mount(&github).await;
@@ -141,7 +141,7 @@ const TEMPLATE_VISIBILITY: u32 = 360;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_redis_outage_sends_nothing_to_the_dead_letter_queue() {
     let mut redis = RedisServer::start().await;
-    let github = MockServer::start().await;
+    let github = aetherium_tests::stand_in::start().await;
     let comments = Comments::default();
     for verb in ["GET", "POST"] {
         Mock::given(method(verb)).and(path(COMMENTS)).respond_with(comments.clone()).mount(&github).await;
@@ -206,7 +206,7 @@ async fn with_the_queue_down_every_ingest_answers_503() {
 
 /// GitHub failing in each way: the record is retried within its receives, then dead-lettered.
 async fn github_failure_reaches_the_dlq(respond: ResponseTemplate, timeout_ms: u64) -> usize {
-    let github = MockServer::start().await;
+    let github = aetherium_tests::stand_in::start().await;
     let hits = Mock::given(method("GET"))
         .and(path(COMMENTS))
         .respond_with(respond)
@@ -262,7 +262,7 @@ async fn github_timeouts_are_retried_then_dead_lettered() {
 async fn a_redis_that_never_answers_keeps_slack_under_3_s_github_under_10_s_and_loses_nothing() {
     use std::time::Instant;
     let hole = aetherium_tests::blackhole::BlackHole::start().await;
-    let api = MockServer::start().await;
+    let api = aetherium_tests::stand_in::start().await;
     Mock::given(method("POST"))
         .and(path("/auth.test"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true})))

@@ -76,7 +76,7 @@ async fn mount_comments(server: &MockServer, comments: &Comments, bearer: &str) 
 
 #[tokio::test]
 async fn task_completed_comments_on_the_pr_once_however_often_it_is_replayed() {
-    let server = MockServer::start().await;
+    let server = aetherium_tests::stand_in::start().await;
     let comments = Comments::default();
     mount_comments(&server, &comments, TOKEN).await;
     let d = app(&server).await.app.dispatcher();
@@ -92,7 +92,7 @@ async fn task_completed_comments_on_the_pr_once_however_often_it_is_replayed() {
 
 #[tokio::test]
 async fn task_failed_says_why() {
-    let server = MockServer::start().await;
+    let server = aetherium_tests::stand_in::start().await;
     let comments = Comments::default();
     mount_comments(&server, &comments, TOKEN).await;
     let d = app(&server).await.app.dispatcher();
@@ -105,7 +105,7 @@ async fn task_failed_says_why() {
 
 #[tokio::test]
 async fn events_without_a_pull_request_or_of_other_types_call_nothing() {
-    let server = MockServer::start().await;
+    let server = aetherium_tests::stand_in::start().await;
     Mock::given(wiremock::matchers::any()).respond_with(ResponseTemplate::new(500)).expect(0).mount(&server).await;
     let d = app(&server).await.app.dispatcher();
     let no_pr = Event::new("task.completed", "p", json!({"task_id": "x"}).as_object().cloned().unwrap_or_default());
@@ -115,7 +115,7 @@ async fn events_without_a_pull_request_or_of_other_types_call_nothing() {
 
 #[tokio::test]
 async fn a_crash_after_posting_does_not_post_twice() {
-    let server = MockServer::start().await;
+    let server = aetherium_tests::stand_in::start().await;
     let comments = Comments::default();
     // The comment is already on GitHub (a dispatcher crashed before marking the event done).
     comments.seed("✅ Task T-42 completed successfully!\n\n<!-- aetherium:evt-crash:task-comment -->");
@@ -132,7 +132,7 @@ async fn a_crash_after_posting_does_not_post_twice() {
 
 #[tokio::test]
 async fn a_5xx_then_success_posts_exactly_one_comment() {
-    let server = MockServer::start().await;
+    let server = aetherium_tests::stand_in::start().await;
     let comments = Comments::default();
     github_call("POST", COMMENTS)
         .respond_with(ResponseTemplate::new(502))
@@ -153,7 +153,7 @@ async fn a_5xx_then_success_posts_exactly_one_comment() {
 
 #[tokio::test]
 async fn persistent_5xx_fails_the_record_for_a_later_retry() {
-    let server = MockServer::start().await;
+    let server = aetherium_tests::stand_in::start().await;
     github_call("GET", COMMENTS).respond_with(ResponseTemplate::new(503)).expect(3).mount(&server).await;
     let err = app(&server)
         .await
@@ -167,7 +167,7 @@ async fn persistent_5xx_fails_the_record_for_a_later_retry() {
 
 #[tokio::test]
 async fn a_429_retry_after_delays_the_records_retry() {
-    let server = MockServer::start().await;
+    let server = aetherium_tests::stand_in::start().await;
     github_call("GET", COMMENTS).respond_with(ResponseTemplate::new(200).set_body_json(json!([]))).mount(&server).await;
     github_call("POST", COMMENTS)
         .respond_with(
@@ -193,7 +193,7 @@ async fn a_429_retry_after_delays_the_records_retry() {
 
 #[tokio::test]
 async fn exhausted_rate_limit_headers_are_honoured() {
-    let server = MockServer::start().await;
+    let server = aetherium_tests::stand_in::start().await;
     let reset = chrono::Utc::now().timestamp() + 120;
     github_call("GET", COMMENTS)
         .respond_with(
@@ -218,7 +218,7 @@ async fn exhausted_rate_limit_headers_are_honoured() {
 
 #[tokio::test]
 async fn other_4xx_are_permanent_and_logged_not_retried() {
-    let server = MockServer::start().await;
+    let server = aetherium_tests::stand_in::start().await;
     github_call("GET", COMMENTS).respond_with(ResponseTemplate::new(200).set_body_json(json!([]))).mount(&server).await;
     github_call("POST", COMMENTS)
         .respond_with(
@@ -242,7 +242,7 @@ async fn other_4xx_are_permanent_and_logged_not_retried() {
 }
 
 async fn two_dispatchers_on_the_same_event_post_one_comment(redis: RedisServer) {
-    let server = MockServer::start().await;
+    let server = aetherium_tests::stand_in::start().await;
     let comments = Comments::default();
     mount_comments(&server, &comments, TOKEN).await;
     let store = || -> Arc<dyn Store> { Arc::new(RedisStore::new(RedisHandle::open(&redis.url()).expect("url"))) };
@@ -264,7 +264,7 @@ async fn two_dispatchers_on_the_same_event_post_one_comment(redis: RedisServer) 
 
 #[tokio::test]
 async fn send_notification_and_create_artifact_call_the_right_endpoints() {
-    let server = MockServer::start().await;
+    let server = aetherium_tests::stand_in::start().await;
     github_call("POST", "/repos/octo/repo/issues/7/comments")
         .and(body_partial_json(json!({"body": "Deployed 🚀"})))
         .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 1})))
@@ -295,7 +295,7 @@ async fn send_notification_and_create_artifact_call_the_right_endpoints() {
 
 #[tokio::test]
 async fn health_is_a_cheap_authenticated_call() {
-    let server = MockServer::start().await;
+    let server = aetherium_tests::stand_in::start().await;
     github_call("GET", "/rate_limit")
         .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"resources": {}})))
@@ -334,7 +334,7 @@ fn guide_pr() -> Value {
 
 #[tokio::test]
 async fn pr_route_creates_and_answers_201_with_number_and_url() {
-    let server = MockServer::start().await;
+    let server = aetherium_tests::stand_in::start().await;
     github_call("POST", "/repos/myorg/myrepo/pulls")
         .and(body_partial_json(
             guide_pr()
@@ -361,7 +361,7 @@ async fn pr_route_creates_and_answers_201_with_number_and_url() {
 
 #[tokio::test]
 async fn pr_route_passes_on_githubs_422_and_404() {
-    let server = MockServer::start().await;
+    let server = aetherium_tests::stand_in::start().await;
     github_call("POST", "/repos/myorg/myrepo/pulls")
         .respond_with(ResponseTemplate::new(422).set_body_json(json!({
             "message": "Validation Failed",
@@ -394,7 +394,7 @@ async fn pr_route_answers_502_when_github_is_unreachable() {
 
 #[tokio::test]
 async fn pr_route_bad_input_and_no_auth_never_call_github() {
-    let server = MockServer::start().await;
+    let server = aetherium_tests::stand_in::start().await;
     Mock::given(wiremock::matchers::any()).respond_with(ResponseTemplate::new(201)).expect(0).mount(&server).await;
     let app = app(&server).await;
     for auth in [None, Some("Bearer wrong")] {
@@ -440,7 +440,7 @@ async fn github_app_token_cache_in_redis(redis: RedisServer) {
 
 async fn app_flow(store: Arc<dyn Store>) {
     let key = generate_app_key();
-    let server = MockServer::start().await;
+    let server = aetherium_tests::stand_in::start().await;
     Mock::given(method("GET"))
         .and(path("/repos/Codertocat/Hello-World/installation"))
         .and(ValidJwt::of(&key))
@@ -507,7 +507,7 @@ async fn the_rate_limit_is_shared_by_every_instance_through_redis(redis: RedisSe
 
 #[tokio::test]
 async fn a_github_enterprise_base_url_and_pr_host_work() {
-    let server = MockServer::start().await;
+    let server = aetherium_tests::stand_in::start().await;
     let ghes_base = format!("{}/api/v3", server.uri());
     let host = server.uri().trim_start_matches("http://").to_owned();
     let comments = Comments::default();
@@ -538,3 +538,20 @@ aetherium_tests::per_shape!(
     two_dispatchers_on_the_same_event_post_one_comment,
     the_rate_limit_is_shared_by_every_instance_through_redis,
 );
+
+/// The stand-ins are as strict as GitHub's front: a bodiless POST without `Content-Length`
+/// (what reqwest sends when told nothing) is answered 411, as octocrab#463 met it on the
+/// token endpoint; the same POST saying `Content-Length: 0` reaches the route.
+#[tokio::test]
+async fn the_stand_in_refuses_a_bodiless_post_without_a_length_as_github_does() {
+    let server = aetherium_tests::stand_in::start().await;
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(201)).mount(&server).await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/app/installations/77/access_tokens", server.uri());
+    let bare = http.post(&url).send().await.expect("sent");
+    assert_eq!(bare.status(), 411, "no Content-Length, no Transfer-Encoding");
+    let framed = http.post(&url).header("content-length", "0").send().await.expect("sent");
+    assert_eq!(framed.status(), 201);
+    let with_body = http.post(&url).json(&json!({})).send().await.expect("sent");
+    assert_eq!(with_body.status(), 201, "a body's length is sent with it");
+}

@@ -116,7 +116,7 @@ routes:
 
 #[tokio::test]
 async fn an_artifact_route_refuses_an_owner_or_repo_that_is_not_a_github_name() {
-    let api = MockServer::start().await;
+    let api = aetherium_tests::stand_in::start().await;
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(201).set_body_json(json!({"number": 1})))
         .mount(&api)
@@ -253,7 +253,7 @@ async fn slacks_ssl_check_gets_200_once_verified_and_401_unsigned() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receivers_huge_retry_after_is_clamped_and_the_local_dispatcher_loop_survives() {
-    let receiver = MockServer::start().await;
+    let receiver = aetherium_tests::stand_in::start().await;
     Mock::given(method("POST"))
         .and(wiremock::matchers::body_string_contains("poison"))
         .respond_with(ResponseTemplate::new(503).insert_header("retry-after", u64::MAX.to_string().as_str()))
@@ -399,7 +399,7 @@ async fn an_iam_identity_in_the_envelope_counts_only_on_a_function_whose_url_is_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn however_many_health_requests_arrive_github_and_slack_see_one_check_each_outside_the_rate_limit() {
     let redis = aetherium_tests::RedisServer::start().await;
-    let api = MockServer::start().await;
+    let api = aetherium_tests::stand_in::start().await;
     let rate_limit = Mock::given(method("GET"))
         .and(path("/rate_limit"))
         .respond_with(

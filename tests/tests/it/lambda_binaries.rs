@@ -118,7 +118,7 @@ async fn a_misconfigured_function_reports_an_init_error_naming_the_setting() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secrets_come_from_the_parameters_and_secrets_extension_once_per_instance() {
     use wiremock::matchers::{header, query_param};
-    let extension = wiremock::MockServer::start().await;
+    let extension = aetherium_tests::stand_in::start().await;
     Mock::given(method("GET"))
         .and(path("/systemsmanager/parameters/get"))
         .and(query_param("name", "/aetherium/github-webhook-secret"))
@@ -225,7 +225,7 @@ async fn a_not_ready_extension_is_waited_for_and_a_json_secret_gives_each_key() 
 /// secret or permission is fixed).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_secret_fails_the_invocation_naming_the_variable() {
-    let refusing = wiremock::MockServer::start().await;
+    let refusing = aetherium_tests::stand_in::start().await;
     Mock::given(method("GET")).respond_with(ResponseTemplate::new(400)).expect(2).mount(&refusing).await;
     let port = refusing.address().port().to_string();
     let api = RuntimeApi::start().await;
@@ -270,7 +270,7 @@ async fn health_through_an_authenticated_redis(redis: aetherium_tests::redis_ser
             redis::cmd("ACL").arg(&["SETUSER", "default", "off"]).query_async(&mut c).await.expect("default off");
     }
     let github = samples::github_stand_in().await;
-    let slack = wiremock::MockServer::start().await;
+    let slack = aetherium_tests::stand_in::start().await;
     Mock::given(method("POST"))
         .and(path("/auth.test"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true, "user_id": "U1"})))

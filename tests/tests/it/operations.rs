@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
 use wiremock::matchers::{body_partial_json, method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, ResponseTemplate};
 
 const TOKEN: &str = "ops-token";
 
@@ -112,7 +112,7 @@ async fn a_rejected_webhook_is_in_the_activity_log_with_its_reason() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_are_counted_across_instances_and_served_as_prometheus_text() {
     let redis = RedisServer::start().await;
-    let github = MockServer::start().await;
+    let github = aetherium_tests::stand_in::start().await;
     let comments = Comments::default();
     for verb in ["GET", "POST"] {
         Mock::given(method(verb))
@@ -182,7 +182,7 @@ routes:
 
 #[tokio::test]
 async fn every_kind_of_route_does_what_it_says() {
-    let server = MockServer::start().await;
+    let server = aetherium_tests::stand_in::start().await;
     let uri = server.uri();
     for (channel, text) in [("#deployments", "Deployed api 1.2.3 🚀"), ("#infra", "VM web-1 is up")] {
         Mock::given(method("POST"))
@@ -304,7 +304,7 @@ const HOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 #[tokio::test]
 async fn a_custom_webhook_integration_delivers_signed_events() {
-    let server = MockServer::start().await;
+    let server = aetherium_tests::stand_in::start().await;
     Mock::given(method("POST"))
         .and(path("/hooks/aetherium"))
         .and(StandardWebhooksSignature(HOOK_SECRET))

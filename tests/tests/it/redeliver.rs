@@ -80,7 +80,7 @@ async fn metrics(t: &TestApp) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_failed_delivery_our_ingest_never_saw_is_redelivered() {
     let redis = RedisServer::start().await;
-    let server = MockServer::start().await;
+    let server = aetherium_tests::stand_in::start().await;
     let key = generate_app_key();
     let deliveries = app_deliveries(&server, &key).await;
     // Oldest first (the fake lists the newest first, as GitHub does), all within the last
@@ -147,7 +147,7 @@ async fn with_a_token_the_configured_repository_or_organization_hook_is_used() {
         ("octo/hello-world#7", "/repos/octo/hello-world/hooks/7/deliveries"),
         ("org:octo-org#9", "/orgs/octo-org/hooks/9/deliveries"),
     ] {
-        let server = MockServer::start().await;
+        let server = aetherium_tests::stand_in::start().await;
         let deliveries = Deliveries::default();
         for verb in ["GET", "POST"] {
             Mock::given(method(verb))
@@ -195,7 +195,7 @@ async fn redis_flush(redis: &RedisServer) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_are_followed_and_the_watermark_keeps_the_next_run_off_old_deliveries() {
     let redis = RedisServer::start().await;
-    let server = MockServer::start().await;
+    let server = aetherium_tests::stand_in::start().await;
     let key = generate_app_key();
     let deliveries = app_deliveries(&server, &key).await;
     // 150 deliveries, 2 s apart, the newest 5 minutes ago: two pages of 100 and 50.
@@ -230,7 +230,7 @@ async fn pages_are_followed_and_the_watermark_keeps_the_next_run_off_old_deliver
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rate_limit_ends_the_run_with_nothing_lost_and_the_next_run_finishes() {
     let redis = RedisServer::start().await;
-    let server = MockServer::start().await;
+    let server = aetherium_tests::stand_in::start().await;
     let key = generate_app_key();
     let deliveries = app_deliveries(&server, &key).await;
     deliveries.push(delivery(1, "guid-a", ago(600), 503));
@@ -238,6 +238,9 @@ async fn a_rate_limit_ends_the_run_with_nothing_lost_and_the_next_run_finishes()
     deliveries.push(delivery(3, "guid-c", ago(400), 503));
     deliveries.push(delivery(4, "guid-fine", ago(300), 202));
     let (app, job) = app_job(&server, &redis, &key, &[]).await;
+    // Another instance on the same Redis: a concurrent or later invocation.
+    let (_other_app, other_job) = app_job(&server, &redis, &key, &[]).await;
+    let requests = || async { server.received_requests().await.expect("recorded").len() };
 
     // A secondary rate limit on the listing: nothing is asked, the watermark is not set.
     // Mounted for good, not scoped: wiremock 0.6 deactivates the wrong mock when a scoped one
@@ -246,7 +249,7 @@ async fn a_rate_limit_ends_the_run_with_nothing_lost_and_the_next_run_finishes()
         .and(path(APP_DELIVERIES))
         .respond_with(
             ResponseTemplate::new(403)
-                .insert_header("retry-after", "60")
+                .insert_header("retry-after", "2")
                 .set_body_json(serde_json::json!({"message": "You have exceeded a secondary rate limit."})),
         )
         .with_priority(1)
@@ -255,14 +258,23 @@ async fn a_rate_limit_ends_the_run_with_nothing_lost_and_the_next_run_finishes()
         .mount(&server)
         .await;
     let report = job.run().await.expect("ends cleanly");
-    assert_eq!((report.status, report.retry_after_secs), (Status::RateLimited, Some(60)), "{report:?}");
+    assert_eq!((report.status, report.retry_after_secs), (Status::RateLimited, Some(2)), "{report:?}");
     assert!(deliveries.attempts().is_empty());
     assert_eq!(app.store.get(WATERMARK_KEY).await.expect("get"), None, "the watermark did not move");
+    // GitHub's wait holds the next run, and the other instance's, without a request to GitHub.
+    let before = requests().await;
+    for run in [&job, &other_job] {
+        let held = run.run().await.expect("ends cleanly");
+        assert_eq!(held.status, Status::RateLimited, "{held:?}");
+        assert!(held.retry_after_secs.is_some_and(|s| s <= 2), "what is left of the wait: {held:?}");
+    }
+    assert_eq!(requests().await, before, "no call reaches GitHub before its Retry-After passes");
+    tokio::time::sleep(Duration::from_millis(2100)).await;
 
     // A 429 on the second redelivery: the first is done, the rest wait.
     Mock::given(method("POST"))
         .and(path("/app/hook/deliveries/2/attempts"))
-        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "30"))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "2"))
         .with_priority(1)
         .up_to_n_times(1)
         .expect(1)
@@ -274,6 +286,10 @@ async fn a_rate_limit_ends_the_run_with_nothing_lost_and_the_next_run_finishes()
     let log = activity(&app).await;
     assert!(log.iter().any(|e| e.level == Level::Warn && e.message.contains("rate limit")), "{log:?}");
     assert!(metrics(&app).await.contains("github_redeliveries_total{outcome=\"rate_limited\"} 1\n"));
+    let before = requests().await;
+    let held = other_job.run().await.expect("ends cleanly");
+    assert_eq!((held.status, requests().await), (Status::RateLimited, before), "held across instances: {held:?}");
+    tokio::time::sleep(Duration::from_millis(2100)).await;
 
     let report = job.run().await.expect("the next run");
     assert_eq!(deliveries.attempts(), [1, 2, 3], "b and c now, and a not again: {report:?}");
@@ -284,7 +300,7 @@ async fn a_rate_limit_ends_the_run_with_nothing_lost_and_the_next_run_finishes()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_per_run_cap_leaves_the_rest_to_the_next_run() {
     let redis = RedisServer::start().await;
-    let server = MockServer::start().await;
+    let server = aetherium_tests::stand_in::start().await;
     let key = generate_app_key();
     let deliveries = app_deliveries(&server, &key).await;
     for id in 1..=3 {
@@ -301,7 +317,7 @@ async fn the_per_run_cap_leaves_the_rest_to_the_next_run() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delivery_that_keeps_failing_is_delivered_three_times_in_all() {
     let redis = RedisServer::start().await;
-    let server = MockServer::start().await;
+    let server = aetherium_tests::stand_in::start().await;
     let key = generate_app_key();
     let deliveries = app_deliveries(&server, &key).await;
     // Each redelivery GitHub makes fails too, and is listed as a new attempt.
@@ -347,7 +363,7 @@ async fn a_delivery_refused_while_sqs_was_down_reaches_the_bus_once_after_redeli
     let handle = RedisHandle::open(&redis.url()).expect("url");
     let store = Arc::new(RedisStore::new(handle.clone()));
     let bus = Arc::new(RedisBus::new(handle));
-    let server = MockServer::start().await;
+    let server = aetherium_tests::stand_in::start().await;
     let key = generate_app_key();
     let deliveries = app_deliveries(&server, &key).await;
     let uri = server.uri();
@@ -421,7 +437,7 @@ async fn a_delivery_refused_while_sqs_was_down_reaches_the_bus_once_after_redeli
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_left_pending_is_redelivered_and_a_queued_one_is_not() {
     let redis = RedisServer::start().await;
-    let server = MockServer::start().await;
+    let server = aetherium_tests::stand_in::start().await;
     let key = generate_app_key();
     let deliveries = app_deliveries(&server, &key).await;
     deliveries.push(delivery(50, "guid-died", ago(40), 502));

@@ -181,7 +181,7 @@ async fn a_signed_webhook_reaches_a_redis_subscriber_exactly_once_even_when_deli
 async fn a_task_completed_event_posted_to_the_runner_becomes_one_pr_comment() {
     use aetherium_tests::github_fake::Comments;
     use wiremock::matchers::{method, path};
-    let github = wiremock::MockServer::start().await;
+    let github = aetherium_tests::stand_in::start().await;
     let comments = Comments::default();
     for verb in ["GET", "POST"] {
         wiremock::Mock::given(method(verb))

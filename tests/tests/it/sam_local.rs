@@ -7,7 +7,7 @@ use aetherium_tests::samples::{self, expected_status, fresh};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, ResponseTemplate};
 
 /// Logical id → the environment SAM resolves for it.
 fn sam_environment() -> BTreeMap<String, BTreeMap<String, String>> {
@@ -109,7 +109,7 @@ async fn every_function_answers_every_sample_under_sams_resolved_environment() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_deployed_dispatcher_runs_the_routes_and_integrations_of_the_yaml() {
     const HOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-    let stand_in = MockServer::start().await;
+    let stand_in = aetherium_tests::stand_in::start().await;
     Mock::given(method("POST"))
         .and(path("/chat.postMessage"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true, "ts": "1.2"})))

@@ -9,7 +9,7 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 use wiremock::matchers::{header, method};
-use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+use wiremock::{Mock, Request, ResponseTemplate};
 
 const KEY_ID: &str = "AKIDEXAMPLE";
 const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
@@ -88,7 +88,7 @@ fn sent_ok() -> ResponseTemplate {
 
 #[tokio::test]
 async fn the_signature_is_valid_sigv4_and_the_body_is_sqs_json_protocol() {
-    let server = MockServer::start().await;
+    let server = aetherium_tests::stand_in::start().await;
     Mock::given(method("POST"))
         .and(header("x-amz-target", "AmazonSQS.SendMessage"))
         .respond_with(sent_ok())
@@ -111,7 +111,7 @@ async fn the_signature_is_valid_sigv4_and_the_body_is_sqs_json_protocol() {
 
 #[tokio::test]
 async fn throttling_is_retried_and_a_refusal_is_not() {
-    let server = MockServer::start().await;
+    let server = aetherium_tests::stand_in::start().await;
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(400).set_body_json(
             serde_json::json!({ "__type": "com.amazonaws.sqs#ThrottlingException", "message": "slow down" }),
@@ -124,7 +124,7 @@ async fn throttling_is_retried_and_a_refusal_is_not() {
     assert_eq!(sender(&server.uri()).send("q", "x").await.expect("sent after a retry"), "m-1");
     assert_eq!(server.received_requests().await.expect("recorded").len(), 2);
 
-    let refusing = MockServer::start().await;
+    let refusing = aetherium_tests::stand_in::start().await;
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(400).set_body_json(serde_json::json!({
             "__type": "com.amazonaws.sqs#QueueDoesNotExist", "message": "The specified queue does not exist."
@@ -136,7 +136,7 @@ async fn throttling_is_retried_and_a_refusal_is_not() {
     assert!(err.to_string().contains("QueueDoesNotExist"), "{err}");
     assert_eq!(refusing.received_requests().await.expect("recorded").len(), 1, "a refusal is not retried");
 
-    let failing = MockServer::start().await;
+    let failing = aetherium_tests::stand_in::start().await;
     Mock::given(method("POST")).respond_with(ResponseTemplate::new(500)).mount(&failing).await;
     let err = sender(&failing.uri()).send("q", "x").await.expect_err("fails");
     assert!(matches!(err, BackendError::Unavailable { .. }), "{err:?}");
@@ -213,7 +213,7 @@ impl wiremock::Respond for StrictBatch {
 
 #[tokio::test]
 async fn a_batch_keeps_to_sqs_limits_and_each_entry_fails_on_its_own() {
-    let server = MockServer::start().await;
+    let server = aetherium_tests::stand_in::start().await;
     Mock::given(method("POST"))
         .and(header("x-amz-target", "AmazonSQS.SendMessageBatch"))
         .respond_with(StrictBatch)

@@ -84,7 +84,7 @@ fn command(cmd: &str, text: &str) -> Vec<u8> {
 
 #[tokio::test]
 async fn slacks_documented_request_verifies_with_an_injected_clock_and_is_stale_otherwise() {
-    let server = MockServer::start().await;
+    let server = aetherium_tests::stand_in::start().await;
     let mut s = setup_with(&server, &[("SLACK_SIGNING_SECRET", "8f742231b10e8888abcd99yyyzzz85a5")]).await;
     let body = b"token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text=&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c";
     let sig = "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503";
@@ -99,7 +99,7 @@ async fn slacks_documented_request_verifies_with_an_injected_clock_and_is_stale_
 
 #[tokio::test]
 async fn every_bad_request_is_refused_and_nothing_is_queued() {
-    let server = MockServer::start().await;
+    let server = aetherium_tests::stand_in::start().await;
     let s = setup(&server).await;
     let body = slack("event_callback-app_mention.json");
     let (ts, sig) = slack_headers(&body, now());
@@ -144,7 +144,7 @@ async fn no_signing_secret_fails_closed() {
 
 #[tokio::test]
 async fn url_verification_is_answered_only_after_the_signature_check() {
-    let server = MockServer::start().await;
+    let server = aetherium_tests::stand_in::start().await;
     let s = setup(&server).await;
     let body = slack("url_verification.json");
     let challenge = serde_json::from_slice::<Value>(&body).expect("json")["challenge"].clone();
@@ -157,7 +157,7 @@ async fn url_verification_is_answered_only_after_the_signature_check() {
 
 #[tokio::test]
 async fn app_mentions_and_channel_messages_are_queued_once_and_bots_ignored() {
-    let server = MockServer::start().await;
+    let server = aetherium_tests::stand_in::start().await;
     let s = setup(&server).await;
     let mention = slack("event_callback-app_mention.json");
     assert_eq!(signed(&s, JSON, &mention, &[]).await.0, 200);
@@ -202,7 +202,7 @@ fn block_actions(action_id: &str, value: &str, response_url: &str) -> Vec<u8> {
 
 #[tokio::test]
 async fn the_documented_block_actions_payload_becomes_an_action_event() {
-    let server = MockServer::start().await;
+    let server = aetherium_tests::stand_in::start().await;
     let s = setup(&server).await;
     let raw: Value = serde_json::from_slice(&slack("block_actions.json")).expect("json");
     let body = form_urlencoded::Serializer::new(String::new()).append_pair("payload", &raw.to_string()).finish();
@@ -219,7 +219,7 @@ async fn the_documented_block_actions_payload_becomes_an_action_event() {
 
 #[tokio::test]
 async fn approve_and_reject_are_followed_up_through_response_url() {
-    let server = MockServer::start().await;
+    let server = aetherium_tests::stand_in::start().await;
     for (verdict, text) in [("approve", "✅ Approved by jtorrance"), ("reject", "❌ Rejected by jtorrance")] {
         Mock::given(method("POST"))
             .and(path(format!("/actions/T9TK3CUKW/{verdict}")))
@@ -245,7 +245,7 @@ async fn approve_and_reject_are_followed_up_through_response_url() {
 
 #[tokio::test]
 async fn a_response_url_outside_the_allowed_host_is_never_requested() {
-    let server = MockServer::start().await;
+    let server = aetherium_tests::stand_in::start().await;
     Mock::given(wiremock::matchers::any()).respond_with(ResponseTemplate::new(200)).expect(0).mount(&server).await;
     // Only https://hooks.slack.com is allowed (the default); the stand-in is somewhere else.
     let uri = server.uri();
@@ -282,7 +282,7 @@ async fn slash(t: &TestApp, cmd: &str, text: &str) -> Value {
 
 #[tokio::test]
 async fn status_lists_every_component_and_a_hung_one_cannot_stall_it() {
-    let server = MockServer::start().await;
+    let server = aetherium_tests::stand_in::start().await;
     Mock::given(method("POST"))
         .and(path("/auth.test"))
         .and(header("authorization", format!("Bearer {BOT}").as_str()))
@@ -313,7 +313,7 @@ async fn status_lists_every_component_and_a_hung_one_cannot_stall_it() {
 
 #[tokio::test]
 async fn vm_list_shows_the_registry_the_dispatcher_keeps() {
-    let server = MockServer::start().await;
+    let server = aetherium_tests::stand_in::start().await;
     Mock::given(method("POST"))
         .and(path("/chat.postMessage"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true})))
@@ -340,7 +340,7 @@ async fn vm_list_shows_the_registry_the_dispatcher_keeps() {
 
 #[tokio::test]
 async fn task_create_queues_a_task_created_event() {
-    let server = MockServer::start().await;
+    let server = aetherium_tests::stand_in::start().await;
     let s = setup(&server).await;
     let answer = slash(&s, "/aetherium-task", "create vm name=quick-test vcpus=2").await;
     let text = answer["text"].as_str().expect("text");
@@ -359,7 +359,7 @@ async fn task_create_queues_a_task_created_event() {
 
 #[tokio::test]
 async fn malformed_and_unknown_commands_get_help_and_queue_nothing() {
-    let server = MockServer::start().await;
+    let server = aetherium_tests::stand_in::start().await;
     let s = setup(&server).await;
     for (cmd, text, want) in [
         ("/aetherium-task", "create vm vcpus=2", "name= is required"),
@@ -380,7 +380,7 @@ async fn malformed_and_unknown_commands_get_help_and_queue_nothing() {
 
 #[tokio::test]
 async fn notifications_post_messages_and_slack_errors_are_permanent_with_their_code() {
-    let server = MockServer::start().await;
+    let server = aetherium_tests::stand_in::start().await;
     Mock::given(method("POST"))
         .and(path("/chat.postMessage"))
         .and(header("authorization", format!("Bearer {BOT}").as_str()))
@@ -411,7 +411,7 @@ async fn notifications_post_messages_and_slack_errors_are_permanent_with_their_c
 
 #[tokio::test]
 async fn interactive_messages_carry_the_buttons_and_429_honours_retry_after() {
-    let server = MockServer::start().await;
+    let server = aetherium_tests::stand_in::start().await;
     let blocks = json!([
         {"type": "section", "text": {"type": "mrkdwn", "text": "Task completed. What next?"}},
         {"type": "actions", "elements": [
@@ -461,7 +461,7 @@ async fn interactive_messages_carry_the_buttons_and_429_honours_retry_after() {
 
 #[tokio::test]
 async fn vm_created_posts_the_guides_message_once_per_event() {
-    let server = MockServer::start().await;
+    let server = aetherium_tests::stand_in::start().await;
     Mock::given(method("POST"))
         .and(path("/chat.postMessage"))
         .and(body_json(json!({"channel": "#vms", "text": "🚀 New VM: `my-vm` (ID: `0b9a7c52`)"})))
@@ -485,7 +485,7 @@ async fn vm_created_posts_the_guides_message_once_per_event() {
 
 #[tokio::test]
 async fn health_is_auth_test() {
-    let server = MockServer::start().await;
+    let server = aetherium_tests::stand_in::start().await;
     Mock::given(method("POST"))
         .and(path("/auth.test"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": false, "error": "invalid_auth"})))

@@ -208,6 +208,7 @@ impl GithubClient {
     async fn call(&self, method: Method, path: &str, body: Option<&Value>, who: As<'_>) -> Result<Reply, GithubError> {
         self.limiter.acquire().await.map_err(|e| match e {
             LimitError::Saturated { .. } => GithubError::RateLimited { retry_after: Duration::from_secs(1) },
+            LimitError::Held { retry_after, .. } => GithubError::RateLimited { retry_after },
             LimitError::Backend(b) => GithubError::Unavailable(format!("rate limiter store: {b}")),
         })?;
         let repo = match who {
@@ -261,8 +262,12 @@ impl GithubClient {
                 .header("accept", "application/vnd.github+json")
                 .header("x-github-api-version", API_VERSION)
                 .bearer_auth(bearer);
-            if let Some(b) = body {
-                req = req.json(b);
+            match body {
+                Some(b) => req = req.json(b),
+                // reqwest sends no length for a request without a body, and GitHub's front
+                // answers such a POST (the token mint, a redelivery attempt) 411 Length Required.
+                None if says_length(&method) => req = req.header(reqwest::header::CONTENT_LENGTH, "0"),
+                None => {}
             }
             let resp = match req.send().await {
                 Ok(resp) => resp,
@@ -287,6 +292,12 @@ impl GithubClient {
             Attempt::Done(Err(GithubError::Status { status: status.as_u16(), message }))
         })
         .await;
+        // GitHub's wait holds every GitHub call of every instance, this one's later runs too.
+        if let Ok(Err(GithubError::RateLimited { retry_after })) = &outcome
+            && let Err(error) = self.limiter.hold(*retry_after).await
+        {
+            tracing::warn!(%error, "could not share GitHub's rate-limit wait; other instances may call before it passes");
+        }
         outcome.map_err(GithubError::Unavailable)?
     }
 
@@ -385,6 +396,12 @@ fn rate_limit_wait(status: StatusCode, headers: &HeaderMap) -> Option<Duration> 
 /// The `cursor` of the `rel="next"` URL in a `Link` header:
 /// `<https://api.github.com/app/hook/deliveries?per_page=100&cursor=v1_1>; rel="next"`. Only the
 /// cursor is taken: the next request goes to our own base URL, never to a host a header names.
+/// Whether a request of `method` must say its length even without a body (HTTP/1.1: a
+/// POST, PUT or PATCH carries one, so the server waits for its framing).
+fn says_length(method: &Method) -> bool {
+    matches!(*method, Method::POST | Method::PUT | Method::PATCH)
+}
+
 fn next_cursor(headers: &HeaderMap) -> Option<String> {
     let link = headers.get("link")?.to_str().ok()?;
     link.split(',').find_map(|part| {

@@ -188,6 +188,7 @@ impl SlackClient {
         if let Err(e) = limiter.acquire().await {
             let e = match e {
                 LimitError::Saturated { .. } => SlackError::RateLimited { retry_after: Duration::from_secs(2) },
+                LimitError::Held { retry_after, .. } => SlackError::RateLimited { retry_after },
                 LimitError::Backend(b) => SlackError::Unavailable(format!("pacing store: {b}")),
             };
             // No request was made, so none is counted.
