@@ -83,3 +83,42 @@ async fn bad_events_are_400_and_name_the_problem() {
     }
     assert!(app.queued().await.is_empty());
 }
+
+/// A platform that reuses an id (its task id for every event of the task) is told so: the
+/// second, different event is refused with 409 naming the id, and nothing more is queued. A
+/// copy with the same type and data is a duplicate (200), whatever its timestamp or source.
+async fn a_reused_event_id_is_409_and_an_exact_copy_is_a_duplicate(app: TestApp) {
+    let bearer = format!("Bearer {TOKEN}");
+    let started =
+        json!({"id": "task-7", "type": "task.started", "timestamp": "2026-12-08T10:00:00Z", "data": {"task_id": "7"}});
+    let (status, answer) = post(&app, Some(&bearer), &started.to_string()).await;
+    assert_eq!(status, 202, "{answer}");
+    let resent = json!({"id": "task-7", "type": "task.started", "timestamp": "2026-12-08T10:00:05Z", "source": "retry", "data": {"task_id": "7"}});
+    let (status, answer) = post(&app, Some(&bearer), &resent.to_string()).await;
+    assert_eq!((status, answer["status"].as_str()), (200, Some("duplicate")), "{answer}");
+    for other in [
+        json!({"id": "task-7", "type": "task.completed", "data": {"task_id": "7"}}),
+        json!({"id": "task-7", "type": "task.started", "data": {"task_id": "8"}}),
+    ] {
+        let (status, answer) = post(&app, Some(&bearer), &other.to_string()).await;
+        assert_eq!(status, 409, "{other}: {answer}");
+        let error = answer["error"].as_str().unwrap_or_default();
+        assert!(error.contains("`task-7`") && error.contains("different event"), "{error}");
+    }
+    let queued = app.queued().await;
+    assert_eq!(queued.len(), 1, "only the first was queued: {queued:?}");
+    assert_eq!(queued[0].kind, "task.started");
+}
+
+#[tokio::test]
+async fn a_reused_event_id_is_409_on_memory() {
+    a_reused_event_id_is_409_and_an_exact_copy_is_a_duplicate(app(&[("AETHERIUM_API_TOKEN", TOKEN)]).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reused_event_id_is_409_on_redis() {
+    let redis = aetherium_tests::RedisServer::start().await;
+    let handle = aetherium::backends::redis_conn::RedisHandle::open(&redis.url()).expect("url");
+    let t = TestApp::builder().env(&[("AETHERIUM_API_TOKEN", TOKEN)]).redis(handle).build().await;
+    a_reused_event_id_is_409_and_an_exact_copy_is_a_duplicate(t).await;
+}

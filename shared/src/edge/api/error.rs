@@ -10,6 +10,9 @@ use serde_json::json;
 pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),
+    /// The request conflicts with one taken before (an event id reused).
+    #[error("{0}")]
+    Conflict(String),
     #[error("{0}")]
     Unauthorized(&'static str),
     #[error("request body is larger than the limit of {limit} bytes")]
@@ -41,6 +44,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
@@ -74,6 +78,7 @@ impl From<IngestError> for ApiError {
             IngestError::Refused(why) => Self::Unauthorized(why),
             IngestError::UnknownSource(name) => Self::NotFound(format!("webhook source `{name}`")),
             e @ (IngestError::Inbound(_) | IngestError::Invalid(_)) => Self::BadRequest(e.to_string()),
+            e @ IngestError::IdReused(_) => Self::Conflict(e.to_string()),
             IngestError::Unavailable(detail) => Self::Unavailable(detail),
         }
     }

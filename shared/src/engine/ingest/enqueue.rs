@@ -22,10 +22,36 @@ const QUEUED: &str = "queued";
 /// Where an id came from, which decides whether it can repeat.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Id {
-    /// Given by the sender (a delivery GUID, an event id, a derived id): copies may arrive.
+    /// Given by the sender (a delivery GUID, a derived id): copies may arrive.
     Given,
+    /// Given by a sender that may reuse it by mistake (a platform using its task id as the
+    /// event id): a copy must carry the same [`Fingerprint`], else it is refused.
+    Checked(Fingerprint),
     /// Minted here a moment ago (a UUID v4): it cannot repeat, so no claim round trip.
     Minted,
+}
+
+/// What a copy of an event must share with the first one under its id: a digest of its type
+/// and its `data` (not its timestamp or source, which a retrying sender may set anew).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fingerprint([u8; 16]);
+
+impl Fingerprint {
+    pub fn of(kind: &str, data: &serde_json::Map<String, serde_json::Value>) -> Self {
+        use sha2::{Digest, Sha256};
+        let mut hash = Sha256::new();
+        hash.update(kind.as_bytes());
+        hash.update([0]);
+        // serde_json's map is ordered by key, so the same data gives the same text.
+        hash.update(serde_json::to_vec(data).unwrap_or_default());
+        let mut print = [0; 16];
+        print.copy_from_slice(&hash.finalize()[..16]);
+        Self(print)
+    }
+
+    fn hex(&self) -> String {
+        hex::encode(self.0)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,7 +62,7 @@ pub enum Queued {
 }
 
 /// The marks the ingest keeps per (source, id): `pending` while one copy enqueues, `queued`
-/// once the queue holds its record.
+/// once the queue holds its record; each followed by `:<fingerprint>` for an [`Id::Checked`].
 #[derive(Debug, Clone)]
 pub struct DeliveryMarks {
     store: Arc<dyn Store>,
@@ -54,7 +80,18 @@ impl DeliveryMarks {
     /// Whether the queue holds delivery `id` of `source`. A claim still `pending` does not
     /// count: its function may have died before queueing it.
     pub async fn queued(&self, source: &str, id: &str) -> Result<bool, BackendError> {
-        Ok(self.store.get(&Self::key(source, id)).await?.as_deref() == Some(QUEUED))
+        Ok(self.store.get(&Self::key(source, id)).await?.is_some_and(|v| mark_state(&v) == QUEUED))
+    }
+}
+
+fn mark_state(value: &str) -> &str {
+    value.split_once(':').map_or(value, |(state, _)| state)
+}
+
+fn mark(state: &str, id: Id) -> String {
+    match id {
+        Id::Checked(print) => format!("{state}:{}", print.hex()),
+        Id::Given | Id::Minted => state.to_owned(),
     }
 }
 
@@ -81,7 +118,7 @@ impl Enqueue {
             return Ok(Queued::Queued);
         }
         let key = DeliveryMarks::key(source, &record.id);
-        let Some(claimed) = self.claim(source, &key, &record.id).await else { return Ok(Queued::Duplicate) };
+        let Some(claimed) = self.claim(source, &key, &record.id, id).await? else { return Ok(Queued::Duplicate) };
         if let Err(e) = self.push(source, record).await {
             if claimed && let Err(error) = self.store.delete(&key).await {
                 let delivery = record.id.as_str();
@@ -89,7 +126,7 @@ impl Enqueue {
             }
             return Err(e);
         }
-        if let Err(error) = self.store.set(&key, QUEUED, Some(DELIVERY_TTL)).await {
+        if let Err(error) = self.store.set(&key, &mark(QUEUED, id), Some(DELIVERY_TTL)).await {
             let delivery = record.id.as_str();
             tracing::warn!(%error, source, delivery, "could not record the delivery id; a redelivery would be queued again");
         }
@@ -102,9 +139,13 @@ impl Enqueue {
     /// what became of its own entry. One result per record, in order.
     pub async fn send_many(&self, source: &str, records: &[Record]) -> Vec<Result<Queued, IngestError>> {
         let keys: Vec<String> = records.iter().map(|r| DeliveryMarks::key(source, &r.id)).collect();
-        let claims =
-            futures_util::future::join_all(records.iter().zip(&keys).map(|(r, key)| self.claim(source, key, &r.id)))
-                .await;
+        let claims: Vec<Option<bool>> = futures_util::future::join_all(
+            records
+                .iter()
+                .zip(&keys)
+                .map(|(r, key)| async { self.claim(source, key, &r.id, Id::Given).await.ok().flatten() }),
+        )
+        .await;
         let to_send: Vec<usize> = (0..records.len()).filter(|&i| claims[i].is_some()).collect();
         let bodies: Vec<&str> = to_send.iter().map(|&i| records[i].json.as_str()).collect();
         let sent = claim::enqueue_many(self.queue.as_ref(), self.store.as_ref(), &bodies).await;
@@ -135,18 +176,26 @@ impl Enqueue {
         out
     }
 
-    /// Claim delivery `id` under `key`: `None` when a copy holds it already (a duplicate),
-    /// else whether the claim was taken (`false`: the store is down, and it queues anyway).
-    async fn claim(&self, source: &str, key: &str, id: &str) -> Option<bool> {
-        match self.store.set_if_absent_or_get(key, PENDING, PENDING_TTL).await {
-            Ok(Some(_)) => {
-                tracing::info!(source, delivery = id, "copy of a delivery already accepted; not queued again");
-                None
+    /// Claim delivery `delivery` under `key`: `None` when a copy holds it already (a
+    /// duplicate), else whether the claim was taken (`false`: the store is down, and it
+    /// queues anyway). An [`Id::Checked`] whose holder has another fingerprint is refused.
+    async fn claim(&self, source: &str, key: &str, delivery: &str, id: Id) -> Result<Option<bool>, IngestError> {
+        match self.store.set_if_absent_or_get(key, &mark(PENDING, id), PENDING_TTL).await {
+            Ok(Some(held)) => {
+                if let Id::Checked(print) = id
+                    && let Some((_, theirs)) = held.split_once(':')
+                    && theirs != print.hex()
+                {
+                    tracing::warn!(source, delivery, "event id reused for a different event; refused");
+                    return Err(IngestError::IdReused(delivery.to_owned()));
+                }
+                tracing::info!(source, delivery, "copy of a delivery already accepted; not queued again");
+                Ok(None)
             }
-            Ok(None) => Some(true),
+            Ok(None) => Ok(Some(true)),
             Err(error) => {
-                tracing::warn!(%error, source, delivery = id, "dedup store unavailable; queueing anyway");
-                Some(false)
+                tracing::warn!(%error, source, delivery, "dedup store unavailable; queueing anyway");
+                Ok(Some(false))
             }
         }
     }

@@ -7,7 +7,7 @@ pub mod bus;
 pub mod enqueue;
 pub mod platform;
 
-pub use enqueue::{DELIVERY_TTL, DeliveryMarks, Enqueue, Id, Queued};
+pub use enqueue::{DELIVERY_TTL, DeliveryMarks, Enqueue, Fingerprint, Id, Queued};
 
 use crate::engine::clock::Clock;
 use crate::integrations::signature::SignatureError;
@@ -65,6 +65,9 @@ pub enum IngestError {
     /// A platform event that breaks the envelope's rules.
     #[error("{0}")]
     Invalid(String),
+    /// A platform event's id was used before for another event (its type or data differ).
+    #[error("event id `{0}` was already used for a different event (another type or data); give each event its own id")]
+    IdReused(String),
     /// The queue (or the store holding a large record) failed; the sender should retry.
     #[error("temporarily unavailable, retry later")]
     Unavailable(String),
@@ -157,7 +160,7 @@ impl Ingest {
     pub async fn platform(&self, body: &[u8]) -> Result<Accepted, IngestError> {
         self.within_limit(body)?;
         let (event, given) = platform::parse(body)?;
-        let id = if given { Id::Given } else { Id::Minted };
+        let id = if given { Id::Checked(Fingerprint::of(&event.kind, &event.data)) } else { Id::Minted };
         let record = event.record();
         let outcome = self.enqueue.send("platform", &record, id).await?;
         let duplicate = outcome == Queued::Duplicate;
