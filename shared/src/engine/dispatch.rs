@@ -211,7 +211,15 @@ impl Dispatcher {
         self.bus.publish_json(&head.kind, &crate::model::event::relayed(record)).await?;
         // What the routes did, the counters and the activity lines are written together: one
         // round trip per event rather than one per write.
-        let mut writes = vec![self.metrics.op(metrics::PUBLISHED, &[("topic", &head.kind)])];
+        let mut writes = vec![
+            self.metrics.op(metrics::PUBLISHED, &[("topic", &head.kind)]),
+            ActivityLog::op(
+                "dispatcher",
+                Level::Debug,
+                format!("published on the bus as {}", head.kind),
+                Some(&head.id),
+            ),
+        ];
         let rules: Vec<&Rule> = self.routes.matching(&head.kind).collect();
         let routed = if rules.is_empty() {
             Ok(())

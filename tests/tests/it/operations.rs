@@ -73,6 +73,52 @@ async fn logs_query_filters_by_component_and_level_newest_first() {
     assert_eq!(serde_json::from_str::<Value>(&body).expect("json")["count"], 0);
 }
 
+/// `logs/query` with an `event_id` follows one event, oldest first: the ingest's arrival and
+/// queueing, the dispatcher's publication and its route's outcome, and nothing of another
+/// event handled alongside it. `delivery_id` is the same filter.
+#[tokio::test]
+async fn logs_query_follows_one_event_from_arrival_to_its_routes() {
+    let (github, comments) = aetherium_tests::github_fake::github_and_slack().await;
+    let uri = github.uri();
+    let t = TestApp::builder()
+        .env(&[("AETHERIUM_API_TOKEN", TOKEN), ("GITHUB_API_URL", &uri), ("GITHUB_TOKEN", "ghp")])
+        .builtin()
+        .build()
+        .await;
+    for id in ["follow-1", "other-2"] {
+        let body = json!({"id": id, "type": "task.completed", "data": {"task_id": id, "pull_request": "https://github.com/o/r/pull/1"}});
+        assert_eq!(call(&t, Endpoint::Events, "POST", Some(TOKEN), &body.to_string()).await.0, 202);
+    }
+    let dispatcher = t.app.dispatcher();
+    for msg in t.queue.receive(10, Duration::from_millis(100)).await.expect("receive") {
+        assert!(dispatcher.settle(&msg).await, "dispatched");
+    }
+    assert_eq!(comments.bodies().len(), 2);
+    for filter in ["event_id", "delivery_id"] {
+        let (status, body) =
+            call(&t, Endpoint::LogsQuery, "POST", Some(TOKEN), &json!({ filter: "follow-1" }).to_string()).await;
+        assert_eq!(status, 200, "{body}");
+        let v: Value = serde_json::from_str(&body).expect("json");
+        let entries = v["entries"].as_array().expect("entries");
+        assert!(entries.iter().all(|e| e["event_id"] == "follow-1"), "only that event: {body}");
+        let story: Vec<(&str, &str)> = entries
+            .iter()
+            .map(|e| (e["component"].as_str().unwrap_or(""), e["message"].as_str().unwrap_or("")))
+            .collect();
+        assert_eq!(
+            story,
+            vec![
+                ("ingest", "received task.completed from platform"),
+                ("ingest", "queued"),
+                ("dispatcher", "published on the bus as task.completed"),
+                ("github", "comment on o/r#1: ok"),
+                ("dispatcher", "route github.handle on task.completed: ok"),
+            ],
+            "in order: {body}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn logs_query_refuses_bad_queries_and_missing_auth() {
     let app = app_from_yaml("", &[], Arc::new(MemoryStore::new())).await.expect("app");

@@ -1,4 +1,5 @@
-//! `POST /api/v1/logs/query` (also `/logs/query`): the activity log, filtered, newest first.
+//! `POST /api/v1/logs/query` (also `/logs/query`): the activity log, filtered, newest first;
+//! one event's entries (`event_id`) oldest first.
 
 use super::{ApiError, Request, Response, json};
 use crate::observe::activity::{self, ActivityLog, Level};
@@ -16,6 +17,9 @@ struct Query {
     level: Option<String>,
     limit: Option<i64>,
     since: Option<String>,
+    /// One event's entries, oldest first: a platform event's id, or a webhook's delivery id.
+    #[serde(alias = "delivery_id")]
+    event_id: Option<String>,
 }
 
 fn level(name: &str) -> Result<Level, ApiError> {
@@ -55,6 +59,11 @@ pub async fn handle(log: &ActivityLog, req: Request) -> Result<Response, ApiErro
     // sort is stable, so entries of one millisecond keep their order).
     entries.extend(log.rejections().await.map_err(unavailable)?);
     entries.sort_by(|a, b| b.timestamp.cmp(&a.timestamp));
+    if let Some(id) = &q.event_id {
+        // One event read as a story: received, queued, published, each route's outcome.
+        entries.retain(|e| e.event_id.as_deref() == Some(id.as_str()));
+        entries.reverse();
+    }
     let selected: Vec<_> = entries
         .into_iter()
         .filter(|e| q.component.as_deref().is_none_or(|c| e.component == c))

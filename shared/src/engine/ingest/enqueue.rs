@@ -7,6 +7,7 @@ use crate::backends::error::BackendError;
 use crate::backends::queue::{WorkQueue, claim};
 use crate::backends::store::{Store, Write};
 use crate::model::event::Record;
+use crate::observe::activity::{ActivityLog, Level};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -115,6 +116,9 @@ impl Enqueue {
     pub async fn send(&self, source: &str, record: &Record, id: Id) -> Result<Queued, IngestError> {
         if id == Id::Minted {
             self.push(source, record).await?;
+            if let Err(error) = self.store.apply(&arrival(source, record)).await {
+                tracing::warn!(%error, source, "could not write the event's arrival to the activity log");
+            }
             return Ok(Queued::Queued);
         }
         let key = DeliveryMarks::key(source, &record.id);
@@ -126,7 +130,9 @@ impl Enqueue {
             }
             return Err(e);
         }
-        if let Err(error) = self.store.set(&key, &mark(QUEUED, id), Some(DELIVERY_TTL)).await {
+        let [received, queued] = arrival(source, record);
+        let marked = Write::Set { key, value: mark(QUEUED, id), ttl: Some(DELIVERY_TTL) };
+        if let Err(error) = self.store.apply(&[marked, received, queued]).await {
             let delivery = record.id.as_str();
             tracing::warn!(%error, source, delivery, "could not record the delivery id; a redelivery would be queued again");
         }
@@ -156,6 +162,7 @@ impl Enqueue {
             out[i] = match result {
                 Ok(_) => {
                     marks.push(Write::Set { key, value: QUEUED.into(), ttl: Some(DELIVERY_TTL) });
+                    marks.extend(arrival(source, &records[i]));
                     Ok(Queued::Queued)
                 }
                 Err(e) => {
@@ -206,6 +213,16 @@ impl Enqueue {
             .map(drop)
             .map_err(|e| unavailable(source, record, e))
     }
+}
+
+/// The activity log's first two entries of an event, written with its `queued` mark: where it
+/// came from, and that the queue holds it (`logs/query` with its `event_id` follows it on).
+fn arrival(source: &str, record: &Record) -> [Write; 2] {
+    let id = Some(record.id.as_str());
+    [
+        ActivityLog::op("ingest", Level::Debug, format!("received {} from {source}", record.kind), id),
+        ActivityLog::op("ingest", Level::Debug, "queued", id),
+    ]
 }
 
 fn unavailable(source: &str, record: &Record, e: BackendError) -> IngestError {
