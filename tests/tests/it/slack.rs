@@ -266,7 +266,7 @@ async fn a_response_url_outside_the_allowed_host_is_never_requested() {
         t.app.dispatcher().process(&msg.body).await.expect("refused permanently, not retried");
         t.queue.delete(&msg.receipt).await.expect("delete");
     }
-    let log = t.app.activity().recent(10).await.expect("log");
+    let log = t.app.activity().recent(100).await.expect("log");
     let refused = log.iter().filter(|e| e.component == "slack" && e.message.contains("refused to call response_url"));
     assert_eq!(refused.count(), 4, "{log:?}");
 }
