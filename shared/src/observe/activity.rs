@@ -114,6 +114,16 @@ impl ActivityLog {
         }
     }
 
+    /// A webhook refused for its signature: [`Self::rejected`], and counted in
+    /// `webhook_signatures_rejected_total{source}`, which the stack alarms on (a wrong secret
+    /// after a deploy turns every delivery into a 401, and 401s are not Lambda errors).
+    pub async fn signature_rejected(&self, source: &str, message: &str) {
+        let metrics = crate::observe::metrics::Metrics::new(self.store.clone());
+        let labels = [("source", source)];
+        let counted = metrics.incr(crate::observe::metrics::SIGNATURES_REJECTED, &labels);
+        futures_util::join!(self.rejected(source, message), counted);
+    }
+
     /// The tallies of rejected requests, one entry per minute, source and reason (level
     /// warn, with its `count`), newest first.
     pub async fn rejections(&self) -> Result<Vec<Entry>, crate::backends::error::BackendError> {

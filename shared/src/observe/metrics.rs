@@ -16,6 +16,7 @@ pub const REDELIVERIES: &str = "github_redeliveries_total";
 pub const BRIDGE_HEARD: &str = "aetherium_bridge_events_heard_total";
 pub const BRIDGE_ENQUEUED: &str = "aetherium_bridge_events_enqueued_total";
 pub const BRIDGE_REFUSED: &str = "aetherium_bridge_events_refused_total";
+pub const SIGNATURES_REJECTED: &str = "webhook_signatures_rejected_total";
 
 const HELP: &[(&str, &str)] = &[
     (PUBLISHED, "Events published on the event bus, by topic."),
@@ -25,6 +26,7 @@ const HELP: &[(&str, &str)] = &[
     (BRIDGE_HEARD, "Events the bus bridge heard from the platform (pub/sub or the inbox stream), by topic."),
     (BRIDGE_ENQUEUED, "Events the bus bridge queued for the dispatcher, by topic."),
     (BRIDGE_REFUSED, "Messages on the bus the bridge refused, by topic and reason."),
+    (SIGNATURES_REJECTED, "Webhook requests refused for their signature (or its timestamp), by source."),
 ];
 
 #[derive(Debug, Clone)]

@@ -334,3 +334,40 @@ async fn health_through_an_authenticated_redis(redis: aetherium_tests::redis_ser
     let outcome = dispatcher_api.invoke(r#"{"something": "else"}"#).await;
     assert!(matches!(outcome, Outcome::Error(_)), "{outcome:?}");
 }
+
+/// A wrong secret after a deploy, as the deployed functions see it: every request is a 401,
+/// which is no Lambda error, and each one writes an EMF count of the metric, namespace and
+/// dimension that GithubSignaturesRejectedAlarm and SlackSignaturesRejectedAlarm watch. Twelve
+/// refusals pass the alarms' threshold of 10 in 5 minutes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_bad_signatures_moves_the_metric_the_alarm_watches() {
+    use aetherium::observe::metrics::SIGNATURES_REJECTED;
+    for (function, file, source, env) in [
+        (
+            "github-webhook",
+            "github-webhook/pull_request-opened.json",
+            "github",
+            ("GITHUB_WEBHOOK_SECRET", "rotated-in-github-only"),
+        ),
+        ("slack-webhook", "slack-webhook/app-mention.json", "slack", ("SLACK_SIGNING_SECRET", "not-the-apps-secret")),
+    ] {
+        let api = RuntimeApi::start().await;
+        let f = Function::spawn_capturing(function, &api, &[env, ("AETHERIUM_API_TOKEN", "t")]);
+        for _ in 0..12 {
+            let (status, body) = status_of(&api.invoke(&fresh(file)).await);
+            assert_eq!(status, 401, "{function}: {body}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let counted: i64 = f
+            .logs()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|doc| doc["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Aetherium")
+            .filter(|doc| doc["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"] == SIGNATURES_REJECTED)
+            .inspect(|doc| assert_eq!(doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([["source"]])))
+            .filter(|doc| doc["source"] == source)
+            .map(|doc| doc[SIGNATURES_REJECTED].as_i64().unwrap_or(0))
+            .sum();
+        assert_eq!(counted, 12, "{function}: one count per refusal, source={source}");
+    }
+}

@@ -558,6 +558,36 @@ fn the_alarms_watch_dead_letters_queue_age_errors_and_throttles() {
         }
     }
 
+    // The product's own counters that reveal a misconfiguration, in the namespace and with
+    // the dimensions the functions write in their EMF lines: rejected signatures per source
+    // (a wrong secret after a deploy is all 401s, no Lambda error) and redeliveries given up.
+    {
+        use aetherium::observe::metrics::{REDELIVERIES, SIGNATURES_REJECTED, emf_line};
+        let counted = [
+            ("GithubSignaturesRejectedAlarm", SIGNATURES_REJECTED, ("source", "github"), 10.0),
+            ("SlackSignaturesRejectedAlarm", SIGNATURES_REJECTED, ("source", "slack"), 10.0),
+            ("RedeliveriesGaveUpAlarm", REDELIVERIES, ("outcome", "gave_up"), 0.0),
+        ];
+        for (name, metric, label, threshold) in counted {
+            let emf: serde_json::Value = serde_json::from_str(&emf_line(metric, &[label], 0)).expect("emf");
+            let declared = &emf["_aws"]["CloudWatchMetrics"][0];
+            let p = &res[name]["Properties"];
+            assert_eq!(p["Namespace"].as_str(), declared["Namespace"].as_str(), "{name}");
+            assert_eq!(p["MetricName"].as_str(), declared["Metrics"][0]["Name"].as_str(), "{name}");
+            assert_eq!(
+                declared["Dimensions"][0],
+                serde_json::json!([label.0]),
+                "{name}: the EMF line's only dimension"
+            );
+            assert_eq!(p["Dimensions"].as_sequence().map(Vec::len), Some(1), "{name}");
+            assert_eq!(p["Dimensions"][0]["Name"].as_str(), Some(label.0), "{name}");
+            assert_eq!(p["Dimensions"][0]["Value"].as_str(), Some(label.1), "{name}");
+            assert_eq!(emf[label.0].as_str(), Some(label.1), "{name}: the value the line carries");
+            assert_eq!((p["Statistic"].as_str(), p["Period"].as_u64()), (Some("Sum"), Some(300)), "{name}");
+            assert_eq!(p["Threshold"].as_f64(), Some(threshold), "{name}");
+        }
+    }
+
     // Throttles of the functions only signed callers or a schedule reach: one alarm summing
     // them. The public ones are left out, so that nobody outside can page the operator with a
     // few GETs. The bus bridge's are in the sum where the bridge exists.
@@ -603,8 +633,11 @@ fn the_alarms_watch_dead_letters_queue_age_errors_and_throttles() {
             "EventsErrorsAlarm",
             "GithubPrErrorsAlarm",
             "GithubRedeliverErrorsAlarm",
+            "GithubSignaturesRejectedAlarm",
             "GithubWebhookErrorsAlarm",
             "QueueAgeAlarm",
+            "RedeliveriesGaveUpAlarm",
+            "SlackSignaturesRejectedAlarm",
             "SlackWebhookErrorsAlarm",
             "ThrottlesAlarm"
         ]
@@ -694,7 +727,8 @@ fn resolve(v: &Value, bridge: bool) -> Option<Value> {
 #[test]
 fn the_dashboard_shows_the_counters_the_queues_and_the_functions() {
     use aetherium::observe::metrics::{
-        BRIDGE_ENQUEUED, BRIDGE_HEARD, BRIDGE_REFUSED, CONSUMED, PUBLISHED, REDELIVERIES, REQUESTS, emf_line,
+        BRIDGE_ENQUEUED, BRIDGE_HEARD, BRIDGE_REFUSED, CONSUMED, PUBLISHED, REDELIVERIES, REQUESTS,
+        SIGNATURES_REJECTED, emf_line,
     };
     let t = template();
     assert_eq!(t["Resources"]["Dashboard"]["Type"].as_str(), Some("AWS::CloudWatch::Dashboard"));
@@ -728,6 +762,7 @@ fn the_dashboard_shows_the_counters_the_queues_and_the_functions() {
         (BRIDGE_HEARD, &[("topic", "t")][..]),
         (BRIDGE_ENQUEUED, &[("topic", "t")][..]),
         (BRIDGE_REFUSED, &[("topic", "t"), ("reason", "r")][..]),
+        (SIGNATURES_REJECTED, &[("source", "s")][..]),
     ] {
         let emf: serde_json::Value = serde_json::from_str(&emf_line(name, labels, 0)).expect("emf");
         let declared = &emf["_aws"]["CloudWatchMetrics"][0];

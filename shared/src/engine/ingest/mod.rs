@@ -133,7 +133,7 @@ impl Ingest {
             Err(reason) => {
                 let (name, what) = (source.name(), source.refused_as());
                 tracing::warn!(%reason, source = name, "{what} signature rejected");
-                self.activity.rejected(name, &format!("{what} signature rejected: {reason}")).await;
+                self.activity.signature_rejected(name, &format!("{what} signature rejected: {reason}")).await;
                 return Err(IngestError::Refused(source.refusal(reason)));
             }
         };
