@@ -4,7 +4,7 @@
 
 use crate::backends::bus::EventBus;
 use crate::backends::error::BackendError;
-use crate::backends::queue::claim::{Claim, ClaimError};
+use crate::backends::queue::claim::{CLAIM_TTL, Claim, ClaimError};
 use crate::backends::queue::{QueueMessage, RetrySchedule, WorkQueue};
 use crate::backends::store::{Store, Write};
 use crate::engine::routes::{Routes, Rule, derived_id};
@@ -180,7 +180,17 @@ impl Dispatcher {
             }
             return Err(ClaimError::Missing(claim.key).into());
         };
-        let processed = self.process_record(&record).await?;
+        let processed = match self.process_record(&record).await {
+            Ok(processed) => processed,
+            Err(e) => {
+                // The message goes back to the queue, maybe to the dead-letter queue and a
+                // redrive days later: its record must outlive that ([`CLAIM_TTL`]).
+                if let Err(error) = self.store.set(&claim.key, &record, Some(CLAIM_TTL)).await {
+                    tracing::warn!(%error, "could not renew a failed record's claim check");
+                }
+                return Err(e);
+            }
+        };
         if let Err(error) = self.store.delete(&claim.key).await {
             tracing::warn!(%error, "could not delete a dispatched claim check; it expires by itself");
         }

@@ -386,3 +386,28 @@ fn each_log_line_of_a_record_carries_its_event_id_even_behind_a_claim_check() {
         assert_eq!(line["span"]["event_id"], "evt-claimed", "{line}");
     }
 }
+
+/// A large record whose route keeps failing outlives the dead-letter queue: each failure
+/// renews its claim for CLAIM_TTL, so a redrive on day 13 finds it. The repro of the review:
+/// the claim is made to expire in a minute (as on day 5 before), the route fails, and the
+/// claim lives on; then the route recovers and the event is dispatched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_large_records_claim_is_renewed_past_the_dead_letter_queues_retention() {
+    use aetherium::backends::queue::claim::{Claim, DEAD_LETTER_RETENTION};
+    let b = Backends::redis(Shape::Standalone).await;
+    let queue = Arc::new(MemoryQueue::default());
+    let route = Fake::new("deploy", Behaviour::FlakyThenOk(1));
+    let d = b.dispatcher_on(queue.clone(), vec![Rule::new("task.completed", route.clone())]);
+    let data = json!({"task_id": "big", "log": "x".repeat(300 * 1024)}).as_object().cloned().unwrap_or_default();
+    let big = Event::new("task.completed", "test", data).with_id("big-1").to_json();
+    claim::enqueue(queue.as_ref(), b.store.as_ref(), &big).await.expect("enqueue");
+    let msg = queue.receive(1, Duration::from_secs(1)).await.expect("receive").remove(0);
+    let key = Claim::parse(&msg.body).expect("a claim").expect("a claim").key;
+    let redis = b._redis.as_ref().expect("redis");
+    redis.cli(0, &["PEXPIRE", &key, "60000"]);
+    d.process(&msg.body).await.expect_err("the route fails once");
+    let ttl: u64 = redis.cli(0, &["PTTL", &key]).trim().parse().expect("a TTL");
+    assert!(ttl > DEAD_LETTER_RETENTION.as_millis() as u64, "renewed past the DLQ's 14 days: {ttl} ms");
+    assert_eq!(d.process(&msg.body).await.expect("dispatched").id, "big-1");
+    assert_eq!(route.runs(), 2);
+}

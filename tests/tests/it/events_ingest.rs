@@ -1,8 +1,10 @@
 //! `POST /api/v1/events`: authentication, validation, and what gets queued.
 
+use aetherium::backends::queue::WorkQueue;
 use aetherium::edge::api::Endpoint;
 use aetherium_tests::TestApp;
 use serde_json::{Value, json};
+use std::sync::Arc;
 
 const TOKEN: &str = "ingest-token-123";
 
@@ -121,4 +123,35 @@ async fn a_reused_event_id_is_409_on_redis() {
     let handle = aetherium::backends::redis_conn::RedisHandle::open(&redis.url()).expect("url");
     let t = TestApp::builder().env(&[("AETHERIUM_API_TOKEN", TOKEN)]).redis(handle).build().await;
     a_reused_event_id_is_409_and_an_exact_copy_is_a_duplicate(t).await;
+}
+
+/// A platform event whose data holds U+FFFE and U+FFFF (sent escaped, as JSON allows) is
+/// queued with them escaped: SQS refuses them raw (`InvalidMessageContents`), moto does not
+/// check, and the memory queue refuses them as SQS does. The dispatcher reads the same text.
+async fn characters_sqs_refuses_are_queued_escaped(t: TestApp, queue: Arc<dyn WorkQueue>) {
+    let bearer = format!("Bearer {TOKEN}");
+    let body = r#"{"id": "odd-1", "type": "custom.note", "data": {"text": "a\uffffb\ufffec"}}"#;
+    let (status, answer) = post(&t, Some(&bearer), body).await;
+    assert_eq!(status, 202, "{answer}");
+    let got = queue.receive(1, std::time::Duration::from_secs(2)).await.expect("receive");
+    assert_eq!(got.len(), 1);
+    assert_eq!(aetherium::backends::queue::refused_char(&got[0].body), None, "{}", got[0].body);
+    let event = aetherium::Event::from_json(&got[0].body).expect("an event");
+    assert_eq!(event.data_str("text"), Some("a\u{FFFF}b\u{FFFE}c"));
+}
+
+#[tokio::test]
+async fn characters_sqs_refuses_are_queued_escaped_on_memory() {
+    let queue: Arc<dyn WorkQueue> = Arc::new(aetherium::backends::queue::MemoryQueue::default());
+    let t = TestApp::builder().env(&[("AETHERIUM_API_TOKEN", TOKEN)]).queue(queue.clone()).build().await;
+    characters_sqs_refuses_are_queued_escaped(t, queue).await;
+}
+
+#[tokio::test]
+async fn characters_sqs_refuses_are_queued_escaped_on_sqs() {
+    let client = aetherium_tests::sqs::client();
+    let url = aetherium_tests::sqs::create_queue(&client, &[]).await;
+    let queue: Arc<dyn WorkQueue> = Arc::new(aetherium::backends::queue::SqsQueue::with_client(client, url));
+    let t = TestApp::builder().env(&[("AETHERIUM_API_TOKEN", TOKEN)]).queue(queue.clone()).build().await;
+    characters_sqs_refuses_are_queued_escaped(t, queue).await;
 }

@@ -163,6 +163,15 @@ fn the_template_keeps_its_deploy_promises() {
         res["DeadLetterQueue"]["Properties"]["MessageRetentionPeriod"].as_u64()
             > queue["MessageRetentionPeriod"].as_u64()
     );
+    // A parked record outlives its message in either queue: the claim's TTL is sized from the
+    // two retentions, which must be the template's.
+    use aetherium::backends::queue::claim::{CLAIM_TTL, DEAD_LETTER_RETENTION, QUEUE_RETENTION};
+    assert_eq!(queue["MessageRetentionPeriod"].as_u64(), Some(QUEUE_RETENTION.as_secs()));
+    assert_eq!(
+        res["DeadLetterQueue"]["Properties"]["MessageRetentionPeriod"].as_u64(),
+        Some(DEAD_LETTER_RETENTION.as_secs())
+    );
+    assert!(CLAIM_TTL > DEAD_LETTER_RETENTION + QUEUE_RETENTION);
     // Sized with the dispatcher's retry schedule (engine::dispatch::RETRY_SCHEDULE).
     assert_eq!(
         queue["RedrivePolicy"]["maxReceiveCount"].as_u64(),

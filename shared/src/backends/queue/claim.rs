@@ -9,9 +9,17 @@ use crate::backends::store::Store;
 use std::borrow::Cow;
 use std::time::Duration;
 
-/// Longer than the queue's retention (4 days in template.yaml), so a claim outlives every
-/// delivery attempt of its message.
-pub const CLAIM_TTL: Duration = Duration::from_secs(5 * 24 * 3600);
+/// How long the work queue keeps a message (template.yaml's `MessageRetentionPeriod`).
+pub const QUEUE_RETENTION: Duration = Duration::from_secs(4 * 24 * 3600);
+/// How long the dead-letter queue keeps one (its `MessageRetentionPeriod`, SQS's maximum).
+pub const DEAD_LETTER_RETENTION: Duration = Duration::from_secs(14 * 24 * 3600);
+
+/// How long a parked record lives, from its parking or its message's latest failure (each
+/// failure renews it): longer than its message can wait in the dead-letter queue and then,
+/// redriven, in the work queue, so a redrive on the last day still finds its record. The
+/// template test checks both retentions against the template.
+pub const CLAIM_TTL: Duration =
+    Duration::from_secs(DEAD_LETTER_RETENTION.as_secs() + QUEUE_RETENTION.as_secs() + 24 * 3600);
 const PREFIX: &str = "{\"claim_check\":";
 
 #[derive(Debug, thiserror::Error)]
@@ -79,12 +87,13 @@ async fn message_for<'a>(
     store: &dyn Store,
     record: &'a str,
 ) -> Result<Cow<'a, str>, BackendError> {
+    let record = super::sqs_safe(record);
     if record.len() <= queue.max_message_bytes() {
-        return Ok(Cow::Borrowed(record));
+        return Ok(record);
     }
     let key = format!("claim:{}", uuid::Uuid::new_v4());
-    store.set(&key, record, Some(CLAIM_TTL)).await?;
-    let head = crate::model::event::EventHead::from_json(record).ok();
+    store.set(&key, &record, Some(CLAIM_TTL)).await?;
+    let head = crate::model::event::EventHead::from_json(&record).ok();
     let claim = Claim {
         key,
         event_id: head.as_ref().map(|h| h.id.to_string()),

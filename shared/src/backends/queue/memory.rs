@@ -25,6 +25,18 @@ fn later(now: Instant, d: Duration) -> Instant {
     now.checked_add(d).or_else(|| now.checked_add(Duration::from_secs(86_400))).unwrap_or(now)
 }
 
+/// What SQS refuses, refused here too: a stand-in that took it would hide the bug.
+fn refuse(body: &str, limit: usize) -> Result<(), BackendError> {
+    if body.len() > limit {
+        return Err(BackendError::rejected("memory queue", "message is larger than the queue's limit"));
+    }
+    if let Some(c) = super::refused_char(body) {
+        let detail = format!("InvalidMessageContents: the body holds U+{:04X}, which SQS refuses", u32::from(c));
+        return Err(BackendError::rejected("memory queue", detail));
+    }
+    Ok(())
+}
+
 #[derive(Debug, Default)]
 struct State {
     messages: VecDeque<Stored>,
@@ -112,9 +124,7 @@ impl MemoryQueue {
 #[async_trait]
 impl WorkQueue for MemoryQueue {
     async fn send(&self, body: &str) -> Result<String, BackendError> {
-        if body.len() > self.max_message_bytes() {
-            return Err(BackendError::rejected("memory queue", "message is larger than the queue's limit"));
-        }
+        refuse(body, self.max_message_bytes())?;
         let id = uuid::Uuid::new_v4().to_string();
         self.lock().messages.push_back(Stored {
             id: id.clone(),
@@ -134,9 +144,7 @@ impl WorkQueue for MemoryQueue {
         let out = bodies
             .iter()
             .map(|body| {
-                if body.len() > limit {
-                    return Err(BackendError::rejected("memory queue", "message is larger than the queue's limit"));
-                }
+                refuse(body, limit)?;
                 let id = uuid::Uuid::new_v4().to_string();
                 let stored = Stored {
                     id: id.clone(),

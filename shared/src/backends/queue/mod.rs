@@ -46,6 +46,18 @@ mod tests {
     }
 
     #[test]
+    fn what_sqs_refuses_is_escaped_and_reads_back_the_same() {
+        let record = serde_json::json!({ "id": "e", "data": { "text": "a\u{FFFF}b\u{FFFE}c ✅ 𝄞" } }).to_string();
+        assert_eq!(refused_char(&record), Some('\u{FFFF}'), "serde_json writes them raw");
+        let safe = sqs_safe(&record);
+        assert_eq!(refused_char(&safe), None, "{safe}");
+        let back: serde_json::Value = serde_json::from_str(&safe).expect("still JSON");
+        assert_eq!(back.to_string(), record, "the same event");
+        assert!(matches!(sqs_safe("{\"ok\":\"✅\"}"), std::borrow::Cow::Borrowed(_)));
+        assert_eq!(refused_char("tab\tok\u{1}"), Some('\u{1}'));
+    }
+
+    #[test]
     fn batches_keep_to_ten_entries_and_one_message_in_all() {
         let small = vec!["x"; 23];
         assert_eq!(batches(&small, 100), vec![0..10, 10..20, 20..23]);
@@ -115,6 +127,31 @@ impl RetrySchedule {
     pub fn survives(&self, receives: u32) -> Duration {
         (1..receives).map(|n| self.0[(n as usize - 1).min(self.0.len() - 1)]).sum()
     }
+}
+
+/// The first character of `body` that SQS refuses in a message (`InvalidMessageContents`): it
+/// takes only #x9, #xA, #xD, #x20 to #xD7FF, #xE000 to #xFFFD and #x10000 to #x10FFFF.
+pub fn refused_char(body: &str) -> Option<char> {
+    body.chars()
+        .find(|&c| !matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..))
+}
+
+/// A record's JSON text as SQS takes it: the characters it refuses (U+FFFE and U+FFFF; the
+/// others cannot stand raw in JSON text) written as JSON escapes, which read back as the same
+/// characters. Borrowed when there are none, which is almost always.
+pub fn sqs_safe(record: &str) -> std::borrow::Cow<'_, str> {
+    if !record.contains(['\u{FFFE}', '\u{FFFF}']) {
+        return std::borrow::Cow::Borrowed(record);
+    }
+    let mut out = String::with_capacity(record.len() + 16);
+    for c in record.chars() {
+        match c {
+            '\u{FFFE}' => out.push_str("\\ufffe"),
+            '\u{FFFF}' => out.push_str("\\uffff"),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// SQS's limit on the entries of one `SendMessageBatch`; their bodies together may not be
