@@ -65,6 +65,8 @@ pub struct Bridge {
     store: Arc<dyn Store>,
     metrics: Metrics,
     config: BridgeConfig,
+    /// Topics a counter names as they are (the routes' exact topics); others are folded.
+    named: Arc<[String]>,
 }
 
 impl Bridge {
@@ -75,7 +77,12 @@ impl Bridge {
         store: Arc<dyn Store>,
         config: BridgeConfig,
     ) -> Self {
-        Self { metrics: Metrics::new(store.clone()), bus, inbox, ingest, store, config }
+        Self { metrics: Metrics::new(store.clone()), bus, inbox, ingest, store, config, named: Arc::new([]) }
+    }
+
+    /// Count these topics under their own names (the routes' exact topics).
+    pub fn with_named_topics(self, named: Vec<String>) -> Self {
+        Self { named: named.into(), ..self }
     }
 
     /// The patterns it subscribes to, and the inbox it reads (the runner's banner).
@@ -292,12 +299,25 @@ impl Bridge {
         }
     }
 
+    /// A counter's `topic` label: a route's or a subscription's exact topic, and `(inbox)` (an
+    /// entry without one), keep their names; what the platform, or anyone on the bus, makes up
+    /// is folded (observe::metrics).
+    fn label(&self, topic: &str) -> String {
+        let named = |t: &str| t == "(inbox)" || self.named.iter().chain(&self.config.subscribe).any(|n| n == t);
+        crate::observe::metrics::topic_label(topic, false, &named).into_owned()
+    }
+
     async fn flush(&self, tally: &Mutex<Tally>) {
         let counts = std::mem::take(&mut tally.lock().unwrap_or_else(|p| p.into_inner()).counts);
         if counts.is_empty() {
             return;
         }
-        let writes: Vec<Write> = counts
+        // Folded labels can meet: add them up before writing.
+        let mut folded: BTreeMap<(&'static str, String, &'static str), i64> = BTreeMap::new();
+        for ((metric, topic, reason), by) in counts {
+            *folded.entry((metric, self.label(&topic), reason)).or_default() += by;
+        }
+        let writes: Vec<Write> = folded
             .iter()
             .map(|((metric, topic, reason), by)| {
                 let labels: &[(&str, &str)] =

@@ -160,6 +160,11 @@ impl Dispatcher {
         Self { retry, ..self }
     }
 
+    /// A counter's `topic` label: a route's exact topic keeps its name (observe::metrics).
+    fn topic_label<'a>(&self, topic: &'a str) -> std::borrow::Cow<'a, str> {
+        metrics::topic_label(topic, true, &|t| self.routes.rules().iter().any(|r| r.on == t))
+    }
+
     /// The routes it runs, in order (the local runner's banner lists them).
     pub fn routes(&self) -> &Routes {
         &self.routes
@@ -222,7 +227,7 @@ impl Dispatcher {
         // What the routes did, the counters and the activity lines are written together: one
         // round trip per event rather than one per write.
         let mut writes = vec![
-            self.metrics.op(metrics::PUBLISHED, &[("topic", &head.kind)]),
+            self.metrics.op(metrics::PUBLISHED, &[("topic", &self.topic_label(&head.kind))]),
             ActivityLog::op(
                 "dispatcher",
                 Level::Debug,
@@ -292,9 +297,10 @@ impl Dispatcher {
                     tracing::info!(route = name, "route succeeded");
                     writes.push(Write::Set { key, value: "done".into(), ttl: Some(DONE_TTL) });
                     if let Some(integration) = rule.action.integration() {
-                        writes.push(
-                            self.metrics.op(metrics::CONSUMED, &[("topic", &event.kind), ("integration", integration)]),
-                        );
+                        writes.push(self.metrics.op(
+                            metrics::CONSUMED,
+                            &[("topic", &self.topic_label(&event.kind)), ("integration", integration)],
+                        ));
                     }
                     writes.push(ActivityLog::op("dispatcher", Level::Debug, format!("{what}: ok"), id));
                 }

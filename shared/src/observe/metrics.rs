@@ -3,6 +3,7 @@
 //! Metric Format lines when running in Lambda.
 
 use crate::backends::store::{self, Store};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::io::Write as _;
@@ -28,6 +29,28 @@ const HELP: &[(&str, &str)] = &[
     (BRIDGE_REFUSED, "Messages on the bus the bridge refused, by topic and reason."),
     (SIGNATURES_REJECTED, "Webhook requests refused for their signature (or its timestamp), by source."),
 ];
+
+/// The `topic` label a counter carries, from a bounded set whatever the senders name: each
+/// series is a field of `metrics:counters` and a CloudWatch metric for good. The guide's
+/// standard topics and those `named` (a route's exact topic, a subscribed one) keep their
+/// name; the topics of the signed webhooks (`signed`: GitHub's and Slack's, bounded by their
+/// vendors) keep theirs, but for `github.repository_dispatch.<type>`, whose type the sender
+/// makes up; every other topic counts as its family's `other` (`custom.other`), and a topic
+/// outside the families as `other`.
+pub fn topic_label<'a>(topic: &'a str, signed: bool, named: &dyn Fn(&str) -> bool) -> Cow<'a, str> {
+    use crate::model::event::topics;
+    if topics::STANDARD.contains(&topic) || named(topic) {
+        return Cow::Borrowed(topic);
+    }
+    match topics::family(topic) {
+        Some("github") if signed && topic.starts_with("github.repository_dispatch.") => {
+            Cow::Borrowed("github.repository_dispatch")
+        }
+        Some("github" | "slack") if signed => Cow::Borrowed(topic),
+        Some(family) if topics::FAMILIES.contains(&family) => Cow::Owned(format!("{family}.other")),
+        _ => Cow::Borrowed("other"),
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct Metrics {
@@ -147,6 +170,18 @@ fn emf_counted(name: &str, labels: &[(&str, &str)], timestamp_ms: i64, count: i6
 mod tests {
     use super::*;
     use crate::backends::store::MemoryStore;
+
+    #[test]
+    fn topic_labels_are_bounded_whatever_the_senders_name() {
+        let none = |_: &str| false;
+        assert_eq!(topic_label("vm.created", false, &none), "vm.created");
+        assert_eq!(topic_label("custom.deploy_7f3a", false, &none), "custom.other");
+        assert_eq!(topic_label("custom.my_event", false, &|t| t == "custom.my_event"), "custom.my_event");
+        assert_eq!(topic_label("github.repository_dispatch.build-4711", true, &none), "github.repository_dispatch");
+        assert_eq!(topic_label("github.pull_request.opened", true, &none), "github.pull_request.opened");
+        assert_eq!(topic_label("github.pull_request.opened", false, &none), "github.other", "not from a webhook");
+        assert_eq!(topic_label("billing.paid", false, &none), "other");
+    }
 
     #[test]
     fn emf_documents_name_the_metric_and_its_dimensions() {

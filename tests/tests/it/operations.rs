@@ -391,3 +391,31 @@ async fn a_custom_integration_of_an_unknown_type_or_bad_options_stops_the_start(
         .expect_err("bad url");
     assert!(err.contains("integrations.hook: `url` `ftp://x` is not an http(s) URL"), "{err}");
 }
+
+/// Topics a sender makes up do not each become a counter for good: 200 repository_dispatch
+/// types and 200 custom topics no route names add two series, `github.repository_dispatch`
+/// and `custom.other`, where they added 400 before. A route's exact topic keeps its name.
+#[tokio::test]
+async fn made_up_topics_fold_into_a_bounded_set_of_series() {
+    let yaml = "routes:\n  - name: mine\n    on: custom.mine\n    publish:\n      type: custom.mine_done\n";
+    let t = app_from_yaml(yaml, &[], Arc::new(MemoryStore::new())).await.expect("app");
+    let d = t.app.dispatcher();
+    let fields = || async { t.store.hash_all(aetherium::observe::metrics::KEY).await.expect("counters").len() };
+    d.process(&event("vm.created", json!({})).to_json()).await.expect("dispatched");
+    let before = fields().await;
+    for i in 0..200 {
+        for kind in [format!("github.repository_dispatch.build-{i}"), format!("custom.deploy_{i}")] {
+            d.process(&event(&kind, json!({})).to_json()).await.expect("dispatched");
+        }
+    }
+    d.process(&event("custom.mine", json!({})).to_json()).await.expect("dispatched");
+    let text = t.app.metrics().render().await.expect("metrics");
+    assert!(fields().await <= before + 4, "bounded: {text}");
+    for line in [
+        "event_bus_messages_published_total{topic=\"github.repository_dispatch\"} 200",
+        "event_bus_messages_published_total{topic=\"custom.other\"} 200",
+        "event_bus_messages_published_total{topic=\"custom.mine\"} 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in:\n{text}");
+    }
+}
