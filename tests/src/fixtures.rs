@@ -32,13 +32,19 @@ pub fn slack(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
 }
 
-/// Slack's documented slash command body (`slash_command.txt`) with `command` and `text` set.
+/// Slack's documented slash command body (`slash_command.txt`) with `command` and `text` set,
+/// and a `trigger_id` of its own.
 pub fn slash_command_body(command: &str, text: &str) -> Vec<u8> {
+    // Slack gives each invocation its own trigger_id: two calls here are two invocations, not
+    // a request and its replay.
+    static INVOCATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = INVOCATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let doc = String::from_utf8(slack("slash_command.txt")).expect("utf8");
     form_urlencoded::Serializer::new(String::new())
         .extend_pairs(form_urlencoded::parse(doc.as_bytes()).into_owned().map(|(k, v)| match k.as_str() {
             "command" => (k, command.to_owned()),
             "text" => (k, text.to_owned()),
+            "trigger_id" => (k, format!("{v}.{n}")),
             _ => (k, v),
         }))
         .finish()

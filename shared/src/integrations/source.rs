@@ -59,6 +59,9 @@ pub struct Command {
     pub user_name: String,
     pub channel_id: String,
     pub trigger_id: String,
+    /// What tells this invocation from a copy of it: the request's signature, over its
+    /// timestamp and body (a replay carries the same one). Empty when the source gives none.
+    pub invocation: String,
 }
 
 /// Why a verified request cannot be taken: the caller's mistake (400), named.

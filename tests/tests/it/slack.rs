@@ -494,3 +494,33 @@ async fn health_is_auth_test() {
     let s = setup(&server).await;
     assert_eq!(s.app.integration("slack").expect("slack").health().await.to_string(), "unhealthy: invalid_auth");
 }
+
+/// A captured signed slash command replayed inside its 5-minute window is not run again: the
+/// first copy asks for a 64-vCPU VM, the copies are told the command was already received, and one
+/// task is queued. The same command invoked again (another timestamp) runs.
+#[tokio::test]
+async fn a_replayed_slash_command_runs_once() {
+    let server = aetherium_tests::stand_in::start().await;
+    let t = setup(&server).await;
+    let body = command("/aetherium-task", "create vm name=replay-probe vcpus=64");
+    let ts = now();
+    let send_copy = || async {
+        let req = slack_request(FORM, &body, ts);
+        send(&t, req, &body).await
+    };
+    let (status, first) = send_copy().await;
+    assert_eq!(status, 200, "{first}");
+    for _ in 0..4 {
+        let (status, copy) = send_copy().await;
+        assert_eq!(status, 200, "{copy}");
+        assert!(copy["text"].as_str().is_some_and(|s| s.contains("already received")), "{copy}");
+    }
+    let queued = t.queued().await;
+    assert_eq!(queued.len(), 1, "one task for five copies: {queued:?}");
+    let (status, again) = {
+        let req = slack_request(FORM, &body, ts - 1);
+        send(&t, req, &body).await
+    };
+    assert_eq!(status, 200);
+    assert!(!again.to_string().contains("already received"), "a new invocation runs: {again}");
+}

@@ -207,6 +207,19 @@ impl Enqueue {
         }
     }
 
+    /// Whether `key` is taken here for the first time within `ttl`: a signed request that is
+    /// run, not queued (a slash command), claimed so that a replay of it inside its signature's
+    /// window is not run again. A store outage counts as the first time, as for deliveries.
+    pub async fn first_time(&self, key: &str, ttl: Duration) -> bool {
+        match self.store.set_if_absent_or_get(key, "1", ttl).await {
+            Ok(held) => held.is_none(),
+            Err(error) => {
+                tracing::warn!(%error, "dedup store unavailable; taking the request as new");
+                true
+            }
+        }
+    }
+
     async fn push(&self, source: &str, record: &Record) -> Result<(), IngestError> {
         claim::enqueue(self.queue.as_ref(), self.store.as_ref(), &record.json)
             .await

@@ -19,6 +19,11 @@ use http::HeaderMap;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
+/// How long a slash command's invocation is remembered: past the 5 minutes in which its
+/// signature's timestamp is accepted, so no copy can outlive the claim.
+const COMMAND_CLAIM: std::time::Duration =
+    std::time::Duration::from_secs(2 * crate::integrations::slack::signature::SLACK_WINDOW_SECS as u64);
+
 /// What became of a request the ingest took.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Accepted {
@@ -141,6 +146,21 @@ impl Ingest {
             Inbound::Reply(body) => Ok(Accepted::Reply(body)),
             Inbound::Command(command) => {
                 tracing::info!(command = %command.command, user = %command.user_id, "slash command");
+                // A captured signed command replays for as long as its timestamp is fresh: each
+                // invocation (its signature, over timestamp and body) is run once.
+                // Kept as a digest: a signature is no key to leave readable in a shared Redis.
+                let digest = {
+                    use sha2::{Digest, Sha256};
+                    hex::encode(&Sha256::digest(command.invocation.as_bytes())[..16])
+                };
+                let key = format!("command:{}:{digest}", source.name());
+                if !command.invocation.is_empty() && !self.enqueue.first_time(&key, COMMAND_CLAIM).await {
+                    tracing::warn!(command = %command.command, "copy of a slash command already run; not run again");
+                    return Ok(Accepted::Reply(json!({
+                        "response_type": "ephemeral",
+                        "text": "This command was already received, and is not run again."
+                    })));
+                }
                 Ok(Accepted::Reply(self.commands.answer(&command).await))
             }
             Inbound::Queue { records, reply } => {

@@ -156,6 +156,7 @@ fn form(body: &[u8]) -> Result<SlackRequest, InboundError> {
         user_name: field(&pairs, "user_name").unwrap_or_default(),
         channel_id: field(&pairs, "channel_id").unwrap_or_default(),
         trigger_id: field(&pairs, "trigger_id").unwrap_or_default(),
+        invocation: String::new(),
     }))
 }
 

@@ -55,7 +55,11 @@ impl WebhookSource for SlackSource {
         let ok = || json!({ "ok": true });
         Ok(match request::parse(content_type, verified)? {
             SlackRequest::UrlVerification { challenge } => Inbound::Reply(json!({ "challenge": challenge })),
-            SlackRequest::Command(cmd) => Inbound::Command(cmd),
+            SlackRequest::Command(mut cmd) => {
+                cmd.invocation =
+                    headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+                Inbound::Command(cmd)
+            }
             // Slack wants a 200 within 3 s, and retries anything else: a copy is answered alike.
             SlackRequest::Event(record) => Inbound::Queue { records: vec![record], reply: Some(ok()) },
             SlackRequest::Actions(records) => Inbound::Queue { records, reply: Some(ok()) },
