@@ -44,8 +44,10 @@ pub enum Inbound {
     /// Answered at once with this body; nothing is queued (a ping, a URL verification).
     Reply(serde_json::Value),
     /// Events to queue, each once by its id. Answered with `reply` when given, otherwise with
-    /// the event's id and type (202, or 200 for a copy already queued).
-    Queue { records: Vec<Record>, reply: Option<serde_json::Value> },
+    /// the event's id and type (202, or 200 for a copy already queued). `signed`, a digest of
+    /// the request's signature, names the signed bytes: their copy under another id is a
+    /// replay, refused.
+    Queue { records: Vec<Record>, reply: Option<serde_json::Value>, signed: Option<String> },
     /// A slash command, answered inline.
     Command(Command),
 }

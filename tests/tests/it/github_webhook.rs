@@ -285,12 +285,19 @@ async fn every_example_github_publishes_is_accepted_queued_and_dispatched() {
 
     let s = setup().await;
     let dispatcher = s.app.dispatcher();
+    let mut seen = std::collections::HashSet::new();
     for (i, (event, body)) in cases.iter().enumerate() {
         let delivery = format!("example-{i}");
         let (status, answer) = s.github(event, &delivery, body).await.pair();
         let raw: Value = serde_json::from_slice(body).expect("json");
         if event == "ping" {
             assert_eq!(status, 200, "{event} #{i}: {answer}");
+            continue;
+        }
+        // The corpus repeats a few examples byte for byte: under a new delivery id those bytes
+        // are a replay of the first, and are not queued again.
+        if !seen.insert(body.clone()) {
+            assert_eq!((status, answer["status"].as_str()), (200, Some("duplicate")), "{event} #{i}: {answer}");
             continue;
         }
         assert_eq!(status, 202, "{event} #{i} ({:?}): {answer}", raw.get("action"));
@@ -309,4 +316,42 @@ async fn every_example_github_publishes_is_accepted_queued_and_dispatched() {
         assert_eq!(done.topic, want);
         s.queue.delete(&msgs[0].receipt).await.expect("delete");
     }
+}
+
+/// A captured signed delivery replayed under fresh delivery ids is refused: the first is
+/// queued, the copies are answered as duplicates (nothing more is queued), and the refusal is
+/// tallied. GitHub's own redelivery (same id, same bytes) is the duplicate it always was.
+#[tokio::test]
+async fn a_signed_body_replayed_under_fresh_delivery_ids_is_queued_once() {
+    let s = setup().await;
+    let body = fixtures::github("pull_request-opened");
+    let (status, _) = s.github("pull_request", "guid-original", &body).await.pair();
+    assert_eq!(status, 202);
+    for fresh in ["guid-replay-1", "guid-replay-2", "guid-replay-3"] {
+        let (status, answer) = s.github("pull_request", fresh, &body).await.pair();
+        assert_eq!((status, answer["status"].as_str()), (200, Some("duplicate")), "{fresh}: {answer}");
+    }
+    let (status, answer) = s.github("pull_request", "guid-original", &body).await.pair();
+    assert_eq!((status, answer["status"].as_str()), (200, Some("duplicate")), "a redelivery: {answer}");
+    let queued = s.queued().await;
+    assert_eq!(queued.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["guid-original"]);
+    let tallied = s.app.activity().rejections().await.expect("tally");
+    assert!(tallied.iter().any(|e| e.message.contains("replay refused") && e.count == Some(3)), "{tallied:?}");
+}
+
+/// A body sent under an `X-GitHub-Event` it was not made for (a pull_request payload relabelled
+/// `deployment`) is refused with 400 naming what it lacks; nothing is queued.
+#[tokio::test]
+async fn a_body_relabelled_as_another_event_is_refused() {
+    let s = setup().await;
+    let body = fixtures::github("pull_request-opened");
+    for (event, field) in [("deployment", "`deployment`"), ("issues", "`issue`"), ("push", "`ref`")] {
+        let answer = s.github(event, &format!("guid-relabel-{event}"), &body).await;
+        let text = answer.text();
+        assert_eq!(answer.status, 400, "{event}: {text}");
+        assert!(text.contains(&format!("a `{event}` delivery without {field}")), "{event}: {text}");
+    }
+    assert!(s.queued().await.is_empty());
+    let (status, _) = s.github("pull_request", "guid-right", &body).await.pair();
+    assert_eq!(status, 202, "the body under its own event is taken");
 }

@@ -62,6 +62,19 @@ pub enum Queued {
     Duplicate,
 }
 
+/// What [`Enqueue::claim_body`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyClaim {
+    /// First seen now; the key to release if the delivery is not queued.
+    New(String),
+    /// Seen before under the same delivery id (a redelivery): the id's own claim decides.
+    Same,
+    /// Seen before under another delivery id.
+    Replay,
+    /// Not checked (no signature, or the store is down).
+    Unknown,
+}
+
 /// The marks the ingest keeps per (source, id): `pending` while one copy enqueues, `queued`
 /// once the queue holds its record; each followed by `:<fingerprint>` for an [`Id::Checked`].
 #[derive(Debug, Clone)]
@@ -204,6 +217,30 @@ impl Enqueue {
                 tracing::warn!(%error, source, delivery, "dedup store unavailable; queueing anyway");
                 Ok(Some(false))
             }
+        }
+    }
+
+    /// Claim the signed bytes of delivery `id` from `source` (`signed`, a digest of their
+    /// signature) for as long as the delivery id is remembered. A redelivery carries the same
+    /// id and bytes; distinct events never share their bytes; so the same bytes under another
+    /// id are a replay.
+    pub async fn claim_body(&self, source: &str, signed: &str, id: &str) -> BodyClaim {
+        let key = format!("delivery:{source}:body:{signed}");
+        match self.store.set_if_absent_or_get(&key, id, DELIVERY_TTL).await {
+            Ok(None) => BodyClaim::New(key),
+            Ok(Some(held)) if held == id => BodyClaim::Same,
+            Ok(Some(_)) => BodyClaim::Replay,
+            Err(error) => {
+                tracing::warn!(%error, source, "dedup store unavailable; the body is not checked for a replay");
+                BodyClaim::Unknown
+            }
+        }
+    }
+
+    /// Let go of a claim whose delivery was not queued, so the sender's retry is taken.
+    pub async fn release(&self, key: &str) {
+        if let Err(error) = self.store.delete(key).await {
+            tracing::warn!(%error, "could not release a claim; it expires by itself");
         }
     }
 

@@ -7,7 +7,7 @@ pub mod bus;
 pub mod enqueue;
 pub mod platform;
 
-pub use enqueue::{DELIVERY_TTL, DeliveryMarks, Enqueue, Fingerprint, Id, Queued};
+pub use enqueue::{BodyClaim, DELIVERY_TTL, DeliveryMarks, Enqueue, Fingerprint, Id, Queued};
 
 use crate::engine::clock::Clock;
 use crate::integrations::signature::SignatureError;
@@ -163,10 +163,43 @@ impl Ingest {
                 }
                 Ok(Accepted::Reply(self.commands.answer(&command).await))
             }
-            Inbound::Queue { records, reply } => {
+            Inbound::Queue { records, reply, signed } => {
                 let mut answer = reply.map(Accepted::Reply);
+                // The same signed bytes under another delivery id are a replay: refused,
+                // logged and tallied, and nothing is queued.
+                let body_claim = match (&signed, records.as_slice()) {
+                    (Some(signed), [record]) => {
+                        match self.enqueue.claim_body(source.name(), signed, &record.id).await {
+                            BodyClaim::Replay => {
+                                let (name, id) = (source.name(), record.id.as_str());
+                                tracing::warn!(
+                                    source = name,
+                                    delivery = id,
+                                    "signed body replayed under another delivery id; refused"
+                                );
+                                self.activity
+                                    .rejected(
+                                        name,
+                                        "a signed body already received under another delivery id: replay refused",
+                                    )
+                                    .await;
+                                return Ok(Accepted::Duplicate { id: record.id.clone(), kind: record.kind.clone() });
+                            }
+                            claim => claim,
+                        }
+                    }
+                    _ => BodyClaim::Unknown,
+                };
                 for record in &records {
-                    let outcome = self.enqueue.send(source.name(), record, Id::Given).await?;
+                    let outcome = match self.enqueue.send(source.name(), record, Id::Given).await {
+                        Ok(outcome) => outcome,
+                        Err(e) => {
+                            if let (BodyClaim::New(key), true) = (&body_claim, records.len() == 1) {
+                                self.enqueue.release(key).await;
+                            }
+                            return Err(e);
+                        }
+                    };
                     answer = answer.or_else(|| Some(accepted(record, outcome)));
                     let duplicate = outcome == Queued::Duplicate;
                     tracing::info!(source = source.name(), event_id = %record.id, topic = %record.kind, duplicate, "webhook accepted");

@@ -37,7 +37,7 @@ impl WebhookSource for Acme {
             headers.get("x-acme-id").and_then(|v| v.to_str().ok()).ok_or(InboundError::MissingHeader("X-Acme-Id"))?;
         let text = std::str::from_utf8(verified.body()).map_err(|_| InboundError::NotUtf8)?;
         let record = Event::identified(id, "custom.acme_pushed", "acme", Default::default()).record_with_payload(text);
-        Ok(Inbound::Queue { records: vec![record], reply: None })
+        Ok(Inbound::Queue { records: vec![record], reply: None, signed: None })
     }
 }
 

@@ -78,10 +78,21 @@ impl WebhookSource for GithubSource {
             WebhookError::NotJson(_) => {
                 InboundError::Malformed { what: "the body", expected: "a JSON object", detail: None }
             }
+            e @ WebhookError::WrongShape { .. } => InboundError::Malformed {
+                what: "the body",
+                expected: "the payload X-GitHub-Event names",
+                detail: Some(e.to_string()),
+            },
         })?;
         if event == "ping" {
             return Ok(Inbound::Reply(json!({ "status": "pong", "id": delivery })));
         }
-        Ok(Inbound::Queue { records: vec![record], reply: None })
+        // The signature stands for the signed bytes: a copy of them under a fresh delivery id
+        // (a replay) is known by it. Kept as a digest.
+        let signed = header(headers, SIGNATURE_HEADER).ok().map(|sig| {
+            use sha2::{Digest, Sha256};
+            hex::encode(&Sha256::digest(sig.as_bytes())[..16])
+        });
+        Ok(Inbound::Queue { records: vec![record], reply: None, signed })
     }
 }

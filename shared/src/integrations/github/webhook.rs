@@ -15,6 +15,9 @@ pub enum WebhookError {
     NotUtf8,
     #[error("the body is not a JSON object: {0}")]
     NotJson(String),
+    /// The body lacks what the named event always carries: another event's body relabelled.
+    #[error("a `{event}` delivery without `{field}`")]
+    WrongShape { event: &'static str, field: &'static str },
 }
 
 /// Only what we route on and hand to subscribers; everything else is skipped by serde
@@ -42,7 +45,62 @@ struct View<'a> {
     commits: Option<Vec<serde::de::IgnoredAny>>,
     #[serde(borrow)]
     compare: Option<Cow<'a, str>>,
+    // Present or not, never built: what the shape check reads.
+    review: Option<serde::de::IgnoredAny>,
+    deployment: Option<serde::de::IgnoredAny>,
+    deployment_status: Option<serde::de::IgnoredAny>,
+    workflow_run: Option<serde::de::IgnoredAny>,
+    workflow_job: Option<serde::de::IgnoredAny>,
+    check_run: Option<serde::de::IgnoredAny>,
+    check_suite: Option<serde::de::IgnoredAny>,
+    release: Option<serde::de::IgnoredAny>,
 }
+
+impl View<'_> {
+    /// The field `event`'s body always carries (GitHub's webhook payload reference) that this
+    /// body lacks, if any. A replayed body sent under another `X-GitHub-Event` fails here.
+    fn missing_for(&self, event: &str) -> Option<(&'static str, &'static str)> {
+        let need: &[(&'static str, bool)] = match event {
+            "pull_request" => &[("pull_request", self.pull_request.is_some())],
+            "issues" => &[("issue", self.issue.is_some())],
+            "issue_comment" => &[("issue", self.issue.is_some()), ("comment", self.comment.is_some())],
+            "push" => &[("ref", self.git_ref.is_some()), ("commits", self.commits.is_some())],
+            "pull_request_review" => {
+                &[("pull_request", self.pull_request.is_some()), ("review", self.review.is_some())]
+            }
+            "pull_request_review_comment" => {
+                &[("pull_request", self.pull_request.is_some()), ("comment", self.comment.is_some())]
+            }
+            "deployment" => &[("deployment", self.deployment.is_some())],
+            "deployment_status" => &[("deployment_status", self.deployment_status.is_some())],
+            "workflow_run" => &[("workflow_run", self.workflow_run.is_some())],
+            "workflow_job" => &[("workflow_job", self.workflow_job.is_some())],
+            "check_run" => &[("check_run", self.check_run.is_some())],
+            "check_suite" => &[("check_suite", self.check_suite.is_some())],
+            "release" => &[("release", self.release.is_some())],
+            _ => &[],
+        };
+        let named = KNOWN.iter().find(|k| **k == event).copied()?;
+        need.iter().find(|(_, present)| !present).map(|(field, _)| (named, *field))
+    }
+}
+
+/// The events whose shape is checked ([`View::missing_for`]).
+const KNOWN: &[&str] = &[
+    "pull_request",
+    "issues",
+    "issue_comment",
+    "push",
+    "pull_request_review",
+    "pull_request_review_comment",
+    "deployment",
+    "deployment_status",
+    "workflow_run",
+    "workflow_job",
+    "check_run",
+    "check_suite",
+    "release",
+];
 
 #[derive(Deserialize)]
 struct PullRequest<'a> {
@@ -121,6 +179,9 @@ pub fn normalize(event: &str, delivery: &str, verified: Verified<'_>) -> Result<
     let body = verified.body();
     let text = std::str::from_utf8(body).map_err(|_| WebhookError::NotUtf8)?;
     let view: View<'_> = serde_json::from_str(text).map_err(|e| WebhookError::NotJson(e.to_string()))?;
+    if let Some((event, field)) = view.missing_for(event) {
+        return Err(WebhookError::WrongShape { event, field });
+    }
 
     // GitHub's actions are snake_case, but `repository_dispatch`'s is the sender's free-form
     // `event_type`: the topic gets a segment made from it, the data keeps it verbatim.

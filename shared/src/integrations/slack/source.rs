@@ -61,8 +61,8 @@ impl WebhookSource for SlackSource {
                 Inbound::Command(cmd)
             }
             // Slack wants a 200 within 3 s, and retries anything else: a copy is answered alike.
-            SlackRequest::Event(record) => Inbound::Queue { records: vec![record], reply: Some(ok()) },
-            SlackRequest::Actions(records) => Inbound::Queue { records, reply: Some(ok()) },
+            SlackRequest::Event(record) => Inbound::Queue { records: vec![record], reply: Some(ok()), signed: None },
+            SlackRequest::Actions(records) => Inbound::Queue { records, reply: Some(ok()), signed: None },
             SlackRequest::SslCheck => Inbound::Reply(ok()),
             SlackRequest::BotMessage => Inbound::Reply(json!({ "ok": true, "ignored": "bot message" })),
             SlackRequest::Ignored(what) => {
