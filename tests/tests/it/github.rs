@@ -87,7 +87,7 @@ async fn task_completed_comments_on_the_pr_once_however_often_it_is_replayed() {
     let bodies = comments.bodies();
     assert_eq!(bodies.len(), 1, "{bodies:?}");
     assert!(bodies[0].starts_with("✅ Task T-42 completed successfully!"), "{}", bodies[0]);
-    assert!(bodies[0].contains("<!-- aetherium:evt-c1:task-comment -->"), "hidden marker: {}", bodies[0]);
+    assert!(bodies[0].contains("<!-- aetherium:evt-c1:task-comment:"), "hidden marker: {}", bodies[0]);
 }
 
 #[tokio::test]
@@ -117,17 +117,29 @@ async fn events_without_a_pull_request_or_of_other_types_call_nothing() {
 async fn a_crash_after_posting_does_not_post_twice() {
     let server = aetherium_tests::stand_in::start().await;
     let comments = Comments::default();
-    // The comment is already on GitHub (a dispatcher crashed before marking the event done).
-    comments.seed("✅ Task T-42 completed successfully!\n\n<!-- aetherium:evt-crash:task-comment -->");
     mount_comments(&server, &comments, TOKEN).await;
-    app(&server)
-        .await
-        .app
-        .dispatcher()
-        .process(&task_event("evt-crash", "task.completed", json!({})))
-        .await
-        .expect("ok");
-    assert_eq!(comments.bodies().len(), 1, "no second comment");
+    let record = task_event("evt-crash", "task.completed", json!({}));
+    // The first dispatcher posts; its marks are lost with it (a fresh store for the second,
+    // as after a crash before the event was marked done).
+    app(&server).await.app.dispatcher().process(&record).await.expect("posted");
+    app(&server).await.app.dispatcher().process(&record).await.expect("found");
+    assert_eq!(comments.bodies().len(), 1, "no second comment: {:?}", comments.bodies());
+}
+
+/// Anyone can comment on a PR: a marker posted ahead by someone else, in the old unsigned
+/// form or with a made-up signature, does not stop our comment.
+#[tokio::test]
+async fn a_marker_posted_by_someone_else_does_not_suppress_the_comment() {
+    let server = aetherium_tests::stand_in::start().await;
+    let comments = Comments::default();
+    comments.seed("nothing to see\n\n<!-- aetherium:evt-pre:task-comment -->");
+    comments.seed("nothing to see\n\n<!-- aetherium:evt-pre:task-comment:000000000000000000000000 -->");
+    mount_comments(&server, &comments, TOKEN).await;
+    let record = task_event("evt-pre", "task.completed", json!({}));
+    app(&server).await.app.dispatcher().process(&record).await.expect("posted");
+    let bodies = comments.bodies();
+    assert_eq!(bodies.len(), 3, "{bodies:?}");
+    assert!(bodies[2].starts_with("✅ Task T-42 completed successfully!"), "{}", bodies[2]);
 }
 
 #[tokio::test]

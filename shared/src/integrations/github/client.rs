@@ -106,6 +106,8 @@ pub struct GithubClient {
     metrics: Metrics,
     // Built at first use: a function that never calls GitHub never pays for it.
     http: OnceLock<reqwest::Client>,
+    /// Signs the hidden markers of our comments ([`Self::marker_key`]).
+    marker_key: [u8; 32],
 }
 
 fn now_unix() -> i64 {
@@ -125,7 +127,21 @@ impl GithubClient {
             _ => return Ok(None),
         };
         let limiter = RateLimiter::new(store.clone(), "github", cfg.requests_per_second, Duration::from_secs(10));
+        let marker_key = {
+            use sha2::{Digest, Sha256};
+            let credential = match (&cfg.token, &cfg.private_key) {
+                (_, Some(pem)) if cfg.app_id.is_some() => pem.expose().to_owned(),
+                (Some(token), _) => token.expose().to_owned(),
+                _ => String::new(),
+            };
+            Sha256::new()
+                .chain_update(b"aetherium comment marker\0")
+                .chain_update(credential.as_bytes())
+                .finalize()
+                .into()
+        };
         Ok(Some(Self {
+            marker_key,
             base: cfg.base_url.trim_end_matches('/').to_owned(),
             auth,
             limiter,
@@ -134,6 +150,12 @@ impl GithubClient {
             timeout: Duration::from_millis(cfg.timeout_ms),
             http: OnceLock::new(),
         }))
+    }
+
+    /// The key of our comments' hidden markers, derived from the credentials only these
+    /// functions hold: a marker someone else posts cannot carry a valid one.
+    pub fn marker_key(&self) -> &[u8; 32] {
+        &self.marker_key
     }
 
     /// Per-request timeout (default 10 s).

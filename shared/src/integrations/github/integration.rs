@@ -73,7 +73,7 @@ impl GithubIntegration {
         text: &str,
     ) -> Result<(), IntegrationError> {
         let client = self.client()?;
-        let marker = marker(event_id, action);
+        let marker = marker(client.marker_key(), event_id, action);
         let path = format!("/repos/{}/issues/{}/comments", at.repo, at.number);
         for page in 1..=MARKER_PAGES {
             let comments =
@@ -93,16 +93,24 @@ impl GithubIntegration {
 }
 
 /// The hidden marker of a comment: an HTML comment that no id can close early (anything but
-/// letters, digits and `-_.:` is percent-encoded), the same for a post and for its search.
-fn marker(event_id: &str, action: &str) -> String {
+/// letters, digits and `-_.:` is percent-encoded), the same for a post and for its search,
+/// ending in a MAC of the event id and action under `key`. Anyone can post a comment holding
+/// a marker, to stop our comment for an event not yet posted; only we can sign one.
+fn marker(key: &[u8; 32], event_id: &str, action: &str) -> String {
+    use hmac::{Hmac, Mac};
     let mut m = String::from("<!-- aetherium:");
-    for b in format!("{event_id}:{action}").bytes() {
+    let what = format!("{event_id}:{action}");
+    for b in what.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':') {
             m.push(char::from(b));
         } else {
             m.push_str(&format!("%{b:02X}"));
         }
     }
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(what.as_bytes());
+    m.push(':');
+    m.push_str(&hex::encode(&mac.finalize().into_bytes()[..12]));
     m.push_str(" -->");
     m
 }
