@@ -469,7 +469,8 @@ async fn app_flow(store: Arc<dyn Store>) {
     d.process(&task_event("evt-app-1", "task.completed", json!({}))).await.expect("first comment");
     d.process(&task_event("evt-app-2", "task.completed", json!({}))).await.expect("second: cached token");
     assert_eq!(comments.bodies().len(), 2);
-    assert!(store.get("github:token:77").await.expect("get").is_some(), "the token is shared through the store");
+    let shared = store.get("github:token:77").await.expect("get").expect("the token is shared through the store");
+    assert!(!shared.contains("ghs_installation_1"), "the shared Redis holds it sealed, not in plaintext: {shared}");
     // One discovery and one mint for both comments.
     server.verify().await;
 

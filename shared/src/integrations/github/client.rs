@@ -2,6 +2,7 @@
 //! the shared rate limit, retries of 5xx and timeouts, and GitHub's own rate-limit signals.
 
 use super::app_auth::AppAuth;
+use super::token_seal::TokenSeal;
 use crate::backends::http_client::{Attempt, transport_failure, with_retries};
 use crate::backends::ratelimit::{LimitError, RateLimiter};
 use crate::backends::store::Store;
@@ -108,6 +109,8 @@ pub struct GithubClient {
     http: OnceLock<reqwest::Client>,
     /// Signs the hidden markers of our comments ([`Self::marker_key`]).
     marker_key: [u8; 32],
+    /// Seals the installation tokens shared through the store (an App only).
+    token_seal: Option<TokenSeal>,
 }
 
 fn now_unix() -> i64 {
@@ -140,8 +143,16 @@ impl GithubClient {
                 .finalize()
                 .into()
         };
+        let token_seal = match (&auth, &cfg.private_key) {
+            (Auth::App(_), Some(pem)) => Some(
+                TokenSeal::from_secret(pem.expose().as_bytes())
+                    .ok_or("integrations.github.private_key (GITHUB_APP_PRIVATE_KEY): no cache key derives from it")?,
+            ),
+            _ => None,
+        };
         Ok(Some(Self {
             marker_key,
+            token_seal,
             base: cfg.base_url.trim_end_matches('/').to_owned(),
             auth,
             limiter,
@@ -340,8 +351,10 @@ impl GithubClient {
             }
         };
         let key = format!("github:token:{installation}");
+        let seal = self.token_seal.as_ref();
         if !force
-            && let Ok(Some(raw)) = self.store.get(&key).await
+            && let Ok(Some(stored)) = self.store.get(&key).await
+            && let Some(raw) = seal.and_then(|s| s.open(&key, &stored))
             && let Ok(cached) = serde_json::from_str::<CachedToken>(&raw)
             && cached.expires_at - now_unix() > TOKEN_MARGIN_SECS
         {
@@ -365,7 +378,11 @@ impl GithubClient {
             .map_or(now_unix() + 3600, |t| t.timestamp());
         let ttl = (expires_at - now_unix() - TOKEN_MARGIN_SECS).max(1) as u64;
         let cached = serde_json::to_string(&CachedToken { token: token.to_owned(), expires_at }).unwrap_or_default();
-        if let Err(error) = self.store.set(&key, &cached, Some(Duration::from_secs(ttl))).await {
+        let Some(sealed) = seal.and_then(|s| s.seal(&key, &cached)) else {
+            tracing::warn!("could not seal the installation token; it is not shared");
+            return Ok(Secret::new(token));
+        };
+        if let Err(error) = self.store.set(&key, &sealed, Some(Duration::from_secs(ttl))).await {
             tracing::warn!(%error, "could not share the installation token; each instance will mint its own");
         }
         Ok(Secret::new(token))

@@ -7,6 +7,7 @@ pub mod integration;
 pub mod signature;
 pub mod source;
 pub mod target;
+pub mod token_seal;
 pub mod webhook;
 
 pub use client::{As, GithubClient, GithubError, Page, Repo};
