@@ -273,3 +273,45 @@ aetherium_tests::per_shape!(
     subscriptions_survive_a_node_restart,
     redis_down_is_reported_by_health_and_publish,
 );
+
+/// The platform's cache user, as the template defines it, applied to a real redis-server: it
+/// publishes on any topic, appends to the inbox stream and reads the event stream, and can
+/// touch none of the functions' keys (the sealed GitHub tokens, the dedup marks, the activity
+/// log), nor write any other key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_platforms_bus_user_reaches_the_bus_and_nothing_else() {
+    let text = std::fs::read_to_string(aetherium_tests::fixtures::root().join("template.yaml")).expect("template");
+    let t: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).expect("yaml");
+    let access = t["Resources"]["CacheBusUser"]["Properties"]["AccessString"].as_str().expect("an access string");
+    let redis = RedisServer::start().await;
+    let mut setuser = vec!["ACL", "SETUSER", "bus", ">bus-password"];
+    setuser.extend(access.split_whitespace());
+    assert_eq!(redis.cli(0, &setuser).trim(), "OK", "{access}");
+    redis.cli(0, &["SET", "github:token:77", "v1:sealed"]);
+    let url = redis.url().replacen("redis://", "redis://bus:bus-password@", 1);
+    let client = redis::Client::open(url).expect("url");
+    let bus = client.get_multiplexed_async_connection().await.expect("the bus user connects");
+    let run = |cmd: redis::Cmd| {
+        let mut bus = bus.clone();
+        async move { cmd.query_async::<redis::Value>(&mut bus).await }
+    };
+    for allowed in [
+        redis::cmd("PUBLISH").arg("vm.created").arg(r#"{"type":"vm.created","data":{}}"#).clone(),
+        redis::cmd("XADD").arg("aetherium:{inbox}").arg("*").arg("event").arg("{}").clone(),
+        redis::cmd("XRANGE").arg("aetherium:{events}").arg("-").arg("+").clone(),
+        redis::cmd("PING").clone(),
+    ] {
+        run(allowed.clone()).await.unwrap_or_else(|e| panic!("{:?} is allowed: {e}", allowed.get_packed_command()));
+    }
+    for refused in [
+        redis::cmd("GET").arg("github:token:77").clone(),
+        redis::cmd("SET").arg("delivery:github:x").arg("queued").clone(),
+        redis::cmd("XADD").arg("other-stream").arg("*").arg("a").arg("b").clone(),
+        redis::cmd("LRANGE").arg("activity:log").arg("0").arg("-1").clone(),
+        redis::cmd("KEYS").arg("*").clone(),
+        redis::cmd("FLUSHALL").clone(),
+    ] {
+        let err = run(refused.clone()).await.expect_err("refused");
+        assert!(err.to_string().contains("NOPERM") || err.code() == Some("NOPERM"), "{err}");
+    }
+}
