@@ -242,7 +242,8 @@ impl App {
     /// The bus bridge: what the platform publishes on the bus, into the work queue.
     pub fn bridge(&self) -> Bridge {
         let (bus, inbox, store) = (self.bus.clone(), self.inbox.clone(), self.store.clone());
-        let named = self.routes().rules().iter().map(|r| r.on.clone()).collect();
+        // The configured routes' topics, whatever integrations this binary links.
+        let named = self.config.routes.iter().map(|r| r.on.clone()).collect();
         Bridge::new(bus, inbox, self.ingest.clone(), store, self.config.bridge.clone()).with_named_topics(named)
     }
 
