@@ -58,17 +58,35 @@ fn check(binary: &str, outcome: &Outcome) {
     }
 }
 
-/// `n` copies of a function URL sample, each a distinct delivery, signed as its sender would.
+/// `n` copies of a function URL sample, each a distinct delivery, signed as its sender would:
+/// its own delivery id, and its own bytes (the pull request's `updated_at`, same width), since
+/// the ingest refuses the same signed bytes under another delivery id as a replay.
 fn github_deliveries(n: usize) -> Vec<String> {
     let doc: Value = serde_json::from_str(&envelope("github-webhook/pull_request-opened.json")).expect("json");
+    let body = doc["body"].as_str().expect("a text body").to_owned();
+    let stamp = r#""updated_at": "2019-05-15T15:20:33Z""#;
+    assert!(body.contains(stamp), "the sample's pull request has its updated_at");
+    // A fresh stretch of time per call: the runs share a Redis, and a body sent in an earlier
+    // run would be a replay in this one.
+    let offset = i64::from(uuid::Uuid::new_v4().as_u128() as u32 % 900_000_000);
+    let start =
+        chrono::DateTime::parse_from_rfc3339("2019-05-15T15:20:33Z").expect("time") + chrono::Duration::seconds(offset);
     (0..n)
         .map(|i| {
             let mut d = doc.clone();
+            let at = (start + chrono::Duration::seconds(i as i64 + 1)).format("%Y-%m-%dT%H:%M:%SZ");
+            let varied = body.replacen(stamp, &format!(r#""updated_at": "{at}""#), 1);
+            d["headers"]["x-hub-signature-256"] =
+                aetherium::integrations::github::signature::sign_github(EXAMPLE_SECRET, varied.as_bytes()).into();
             d["headers"]["x-github-delivery"] = format!("bench-{i}-{}", uuid::Uuid::new_v4()).into();
+            d["body"] = varied.into();
             d.to_string()
         })
         .collect()
 }
+
+/// The secret the samples in events/ are signed with (README; never for a deployment).
+const EXAMPLE_SECRET: &str = "aetherium-example-secret";
 
 fn slack_signed(file: &str, n: usize, vary: impl Fn(&mut Value, usize)) -> Vec<String> {
     let doc: Value = serde_json::from_str(&envelope(file)).expect("json");

@@ -58,12 +58,23 @@ fn main() {
     }
     report("signature verification", verify, body.len());
 
-    let body = Bytes::from(body);
+    // Each request its own delivery and its own bytes (the pull request's `updated_at`, same
+    // width): the ingest refuses the same signed bytes under another delivery id as a replay.
+    let template = String::from_utf8(body).expect("UTF-8");
+    let stamp = r#""updated_at": "2019-05-15T15:20:33Z""#;
+    assert!(template.contains(stamp), "the fixture's pull request has its updated_at");
+    let start = chrono::DateTime::parse_from_rfc3339("2019-05-15T15:20:33Z").expect("time");
+    let nth = |i: usize| {
+        let at = (start + chrono::Duration::seconds(i as i64 + 1)).format("%Y-%m-%dT%H:%M:%SZ");
+        let body = Bytes::from(template.replacen(stamp, &format!(r#""updated_at": "{at}""#), 1));
+        (sign(&body), body)
+    };
     let mut handler = Vec::with_capacity(n);
     rt.block_on(async {
         // What the github-webhook function builds: memory backends, no integration.
         let TestApp { app, queue, .. } = TestApp::with_env(&[GITHUB_SECRET]).await;
         for i in 0..n {
+            let (signature, body) = nth(i);
             let req = http::Request::builder()
                 .method("POST")
                 .uri("/api/v1/webhooks/github")
@@ -84,5 +95,5 @@ fn main() {
             }
         }
     });
-    report("webhook handler (verify+parse+enqueue)", handler, body.len());
+    report("webhook handler (verify+parse+enqueue)", handler, template.len());
 }
