@@ -395,8 +395,9 @@ impl Dispatcher {
         ok
     }
 
-    /// Process one message the queue delivered, delaying its retry ([`Self::delay_retry`]). Whether it succeeded; deleting it is the caller's (Lambda's
-    /// event source mapping deletes the batch's successes itself).
+    /// Process one message the queue delivered, delaying its retry ([`Self::delay_retry`]).
+    /// Whether it succeeded; deleting it is the caller's (Lambda's event source mapping
+    /// deletes the batch's successes itself).
     pub async fn process_delivered(&self, msg: &QueueMessage) -> bool {
         match self.process_isolated(&msg.id, &msg.body).await {
             Ok(_) => true,

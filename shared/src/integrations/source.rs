@@ -7,6 +7,7 @@
 
 use crate::integrations::signature::{SignatureError, Verified};
 use crate::model::event::Record;
+use crate::model::fingerprint::Fingerprint;
 use http::HeaderMap;
 
 pub trait WebhookSource: Send + Sync + std::fmt::Debug {
@@ -44,10 +45,10 @@ pub enum Inbound {
     /// Answered at once with this body; nothing is queued (a ping, a URL verification).
     Reply(serde_json::Value),
     /// Events to queue, each once by its id. Answered with `reply` when given, otherwise with
-    /// the event's id and type (202, or 200 for a copy already queued). `signed`, a digest of
-    /// the request's signature, names the signed bytes: their copy under another id is a
-    /// replay, refused.
-    Queue { records: Vec<Record>, reply: Option<serde_json::Value>, signed: Option<String> },
+    /// the event's id and type (202, or 200 for a copy already queued). `signed`, the
+    /// fingerprint of the request's signature, names the signed bytes of a single record:
+    /// their copy under another id is a replay, refused.
+    Queue { records: Vec<Record>, reply: Option<serde_json::Value>, signed: Option<Fingerprint> },
     /// A slash command, answered inline.
     Command(Command),
 }

@@ -2,6 +2,7 @@
 //! message templates. Depends on nothing else in the crate.
 
 pub mod event;
+pub mod fingerprint;
 pub mod integration;
 pub mod json_repair;
 pub mod markup;

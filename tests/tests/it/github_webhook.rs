@@ -318,23 +318,29 @@ async fn every_example_github_publishes_is_accepted_queued_and_dispatched() {
     }
 }
 
-/// A captured signed delivery replayed under fresh delivery ids is refused: the first is
-/// queued, the copies are answered as duplicates (nothing more is queued), and the refusal is
-/// tallied. GitHub's own redelivery (same id, same bytes) is the duplicate it always was.
+/// A captured signed delivery replayed under fresh delivery ids, all at once, is queued once:
+/// the copies are answered as duplicates, and the refusals are tallied. GitHub's own
+/// redelivery (same id, same bytes) is the duplicate it always was.
 #[tokio::test]
 async fn a_signed_body_replayed_under_fresh_delivery_ids_is_queued_once() {
     let s = setup().await;
     let body = fixtures::github("pull_request-opened");
-    let (status, _) = s.github("pull_request", "guid-original", &body).await.pair();
-    assert_eq!(status, 202);
-    for fresh in ["guid-replay-1", "guid-replay-2", "guid-replay-3"] {
-        let (status, answer) = s.github("pull_request", fresh, &body).await.pair();
-        assert_eq!((status, answer["status"].as_str()), (200, Some("duplicate")), "{fresh}: {answer}");
+    // The original and three replays arrive together: one is queued, whichever wins.
+    let ids = ["guid-original", "guid-replay-1", "guid-replay-2", "guid-replay-3"];
+    let answers = futures_util::future::join_all(ids.iter().map(|id| s.github("pull_request", id, &body))).await;
+    let mut first = None;
+    for (id, answer) in ids.iter().zip(answers) {
+        let (status, answer) = answer.pair();
+        match status {
+            202 => assert!(first.replace(*id).is_none(), "only one is queued: {answer}"),
+            _ => assert_eq!((status, answer["status"].as_str()), (200, Some("duplicate")), "{id}: {answer}"),
+        }
     }
-    let (status, answer) = s.github("pull_request", "guid-original", &body).await.pair();
+    let first = first.expect("one was queued");
+    let (status, answer) = s.github("pull_request", first, &body).await.pair();
     assert_eq!((status, answer["status"].as_str()), (200, Some("duplicate")), "a redelivery: {answer}");
     let queued = s.queued().await;
-    assert_eq!(queued.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["guid-original"]);
+    assert_eq!(queued.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), [first]);
     let tallied = s.app.activity().rejections().await.expect("tally");
     assert!(tallied.iter().any(|e| e.message.contains("replay refused") && e.count == Some(3)), "{tallied:?}");
 }

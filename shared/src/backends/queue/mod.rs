@@ -13,62 +13,6 @@ pub use memory::MemoryQueue;
 pub use signed_send::SignedSender;
 pub use sqs::{SendPath, SqsQueue};
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_outage_shorter_than_half_an_hour_sends_nothing_to_the_dead_letter_queue() {
-        let schedule = RetrySchedule::default();
-        let survives = schedule.survives(MAX_RECEIVES);
-        assert!(survives > Duration::from_secs(30 * 60), "{survives:?}");
-        for n in 0..=MAX_RECEIVES + 3 {
-            let step = RETRY_SCHEDULE[(n.max(1) as usize - 1).min(RETRY_SCHEDULE.len() - 1)];
-            let d = schedule.after(n);
-            assert!(d >= step && d <= step + step / 5, "receive {n}: {d:?}");
-        }
-    }
-
-    #[test]
-    fn the_first_retry_comes_after_the_breakers_cool_down_and_probe() {
-        use crate::backends::redis_conn::{COOL_DOWN, PROBE_WAIT};
-        assert!(RETRY_SCHEDULE[0] > COOL_DOWN + PROBE_WAIT, "the first retry finds the breaker ready to probe");
-    }
-
-    #[test]
-    fn a_schedule_is_ordered_positive_and_within_sqs_cap() {
-        let s = |secs: &[u64]| RetrySchedule::new(&secs.iter().map(|s| Duration::from_secs(*s)).collect::<Vec<_>>());
-        assert!(s(&[1, 1, 5]).is_some());
-        assert!(s(&[]).is_none());
-        assert!(s(&[0, 5]).is_none());
-        assert!(s(&[10, 5]).is_none());
-        assert!(s(&[43_201]).is_none());
-    }
-
-    #[test]
-    fn what_sqs_refuses_is_escaped_and_reads_back_the_same() {
-        let record = serde_json::json!({ "id": "e", "data": { "text": "a\u{FFFF}b\u{FFFE}c ✅ 𝄞" } }).to_string();
-        assert_eq!(refused_char(&record), Some('\u{FFFF}'), "serde_json writes them raw");
-        let safe = sqs_safe(&record);
-        assert_eq!(refused_char(&safe), None, "{safe}");
-        let back: serde_json::Value = serde_json::from_str(&safe).expect("still JSON");
-        assert_eq!(back.to_string(), record, "the same event");
-        assert!(matches!(sqs_safe("{\"ok\":\"✅\"}"), std::borrow::Cow::Borrowed(_)));
-        assert_eq!(refused_char("tab\tok\u{1}"), Some('\u{1}'));
-    }
-
-    #[test]
-    fn batches_keep_to_ten_entries_and_one_message_in_all() {
-        let small = vec!["x"; 23];
-        assert_eq!(batches(&small, 100), vec![0..10, 10..20, 20..23]);
-        let sized = ["aaaa", "bbbb", "cc", "dddddd", "e"];
-        assert_eq!(batches(&sized, 8), vec![0..2, 2..4, 4..5]);
-        let too_big = ["a", "bbbbbbbbbbbb", "c"];
-        assert_eq!(batches(&too_big, 8), vec![0..1, 1..2, 2..3], "an oversized body goes alone");
-        assert!(batches(&[], 8).is_empty());
-    }
-}
-
 /// SQS's message size limit. Larger events travel by claim check.
 pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
 
@@ -220,4 +164,60 @@ pub trait WorkQueue: Send + Sync + std::fmt::Debug {
 
     /// `memory` or `sqs`, for the start-up banner and logs.
     fn kind(&self) -> &'static str;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_outage_shorter_than_half_an_hour_sends_nothing_to_the_dead_letter_queue() {
+        let schedule = RetrySchedule::default();
+        let survives = schedule.survives(MAX_RECEIVES);
+        assert!(survives > Duration::from_secs(30 * 60), "{survives:?}");
+        for n in 0..=MAX_RECEIVES + 3 {
+            let step = RETRY_SCHEDULE[(n.max(1) as usize - 1).min(RETRY_SCHEDULE.len() - 1)];
+            let d = schedule.after(n);
+            assert!(d >= step && d <= step + step / 5, "receive {n}: {d:?}");
+        }
+    }
+
+    #[test]
+    fn the_first_retry_comes_after_the_breakers_cool_down_and_probe() {
+        use crate::backends::redis_conn::{COOL_DOWN, PROBE_WAIT};
+        assert!(RETRY_SCHEDULE[0] > COOL_DOWN + PROBE_WAIT, "the first retry finds the breaker ready to probe");
+    }
+
+    #[test]
+    fn a_schedule_is_ordered_positive_and_within_sqs_cap() {
+        let s = |secs: &[u64]| RetrySchedule::new(&secs.iter().map(|s| Duration::from_secs(*s)).collect::<Vec<_>>());
+        assert!(s(&[1, 1, 5]).is_some());
+        assert!(s(&[]).is_none());
+        assert!(s(&[0, 5]).is_none());
+        assert!(s(&[10, 5]).is_none());
+        assert!(s(&[43_201]).is_none());
+    }
+
+    #[test]
+    fn what_sqs_refuses_is_escaped_and_reads_back_the_same() {
+        let record = serde_json::json!({ "id": "e", "data": { "text": "a\u{FFFF}b\u{FFFE}c ✅ 𝄞" } }).to_string();
+        assert_eq!(refused_char(&record), Some('\u{FFFF}'), "serde_json writes them raw");
+        let safe = sqs_safe(&record);
+        assert_eq!(refused_char(&safe), None, "{safe}");
+        let back: serde_json::Value = serde_json::from_str(&safe).expect("still JSON");
+        assert_eq!(back.to_string(), record, "the same event");
+        assert!(matches!(sqs_safe("{\"ok\":\"✅\"}"), std::borrow::Cow::Borrowed(_)));
+        assert_eq!(refused_char("tab\tok\u{1}"), Some('\u{1}'));
+    }
+
+    #[test]
+    fn batches_keep_to_ten_entries_and_one_message_in_all() {
+        let small = vec!["x"; 23];
+        assert_eq!(batches(&small, 100), vec![0..10, 10..20, 20..23]);
+        let sized = ["aaaa", "bbbb", "cc", "dddddd", "e"];
+        assert_eq!(batches(&sized, 8), vec![0..2, 2..4, 4..5]);
+        let too_big = ["a", "bbbbbbbbbbbb", "c"];
+        assert_eq!(batches(&too_big, 8), vec![0..1, 1..2, 2..3], "an oversized body goes alone");
+        assert!(batches(&[], 8).is_empty());
+    }
 }

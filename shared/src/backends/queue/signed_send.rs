@@ -167,31 +167,9 @@ impl SignedSender {
         let answer = self.call(SEND_BATCH, &SendMessageBatch { queue_url, entries: entries.collect() }).await?;
         let sent: BatchSent = serde_json::from_slice(&answer)
             .map_err(|e| BackendError::unavailable(BACKEND, format!("SendMessageBatch answer unreadable: {e}")))?;
-        let mut out: Vec<Option<Result<String, BackendError>>> = bodies.iter().map(|_| None).collect();
-        let slot = |id: &str| id.parse::<usize>().ok().filter(|i| *i < bodies.len());
-        for ok in sent.successful {
-            if let Some(i) = slot(&ok.id) {
-                out[i] = Some(Ok(ok.message_id));
-            }
-        }
-        for failed in sent.failed {
-            if let Some(i) = slot(&failed.id) {
-                let detail = format!("SendMessageBatch entry: {}: {}", failed.code, failed.message);
-                out[i] = Some(Err(if failed.sender_fault {
-                    BackendError::rejected(BACKEND, detail)
-                } else {
-                    BackendError::unavailable(BACKEND, detail)
-                }));
-            }
-        }
-        Ok(out
-            .into_iter()
-            .map(|o| {
-                o.unwrap_or_else(|| {
-                    Err(BackendError::unavailable(BACKEND, "SendMessageBatch answer does not name this entry"))
-                })
-            })
-            .collect())
+        let ok = sent.successful.iter().map(|e| (e.id.as_str(), e.message_id.clone()));
+        let failed = sent.failed.iter().map(|e| (e.id.as_str(), e.sender_fault, e.code.as_str(), e.message.as_str()));
+        Ok(super::sqs::entry_results(bodies.len(), ok, failed))
     }
 
     /// One SQS JSON-protocol call to `target`, retried as [`Self::send`] says; the answer's

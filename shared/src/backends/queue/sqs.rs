@@ -124,27 +124,9 @@ impl SqsQueue {
             .send()
             .await
             .map_err(classify)?;
-        let mut each: Vec<Result<String, BackendError>> = bodies
-            .iter()
-            .map(|_| Err(BackendError::unavailable(BACKEND, "SendMessageBatch answer does not name this entry")))
-            .collect();
-        let slot = |id: &str| id.parse::<usize>().ok().filter(|i| *i < bodies.len());
-        for ok in out.successful() {
-            if let Some(i) = slot(ok.id()) {
-                each[i] = Ok(ok.message_id().to_owned());
-            }
-        }
-        for failed in out.failed() {
-            if let Some(i) = slot(failed.id()) {
-                let detail = format!("SendMessageBatch entry: {}: {}", failed.code(), failed.message().unwrap_or(""));
-                each[i] = Err(if failed.sender_fault() {
-                    BackendError::rejected(BACKEND, detail)
-                } else {
-                    BackendError::unavailable(BACKEND, detail)
-                });
-            }
-        }
-        Ok(each)
+        let ok = out.successful().iter().map(|e| (e.id(), e.message_id().to_owned()));
+        let failed = out.failed().iter().map(|e| (e.id(), e.sender_fault(), e.code(), e.message().unwrap_or("")));
+        Ok(entry_results(bodies.len(), ok, failed))
     }
 
     async fn client(&self) -> &Client {
@@ -155,6 +137,37 @@ impl SqsQueue {
             })
             .await
     }
+}
+
+/// One result per entry of a `SendMessageBatch` of `n` (their ids are `0` to `n - 1`), from
+/// SQS's answer: stored, or failed on its own. An entry SQS failed through no fault of ours
+/// (`SenderFault: false`) is unavailable, worth sending again; one it refused is rejected; one
+/// the answer does not name, unavailable.
+pub(super) fn entry_results<'a>(
+    n: usize,
+    successful: impl Iterator<Item = (&'a str, String)>,
+    failed: impl Iterator<Item = (&'a str, bool, &'a str, &'a str)>,
+) -> Vec<Result<String, BackendError>> {
+    let mut each: Vec<Result<String, BackendError>> = (0..n)
+        .map(|_| Err(BackendError::unavailable(BACKEND, "SendMessageBatch answer does not name this entry")))
+        .collect();
+    let slot = |id: &str| id.parse::<usize>().ok().filter(|i| *i < n);
+    for (id, message_id) in successful {
+        if let Some(i) = slot(id) {
+            each[i] = Ok(message_id);
+        }
+    }
+    for (id, sender_fault, code, message) in failed {
+        if let Some(i) = slot(id) {
+            let detail = format!("SendMessageBatch entry: {code}: {message}");
+            each[i] = Err(if sender_fault {
+                BackendError::rejected(BACKEND, detail)
+            } else {
+                BackendError::unavailable(BACKEND, detail)
+            });
+        }
+    }
+    each
 }
 
 fn classify<E, R>(err: SdkError<E, R>) -> BackendError

@@ -7,6 +7,7 @@ use crate::backends::error::BackendError;
 use crate::backends::queue::{WorkQueue, claim};
 use crate::backends::store::{Store, Write};
 use crate::model::event::Record;
+pub use crate::model::fingerprint::Fingerprint;
 use crate::observe::activity::{ActivityLog, Level};
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,33 +27,14 @@ pub enum Id {
     /// Given by the sender (a delivery GUID, a derived id): copies may arrive.
     Given,
     /// Given by a sender that may reuse it by mistake (a platform using its task id as the
-    /// event id): a copy must carry the same [`Fingerprint`], else it is refused.
+    /// event id): a copy must carry the same [`Fingerprint`] (its type and data), else it is
+    /// refused.
     Checked(Fingerprint),
+    /// Given with a signature over the request's bytes (a GitHub delivery; the fingerprint is
+    /// the signature's): the same bytes under another id are a replay, not queued.
+    Signed(Fingerprint),
     /// Minted here a moment ago (a UUID v4): it cannot repeat, so no claim round trip.
     Minted,
-}
-
-/// What a copy of an event must share with the first one under its id: a digest of its type
-/// and its `data` (not its timestamp or source, which a retrying sender may set anew).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Fingerprint([u8; 16]);
-
-impl Fingerprint {
-    pub fn of(kind: &str, data: &serde_json::Map<String, serde_json::Value>) -> Self {
-        use sha2::{Digest, Sha256};
-        let mut hash = Sha256::new();
-        hash.update(kind.as_bytes());
-        hash.update([0]);
-        // serde_json's map is ordered by key, so the same data gives the same text.
-        hash.update(serde_json::to_vec(data).unwrap_or_default());
-        let mut print = [0; 16];
-        print.copy_from_slice(&hash.finalize()[..16]);
-        Self(print)
-    }
-
-    fn hex(&self) -> String {
-        hex::encode(self.0)
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,11 +42,13 @@ pub enum Queued {
     Queued,
     /// This id was queued before: acknowledged, not queued again.
     Duplicate,
+    /// These signed bytes were queued before under another id: a replay, not queued.
+    Replay,
 }
 
 /// What [`Enqueue::claim_body`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BodyClaim {
+enum BodyClaim {
     /// First seen now; the key to release if the delivery is not queued.
     New(String),
     /// Seen before under the same delivery id (a redelivery): the id's own claim decides.
@@ -105,7 +89,7 @@ fn mark_state(value: &str) -> &str {
 fn mark(state: &str, id: Id) -> String {
     match id {
         Id::Checked(print) => format!("{state}:{}", print.hex()),
-        Id::Given | Id::Minted => state.to_owned(),
+        Id::Given | Id::Signed(_) | Id::Minted => state.to_owned(),
     }
 }
 
@@ -134,12 +118,23 @@ impl Enqueue {
             }
             return Ok(Queued::Queued);
         }
+        let body = match id {
+            Id::Signed(print) => match self.claim_body(source, &print, &record.id).await {
+                BodyClaim::Replay => return Ok(Queued::Replay),
+                BodyClaim::New(key) => Some(key),
+                BodyClaim::Same | BodyClaim::Unknown => None,
+            },
+            _ => None,
+        };
         let key = DeliveryMarks::key(source, &record.id);
         let Some(claimed) = self.claim(source, &key, &record.id, id).await? else { return Ok(Queued::Duplicate) };
         if let Err(e) = self.push(source, record).await {
-            if claimed && let Err(error) = self.store.delete(&key).await {
+            // Let go of both claims, so the sender's retry is taken.
+            let released: Vec<Write> =
+                body.into_iter().chain(claimed.then_some(key)).map(|key| Write::Delete { key }).collect();
+            if let Err(error) = self.store.apply(&released).await {
                 let delivery = record.id.as_str();
-                tracing::warn!(%error, source, delivery, "could not release the delivery claim; it expires in 60 s");
+                tracing::warn!(%error, source, delivery, "could not release the delivery's claims; they expire by themselves");
             }
             return Err(e);
         }
@@ -220,12 +215,12 @@ impl Enqueue {
         }
     }
 
-    /// Claim the signed bytes of delivery `id` from `source` (`signed`, a digest of their
-    /// signature) for as long as the delivery id is remembered. A redelivery carries the same
-    /// id and bytes; distinct events never share their bytes; so the same bytes under another
-    /// id are a replay.
-    pub async fn claim_body(&self, source: &str, signed: &str, id: &str) -> BodyClaim {
-        let key = format!("delivery:{source}:body:{signed}");
+    /// Claim the signed bytes of delivery `id` from `source` (`signed`, their signature's
+    /// fingerprint) for as long as the delivery id is remembered. A redelivery carries the
+    /// same id and bytes; distinct events never share their bytes; so the same bytes under
+    /// another id are a replay.
+    async fn claim_body(&self, source: &str, signed: &Fingerprint, id: &str) -> BodyClaim {
+        let key = format!("delivery:{source}:body:{}", signed.hex());
         match self.store.set_if_absent_or_get(&key, id, DELIVERY_TTL).await {
             Ok(None) => BodyClaim::New(key),
             Ok(Some(held)) if held == id => BodyClaim::Same,
@@ -234,13 +229,6 @@ impl Enqueue {
                 tracing::warn!(%error, source, "dedup store unavailable; the body is not checked for a replay");
                 BodyClaim::Unknown
             }
-        }
-    }
-
-    /// Let go of a claim whose delivery was not queued, so the sender's retry is taken.
-    pub async fn release(&self, key: &str) {
-        if let Err(error) = self.store.delete(key).await {
-            tracing::warn!(%error, "could not release a claim; it expires by itself");
         }
     }
 

@@ -7,7 +7,7 @@ pub mod bus;
 pub mod enqueue;
 pub mod platform;
 
-pub use enqueue::{BodyClaim, DELIVERY_TTL, DeliveryMarks, Enqueue, Fingerprint, Id, Queued};
+pub use enqueue::{DELIVERY_TTL, DeliveryMarks, Enqueue, Fingerprint, Id, Queued};
 
 use crate::engine::clock::Clock;
 use crate::integrations::signature::SignatureError;
@@ -148,12 +148,8 @@ impl Ingest {
                 tracing::info!(command = %command.command, user = %command.user_id, "slash command");
                 // A captured signed command replays for as long as its timestamp is fresh: each
                 // invocation (its signature, over timestamp and body) is run once.
-                // Kept as a digest: a signature is no key to leave readable in a shared Redis.
-                let digest = {
-                    use sha2::{Digest, Sha256};
-                    hex::encode(&Sha256::digest(command.invocation.as_bytes())[..16])
-                };
-                let key = format!("command:{}:{digest}", source.name());
+                let key =
+                    format!("command:{}:{}", source.name(), Fingerprint::of(&[command.invocation.as_bytes()]).hex());
                 if !command.invocation.is_empty() && !self.enqueue.first_time(&key, COMMAND_CLAIM).await {
                     tracing::warn!(command = %command.command, "copy of a slash command already run; not run again");
                     return Ok(Accepted::Reply(json!({
@@ -165,41 +161,23 @@ impl Ingest {
             }
             Inbound::Queue { records, reply, signed } => {
                 let mut answer = reply.map(Accepted::Reply);
-                // The same signed bytes under another delivery id are a replay: refused,
-                // logged and tallied, and nothing is queued.
-                let body_claim = match (&signed, records.as_slice()) {
-                    (Some(signed), [record]) => {
-                        match self.enqueue.claim_body(source.name(), signed, &record.id).await {
-                            BodyClaim::Replay => {
-                                let (name, id) = (source.name(), record.id.as_str());
-                                tracing::warn!(
-                                    source = name,
-                                    delivery = id,
-                                    "signed body replayed under another delivery id; refused"
-                                );
-                                self.activity
-                                    .rejected(
-                                        name,
-                                        "a signed body already received under another delivery id: replay refused",
-                                    )
-                                    .await;
-                                return Ok(Accepted::Duplicate { id: record.id.clone(), kind: record.kind.clone() });
-                            }
-                            claim => claim,
-                        }
-                    }
-                    _ => BodyClaim::Unknown,
+                // The signature stands for one record's bytes.
+                let id = match (signed, records.len()) {
+                    (Some(print), 1) => Id::Signed(print),
+                    _ => Id::Given,
                 };
                 for record in &records {
-                    let outcome = match self.enqueue.send(source.name(), record, Id::Given).await {
-                        Ok(outcome) => outcome,
-                        Err(e) => {
-                            if let (BodyClaim::New(key), true) = (&body_claim, records.len() == 1) {
-                                self.enqueue.release(key).await;
-                            }
-                            return Err(e);
-                        }
-                    };
+                    let outcome = self.enqueue.send(source.name(), record, id).await?;
+                    if outcome == Queued::Replay {
+                        let (name, id) = (source.name(), record.id.as_str());
+                        tracing::warn!(
+                            source = name,
+                            delivery = id,
+                            "signed body replayed under another delivery id; refused"
+                        );
+                        let why = "a signed body already received under another delivery id: replay refused";
+                        self.activity.rejected(name, why).await;
+                    }
                     answer = answer.or_else(|| Some(accepted(record, outcome)));
                     let duplicate = outcome == Queued::Duplicate;
                     tracing::info!(source = source.name(), event_id = %record.id, topic = %record.kind, duplicate, "webhook accepted");
@@ -213,7 +191,7 @@ impl Ingest {
     pub async fn platform(&self, body: &[u8]) -> Result<Accepted, IngestError> {
         self.within_limit(body)?;
         let (event, given) = platform::parse(body)?;
-        let id = if given { Id::Checked(Fingerprint::of(&event.kind, &event.data)) } else { Id::Minted };
+        let id = if given { Id::Checked(Fingerprint::of_event(&event.kind, &event.data)) } else { Id::Minted };
         let record = event.record();
         let outcome = self.enqueue.send("platform", &record, id).await?;
         let duplicate = outcome == Queued::Duplicate;
@@ -284,7 +262,7 @@ fn accepted(record: &Record, outcome: Queued) -> Accepted {
     let (id, kind) = (record.id.clone(), record.kind.clone());
     match outcome {
         Queued::Queued => Accepted::Queued { id, kind },
-        Queued::Duplicate => Accepted::Duplicate { id, kind },
+        Queued::Duplicate | Queued::Replay => Accepted::Duplicate { id, kind },
     }
 }
 

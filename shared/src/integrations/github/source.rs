@@ -5,6 +5,7 @@ use super::webhook::{self, WebhookError};
 use crate::config::GithubConfig;
 use crate::integrations::signature::{HmacVerifier, SignatureError, Verified};
 use crate::integrations::source::{Inbound, InboundError, WebhookSource};
+use crate::model::fingerprint::Fingerprint;
 use http::HeaderMap;
 use serde_json::json;
 
@@ -88,11 +89,8 @@ impl WebhookSource for GithubSource {
             return Ok(Inbound::Reply(json!({ "status": "pong", "id": delivery })));
         }
         // The signature stands for the signed bytes: a copy of them under a fresh delivery id
-        // (a replay) is known by it. Kept as a digest.
-        let signed = header(headers, SIGNATURE_HEADER).ok().map(|sig| {
-            use sha2::{Digest, Sha256};
-            hex::encode(&Sha256::digest(sig.as_bytes())[..16])
-        });
+        // (a replay) is known by it.
+        let signed = header(headers, SIGNATURE_HEADER).ok().map(|sig| Fingerprint::of(&[sig.as_bytes()]));
         Ok(Inbound::Queue { records: vec![record], reply: None, signed })
     }
 }
