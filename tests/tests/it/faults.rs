@@ -202,10 +202,8 @@ async fn with_the_queue_down_every_ingest_answers_503() {
     assert_eq!(t.github("push", "down-1", &push).await.status, 503);
     assert_eq!(t.store.get("delivery:github:down-1").await.expect("get"), None, "not recorded as delivered");
     // Nor its signed bytes: GitHub's redelivery of them, or a new id for them, is not a replay.
-    let signed = {
-        use sha2::{Digest, Sha256};
-        hex::encode(&Sha256::digest(aetherium_tests::fixtures::sign(&push).as_bytes())[..16])
-    };
+    let signed =
+        aetherium::model::fingerprint::Fingerprint::of(&[aetherium_tests::fixtures::sign(&push).as_bytes()]).hex();
     assert_eq!(t.store.get(&format!("delivery:github:body:{signed}")).await.expect("get"), None, "claim released");
     assert_eq!(t.store.get("delivery:slack:Ev123ABC456").await.expect("get"), None, "not recorded as delivered");
 }
